@@ -1,0 +1,138 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "jump-client",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "jump-agent", targets: ["jump-agent"]),
+        .executable(name: "jump-server", targets: ["jump-server"]),
+        .executable(name: "jumpctl", targets: ["jumpctl"]),
+        .executable(name: "jump-bench-codec", targets: ["jump-bench-codec"]),
+        .library(name: "JumpProtocol", targets: ["JumpProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // The wire: frames, messages, codec, connection state machines and the handlers that run them.
+        .target(
+            name: "JumpProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/Protocol",
+            exclude: ["jump.proto"]
+        ),
+        // TLS 1.3 configuration and the appliance PKI (keys, CSRs, certificates), shared by both ends.
+        .target(
+            name: "JumpTLS",
+            dependencies: [
+                "JumpProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "Sources/TLS"
+        ),
+        .target(
+            name: "JumpAgentCore",
+            dependencies: [
+                "JumpProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Agent/Core"
+        ),
+        .executableTarget(
+            name: "jump-agent",
+            dependencies: [
+                "JumpAgentCore",
+                "JumpProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Agent/Main"
+        ),
+        .target(
+            name: "JumpServerCore",
+            dependencies: [
+                "JumpProtocol",
+                "JumpTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Server/Core"
+        ),
+        .executableTarget(
+            name: "jump-server",
+            dependencies: [
+                "JumpServerCore",
+                "JumpProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Server/Main"
+        ),
+        .executableTarget(
+            name: "jumpctl",
+            dependencies: [
+                "JumpProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/CLI"
+        ),
+        .executableTarget(
+            name: "jump-bench-codec",
+            dependencies: [
+                "JumpProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/CodecBenchmark"
+        ),
+        .testTarget(
+            name: "JumpProtocolTests",
+            dependencies: [
+                "JumpProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .testTarget(
+            name: "JumpTLSTests",
+            dependencies: [
+                "JumpTLS",
+                "JumpProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["JumpProtocol"]
+        ),
+    ]
+)
+
+// One place for the language settings every Swift target shares (as hummingbird does).
+for target in package.targets where target.type != .system && target.type != .plugin {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ])
+    target.swiftSettings = settings
+}

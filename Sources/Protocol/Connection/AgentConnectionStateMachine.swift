@@ -1,0 +1,357 @@
+public import NIOCore
+
+/// The agent's side of one connection to the appliance.
+///
+/// A connection has one purpose, fixed when it starts: to enroll (no client certificate; send an
+/// `EnrollRequest`, take the answer, close) or to serve as the authenticated Jump Client (statistics,
+/// commands, sessions). The agent sends a PING when it has sent nothing, or heard nothing, for one
+/// heartbeat, and gives the connection up after ``ConnectionTimeouts/idle`` of silence.
+public struct AgentConnectionStateMachine: Sendable {
+    public enum Purpose: Hashable, Sendable {
+        case enroll(WireEnrollRequest)
+        /// Commands must pass this gate (agent id, expiry, sequence).
+        case serve(CommandGate)
+    }
+
+    public struct Configuration: Sendable {
+        public var timeouts: ConnectionTimeouts
+        public var supportedVersions: ClosedRange<UInt32>
+        /// Sent as the first message; its version range is filled in from ``supportedVersions``.
+        public var hello: WireHello
+        public var purpose: Purpose
+
+        public init(
+            purpose: Purpose,
+            hello: WireHello = WireHello(),
+            timeouts: ConnectionTimeouts = ConnectionTimeouts(),
+            supportedVersions: ClosedRange<UInt32> = ProtocolVersion.supported
+        ) {
+            self.purpose = purpose
+            self.hello = hello
+            self.timeouts = timeouts
+            self.supportedVersions = supportedVersions
+        }
+    }
+
+    /// The heartbeat the appliance may ask for is clamped to this range.
+    public static let heartbeatRange: ClosedRange<Int64> = 5...3600
+
+    public enum Action: Equatable, Sendable {
+        case none
+        case send(ControlMessage)
+        case sendPing(UInt64)
+        case sendPong(UInt64)
+        /// The authenticated connection is up.
+        case ready(WireWelcome)
+        /// The answer to enrollment; the connection is over.
+        case enrolled(WireEnrollResponse)
+        /// A command that passed the gate; acknowledge it with its envelope `id`.
+        case command(id: UInt64, WireCommand)
+        /// Configuration, notices, acknowledgements and renewal answers for the application.
+        case deliver(id: UInt64, ControlMessage)
+        case deliverData(channel: UInt32)
+        /// The appliance asked the agent to come back later; the connection is over.
+        case retryAfter(WireRetryAfter)
+        /// The appliance closed the connection with this reason; the connection is over.
+        case peerSaidGoodbye(WireGoodbye)
+        /// Send `preceding` if any, then the goodbye, then close.
+        case closeWith(WireGoodbye, preceding: ControlMessage? = nil)
+    }
+
+    private enum State: Sendable {
+        case idle
+        case awaitingWelcome(deadline: NIODeadline)
+        case awaitingEnrollResponse(deadline: NIODeadline)
+        case active(Active)
+        case closed
+    }
+
+    private struct Active: Sendable {
+        var version: UInt32
+        var heartbeat: TimeAmount
+        var gate: CommandGate
+        var lastSent: NIODeadline
+        var lastReceived: NIODeadline
+        var lastPing: NIODeadline
+        var pings: UInt64 = 0
+        var channels = ChannelTable()
+    }
+
+    public let configuration: Configuration
+    private var state: State = .idle
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    public var isActive: Bool { if case .active = state { true } else { false } }
+    public var isClosed: Bool { if case .closed = state { true } else { false } }
+
+    /// The command gate as it stands (its last sequence is what the agent persists).
+    public var commandGate: CommandGate? {
+        switch state {
+        case .active(let active): active.gate
+        default: if case .serve(let gate) = configuration.purpose { gate } else { nil }
+        }
+    }
+
+    /// When ``tick(now:)`` should run next.
+    public var nextDeadline: NIODeadline? {
+        switch state {
+        case .idle, .closed:
+            return nil
+        case .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline):
+            return deadline
+        case .active(let a):
+            return min(
+                a.lastSent + a.heartbeat,
+                max(a.lastReceived, a.lastPing) + a.heartbeat,
+                a.lastReceived + idle(a.heartbeat)
+            )
+        }
+    }
+
+    // MARK: Inputs
+
+    /// The TLS handshake finished: say Hello.
+    public mutating func channelActive(now: Timestamp) -> Action {
+        guard case .idle = state else { return .none }
+        state = .awaitingWelcome(deadline: now.monotonic + configuration.timeouts.hello)
+        var hello = configuration.hello
+        hello.minVersion = configuration.supportedVersions.lowerBound
+        hello.maxVersion = configuration.supportedVersions.upperBound
+        if case .serve(let gate) = configuration.purpose { hello.lastCommandSequence = gate.lastSequence }
+        return .send(.hello(hello))
+    }
+
+    public mutating func received(_ event: InboundEvent, now: Timestamp) -> Action {
+        switch state {
+        case .idle:
+            return fail(.unexpectedMessage, "\(ServerConnectionStateMachine.describe(event)) before Hello")
+
+        case .awaitingWelcome:
+            guard case .control(let envelope) = event else {
+                return fail(.unexpectedFrame, "\(ServerConnectionStateMachine.describe(event)) before Welcome")
+            }
+            switch envelope.body {
+            case .welcome(let welcome):
+                return welcomed(welcome, now: now)
+            case .goodbye(let goodbye):
+                state = .closed
+                return .peerSaidGoodbye(goodbye)
+            case .retryAfter(let retry):
+                state = .closed
+                return .retryAfter(retry)
+            default:
+                return fail(.unexpectedMessage, "expected Welcome, got \(ServerConnectionStateMachine.describe(event))")
+            }
+
+        case .awaitingEnrollResponse:
+            guard case .control(let envelope) = event else {
+                return fail(.unexpectedFrame, "\(ServerConnectionStateMachine.describe(event)) during enrollment")
+            }
+            switch envelope.body {
+            case .enrollResponse(let response):
+                state = .closed
+                return .enrolled(response)
+            case .goodbye(let goodbye):
+                state = .closed
+                return .peerSaidGoodbye(goodbye)
+            case .retryAfter(let retry):
+                state = .closed
+                return .retryAfter(retry)
+            default:
+                return fail(
+                    .unexpectedMessage,
+                    "expected EnrollResponse, got \(ServerConnectionStateMachine.describe(event))"
+                )
+            }
+
+        case .active(var active):
+            active.lastReceived = now.monotonic
+            let action: Action
+            do throws(ProtocolError) {
+                action = try activeReceived(event, &active, now: now)
+            } catch {
+                return fail(error)
+            }
+            switch action {
+            case .peerSaidGoodbye, .retryAfter: state = .closed
+            default: state = .active(active)
+            }
+            return action
+
+        case .closed:
+            return .none
+        }
+    }
+
+    private mutating func welcomed(_ welcome: WireWelcome, now: Timestamp) -> Action {
+        guard
+            configuration.supportedVersions.contains(welcome.version),
+            welcome.version <= configuration.supportedVersions.upperBound
+        else {
+            return fail(.versionUnsupported, "appliance chose version \(welcome.version)")
+        }
+        switch configuration.purpose {
+        case .enroll(let request):
+            state = .awaitingEnrollResponse(deadline: now.monotonic + configuration.timeouts.enrollment)
+            return .send(.enrollRequest(request))
+        case .serve(let gate):
+            let requested = Int64(welcome.heartbeatSeconds)
+            let seconds = requested == 0 ? configuration.timeouts.heartbeat.nanoseconds / 1_000_000_000 : requested
+            let heartbeat = TimeAmount.seconds(seconds.clamped(to: Self.heartbeatRange))
+            state = .active(
+                Active(
+                    version: welcome.version,
+                    heartbeat: heartbeat,
+                    gate: gate,
+                    lastSent: now.monotonic,
+                    lastReceived: now.monotonic,
+                    lastPing: now.monotonic
+                )
+            )
+            return .ready(welcome)
+        }
+    }
+
+    private func activeReceived(_ event: InboundEvent, _ active: inout Active, now: Timestamp) throws(ProtocolError)
+        -> Action
+    {
+        switch event {
+        case .control(let envelope):
+            switch envelope.body {
+            case .command(let command):
+                if let refusal = active.gate.admit(command, nowMilliseconds: now.unixMilliseconds) {
+                    return .send(.ack(WireAck(ref: envelope.id, refusal, "command \(command.sequence) refused")))
+                }
+                return .command(id: envelope.id, command)
+            case .siteConfig, .notice, .ack, .enrollResponse:
+                return .deliver(id: envelope.id, envelope.body!)
+            case .retryAfter(let retry):
+                return .retryAfter(retry)
+            case .goodbye(let goodbye):
+                return .peerSaidGoodbye(goodbye)
+            case .hello, .welcome, .enrollRequest, .statsReport, .renewRequest, .sessionEvent, .localUninstall:
+                throw ProtocolError(.unexpectedMessage, "\(envelope.body!.name) from the appliance")
+            case nil:
+                return .send(.ack(WireAck(ref: envelope.id, .unsupported, "unknown message")))
+            }
+        case .ping(let value):
+            return .sendPong(value)
+        case .pong, .unknownExtension:
+            return .none
+        case .data(let channel, let length):
+            switch try active.channels.received(length, on: channel) {
+            case .deliver: return .deliverData(channel: channel)
+            case .drop: return .none
+            }
+        case .windowUpdate(let channel, let increment):
+            try active.channels.windowUpdate(increment, on: channel)
+            return .none
+        }
+    }
+
+    /// The handler wrote a frame.
+    public mutating func sent(now: Timestamp) {
+        guard case .active(var active) = state else { return }
+        active.lastSent = now.monotonic
+        state = .active(active)
+    }
+
+    /// Time passes: timeouts and heartbeats.
+    public mutating func tick(now: Timestamp) -> Action {
+        switch state {
+        case .idle, .closed:
+            return .none
+        case .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline):
+            guard now.monotonic >= deadline else { return .none }
+            let reason: WireGoodbyeReason
+            if case .awaitingWelcome = state { reason = .helloTimeout } else { reason = .enrollTimeout }
+            state = .closed
+            return .closeWith(WireGoodbye(reason, "the appliance did not answer in time"))
+        case .active(var active):
+            let t = now.monotonic
+            if t >= active.lastReceived + idle(active.heartbeat) {
+                state = .closed
+                return .closeWith(WireGoodbye(.idleTimeout, "nothing heard from the appliance"))
+            }
+            let quietSending = t >= active.lastSent + active.heartbeat
+            let quietReceiving = t >= max(active.lastReceived, active.lastPing) + active.heartbeat
+            guard quietSending || quietReceiving else { return .none }
+            active.pings += 1
+            active.lastPing = t
+            state = .active(active)
+            return .sendPing(active.pings)
+        }
+    }
+
+    /// The application ends the connection.
+    public mutating func close(_ goodbye: WireGoodbye) -> Action {
+        if case .closed = state { return .none }
+        state = .closed
+        return .closeWith(goodbye)
+    }
+
+    /// The frame decoder rejected the byte stream.
+    public mutating func failed(_ error: ProtocolError) -> Action {
+        fail(error)
+    }
+
+    /// The transport went away.
+    public mutating func closed() {
+        state = .closed
+    }
+
+    // MARK: Channels (sessions)
+
+    public mutating func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
+        guard case .active(var active) = state else {
+            throw ProtocolError(.unexpectedFrame, "channel \(id) opened on a connection that is not active")
+        }
+        try active.channels.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
+        state = .active(active)
+    }
+
+    public mutating func closeChannel(_ id: UInt32) {
+        guard case .active(var active) = state else { return }
+        active.channels.closeChannel(id)
+        state = .active(active)
+    }
+
+    public mutating func consumed(_ length: Int, on channel: UInt32) -> UInt32? {
+        guard case .active(var active) = state else { return nil }
+        let increment = active.channels.consumed(length, on: channel)
+        state = .active(active)
+        return increment
+    }
+
+    public mutating func reserveSend(_ wanted: Int, on channel: UInt32) -> Int {
+        guard case .active(var active) = state else { return 0 }
+        let granted = active.channels.reserveSend(wanted, on: channel)
+        state = .active(active)
+        return granted
+    }
+
+    // MARK: Helpers
+
+    private func idle(_ heartbeat: TimeAmount) -> TimeAmount {
+        .nanoseconds(heartbeat.nanoseconds * configuration.timeouts.missedHeartbeats)
+    }
+
+    private mutating func fail(_ code: ProtocolError.Code, _ detail: String) -> Action {
+        fail(ProtocolError(code, detail))
+    }
+
+    private mutating func fail(_ error: ProtocolError) -> Action {
+        if case .closed = state { return .none }
+        state = .closed
+        return .closeWith(error.goodbye)
+    }
+}
+
+extension Comparable {
+    func clamped(to range: ClosedRange<Self>) -> Self {
+        min(max(self, range.lowerBound), range.upperBound)
+    }
+}

@@ -1,0 +1,154 @@
+import NIOCore
+
+/// What both connection handlers share: numbering and writing control messages, the per-channel
+/// queues of session bytes that wait for window or for the socket, and the one timer that drives a
+/// state machine's deadlines. Lives inside a handler and is used only on its event loop.
+struct ConnectionOutput {
+    /// How long a closing connection waits for its last frames to be written before it closes anyway.
+    static let closeLinger = TimeAmount.seconds(2)
+
+    private var nextEnvelopeID: UInt64 = 1
+    private var pendingData: [UInt32: CircularBuffer<ByteBuffer>] = [:]
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
+    private(set) var closing = false
+
+    /// Writes one control message; returns its envelope id.
+    @discardableResult
+    mutating func send(_ message: ControlMessage, context: ChannelHandlerContext, flush: Bool = true) -> UInt64 {
+        let id = nextEnvelopeID
+        nextEnvelopeID += 1
+        let frame = ControlCodec.frame(id: id, message)
+        if flush {
+            context.writeAndFlush(NIOAny(frame), promise: nil)
+        } else {
+            context.write(NIOAny(frame), promise: nil)
+        }
+        return id
+    }
+
+    func sendPingOrPong(_ kind: FrameKind, _ value: UInt64, context: ChannelHandlerContext) {
+        var frame = context.channel.allocator.buffer(capacity: ProtocolLimits.frameHeaderLength + 8)
+        frame.writeFrameHeader(kind: kind, channel: 0, payloadLength: ProtocolLimits.pingPayloadLength)
+        frame.writeInteger(value)
+        context.writeAndFlush(NIOAny(frame), promise: nil)
+    }
+
+    func sendWindowUpdate(_ increment: UInt32, channel: UInt32, context: ChannelHandlerContext) {
+        var frame = context.channel.allocator.buffer(capacity: ProtocolLimits.frameHeaderLength + 4)
+        frame.writeFrameHeader(kind: .windowUpdate, channel: channel, payloadLength: 4)
+        frame.writeInteger(increment)
+        context.writeAndFlush(NIOAny(frame), promise: nil)
+    }
+
+    /// Sends the optional message and the goodbye, then closes once they are written (or after
+    /// ``closeLinger`` if the peer does not read).
+    mutating func close(with goodbye: WireGoodbye, preceding: ControlMessage?, context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        cancelTimer()
+        pendingData.removeAll()
+        if let preceding { send(preceding, context: context, flush: false) }
+        let id = nextEnvelopeID
+        nextEnvelopeID += 1
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(NIOAny(ControlCodec.frame(id: id, .goodbye(goodbye))), promise: written)
+        let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let linger = context.eventLoop.scheduleTask(in: Self.closeLinger) {
+            loopBoundContext.value.close(promise: nil)
+        }
+        written.futureResult.whenComplete { _ in
+            linger.cancel()
+            loopBoundContext.value.close(promise: nil)
+        }
+    }
+
+    mutating func closeNow(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        cancelTimer()
+        pendingData.removeAll()
+        context.close(promise: nil)
+    }
+
+    // MARK: Session data
+
+    /// Queues `bytes` for `channel` and writes what the window and the socket allow.
+    mutating func enqueueData(
+        _ bytes: ByteBuffer,
+        channel: UInt32,
+        context: ChannelHandlerContext,
+        reserve: (UInt32, Int) -> Int
+    ) {
+        guard !closing, bytes.readableBytes > 0 else { return }
+        pendingData[channel, default: CircularBuffer()].append(bytes)
+        drainData(context: context, reserve: reserve)
+    }
+
+    /// Writes queued session bytes while the channel is writable, in frames of at most
+    /// ``ProtocolLimits/maximumDataPayloadLength``, taking turns between channels, within each
+    /// channel's send window. Control frames never wait in this queue.
+    mutating func drainData(context: ChannelHandlerContext, reserve: (UInt32, Int) -> Int) {
+        var wrote = false
+        var progress = true
+        while progress, context.channel.isWritable, !pendingData.isEmpty {
+            progress = false
+            for channel in pendingData.keys.sorted() {
+                guard var queue = pendingData[channel], var head = queue.first else { continue }
+                let wanted = min(head.readableBytes, ProtocolLimits.maximumDataPayloadLength)
+                let granted = reserve(channel, wanted)
+                guard granted > 0 else { continue }
+                let slice = head.readSlice(length: granted)!
+                var frame = context.channel.allocator.buffer(capacity: ProtocolLimits.frameHeaderLength + granted)
+                frame.writeFrame(kind: .data, channel: channel, payload: slice)
+                context.write(NIOAny(frame), promise: nil)
+                wrote = true
+                progress = true
+                if head.readableBytes == 0 {
+                    queue.removeFirst()
+                } else {
+                    queue[queue.startIndex] = head
+                }
+                pendingData[channel] = queue.isEmpty ? nil : queue
+            }
+        }
+        if wrote { context.flush() }
+    }
+
+    /// Bytes of `channel` still waiting.
+    func queuedBytes(on channel: UInt32) -> Int {
+        pendingData[channel]?.reduce(0) { $0 + $1.readableBytes } ?? 0
+    }
+
+    mutating func dropData(on channel: UInt32) {
+        pendingData[channel] = nil
+    }
+
+    // MARK: Timer
+
+    /// Makes sure a tick runs at `deadline`. A later deadline keeps the earlier timer: when it fires,
+    /// the state machine finds nothing due and the timer is set again for its new deadline.
+    mutating func schedule(at deadline: NIODeadline?, context: ChannelHandlerContext, tick: @escaping () -> Void) {
+        guard !closing, let deadline else {
+            cancelTimer()
+            return
+        }
+        if let timerDeadline, timerDeadline <= deadline, timer != nil { return }
+        cancelTimer()
+        timerDeadline = deadline
+        let loopBoundTick = NIOLoopBound(tick, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { loopBoundTick.value() }
+    }
+
+    /// The timer fired; a new one may be scheduled.
+    mutating func timerFired() {
+        timer = nil
+        timerDeadline = nil
+    }
+
+    mutating func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerDeadline = nil
+    }
+}

@@ -1,0 +1,288 @@
+public import NIOCore
+
+/// Fired inbound by the transport once the TLS handshake has said who the peer is; the
+/// ``ServerConnectionHandler`` starts its state machine on it. Frames that arrive before it close
+/// the connection.
+public struct PeerAuthenticated: Hashable, Sendable {
+    public let peer: ServerConnectionStateMachine.Peer
+
+    public init(_ peer: ServerConnectionStateMachine.Peer) {
+        self.peer = peer
+    }
+}
+
+/// What the appliance does with a connection. Called on the connection's event loop; answers go
+/// through the ``ServerConnection`` handle, from any thread, now or later.
+public protocol ServerConnectionDelegate: Sendable {
+    /// A client certificate's owner said Hello: answer with ``ServerConnection/admit(config:)`` or
+    /// ``ServerConnection/refuse(_:)``.
+    func connection(_ connection: ServerConnection, admit clientID: String, hello: WireHello)
+    /// Answer with ``ServerConnection/finishEnrollment(_:)``.
+    func connection(_ connection: ServerConnection, enroll request: WireEnrollRequest)
+    func connection(_ connection: ServerConnection, received message: ControlMessage, id: UInt64)
+    func connection(_ connection: ServerConnection, received data: ByteBuffer, channel: UInt32)
+    /// The connection is gone; `clientID` is set if it had been admitted.
+    func connectionClosed(_ connection: ServerConnection, clientID: String?)
+}
+
+/// Runs a ``ServerConnectionStateMachine`` on a channel whose inbound side yields ``Frame``s
+/// (`ByteToMessageHandler(FrameDecoder())` in front of it) and whose outbound side takes bytes.
+public final class ServerConnectionHandler: ChannelDuplexHandler {
+    public typealias InboundIn = Frame
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+
+    private let configuration: ServerConnectionStateMachine.Configuration
+    private let clock: ConnectionClock
+    private let delegate: any ServerConnectionDelegate
+    private var machine: ServerConnectionStateMachine?
+    private var output = ConnectionOutput()
+    private var context: ChannelHandlerContext?
+    private var reportedClose = false
+
+    public init(
+        configuration: ServerConnectionStateMachine.Configuration,
+        clock: ConnectionClock,
+        delegate: any ServerConnectionDelegate
+    ) {
+        self.configuration = configuration
+        self.clock = clock
+        self.delegate = delegate
+    }
+
+    private var connection: ServerConnection {
+        ServerConnection(handler: NIOLoopBound(self, eventLoop: context!.eventLoop), channel: context!.channel)
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        output.cancelTimer()
+        self.context = nil
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let authenticated = event as? PeerAuthenticated else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        guard machine == nil else { return }
+        machine = ServerConnectionStateMachine(
+            configuration: configuration,
+            peer: authenticated.peer,
+            now: clock.now(on: context.eventLoop)
+        )
+        reschedule(context: context)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard machine != nil else {
+            output.closeNow(context: context)
+            return
+        }
+        let now = clock.now(on: context.eventLoop)
+        let event: InboundEvent
+        do throws(ProtocolError) {
+            event = try InboundEvent(frame)
+        } catch {
+            perform(machine!.failed(error), context: context)
+            return
+        }
+        perform(machine!.received(event, now: now), payload: frame.payload, context: context)
+        if case .windowUpdate = event { drain(context: context) }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? ProtocolError, machine != nil {
+            perform(machine!.failed(error), context: context)
+        } else {
+            output.closeNow(context: context)
+        }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drain(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        let clientID = machine?.clientID
+        machine?.closed()
+        output.cancelTimer()
+        if !reportedClose {
+            reportedClose = true
+            delegate.connectionClosed(connection, clientID: clientID)
+        }
+        context.fireChannelInactive()
+    }
+
+    // MARK: Carrying out actions
+
+    private func perform(
+        _ action: ServerConnectionStateMachine.Action,
+        payload: ByteBuffer? = nil,
+        context: ChannelHandlerContext
+    ) {
+        switch action {
+        case .none:
+            break
+        case .send(let message):
+            output.send(message, context: context)
+        case .sendPong(let value):
+            output.sendPingOrPong(.pong, value, context: context)
+        case .admit(let clientID, let hello):
+            delegate.connection(connection, admit: clientID, hello: hello)
+        case .enroll(let request):
+            delegate.connection(connection, enroll: request)
+        case .deliver(let id, let message):
+            delegate.connection(connection, received: message, id: id)
+        case .deliverData(let channel):
+            delegate.connection(connection, received: payload!, channel: channel)
+        case .closeWith(let goodbye, let preceding):
+            output.close(with: goodbye, preceding: preceding, context: context)
+        case .close:
+            output.closeNow(context: context)
+        }
+        reschedule(context: context)
+    }
+
+    private func reschedule(context: ChannelHandlerContext) {
+        output.schedule(at: machine?.nextDeadline, context: context) { [self] in
+            output.timerFired()
+            guard let context = self.context, machine != nil else { return }
+            perform(machine!.tick(now: clock.now(on: context.eventLoop)), context: context)
+        }
+    }
+
+    private func drain(context: ChannelHandlerContext) {
+        output.drainData(context: context) { channel, wanted in
+            self.machine?.reserveSend(wanted, on: channel) ?? 0
+        }
+    }
+
+    // MARK: Calls from the handle (on the event loop)
+
+    fileprivate func withContext(_ body: (ChannelHandlerContext) -> Void) {
+        guard let context, machine != nil, !output.closing else { return }
+        body(context)
+    }
+
+    fileprivate func admit(config: WireSiteConfig) {
+        withContext { context in
+            perform(machine!.admitted(config: config, now: clock.now(on: context.eventLoop)), context: context)
+        }
+    }
+
+    fileprivate func refuse(_ goodbye: WireGoodbye) {
+        withContext { perform(machine!.refused(goodbye), context: $0) }
+    }
+
+    fileprivate func finishEnrollment(_ response: WireEnrollResponse) {
+        withContext { perform(machine!.enrollmentFinished(response), context: $0) }
+    }
+
+    fileprivate func send(_ message: ControlMessage, promise: EventLoopPromise<UInt64>?) {
+        guard let context, machine?.isActive == true, !output.closing else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        promise?.succeed(output.send(message, context: context))
+    }
+
+    fileprivate func close(_ goodbye: WireGoodbye) {
+        withContext { perform(machine!.close(goodbye), context: $0) }
+    }
+
+    fileprivate func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
+        guard machine != nil else { throw ProtocolError(.unexpectedFrame, "connection not started") }
+        try machine!.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
+    }
+
+    fileprivate func closeChannel(_ id: UInt32) {
+        machine?.closeChannel(id)
+        output.dropData(on: id)
+    }
+
+    fileprivate func sendData(_ bytes: ByteBuffer, channel: UInt32) {
+        withContext { context in
+            output.enqueueData(bytes, channel: channel, context: context) { channel, wanted in
+                self.machine?.reserveSend(wanted, on: channel) ?? 0
+            }
+        }
+    }
+
+    fileprivate func consumed(_ length: Int, channel: UInt32) {
+        withContext { context in
+            if let increment = machine!.consumed(length, on: channel) {
+                output.sendWindowUpdate(increment, channel: channel, context: context)
+            }
+        }
+    }
+}
+
+/// A handle on one agent connection for the appliance's code. Every method may be called from any
+/// thread; it runs on the connection's event loop.
+public struct ServerConnection: Sendable, Hashable {
+    private let handler: NIOLoopBound<ServerConnectionHandler>
+    public let channel: any Channel
+
+    init(handler: NIOLoopBound<ServerConnectionHandler>, channel: any Channel) {
+        self.handler = handler
+        self.channel = channel
+    }
+
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Lets an authenticated client in: sends `Welcome` with the site configuration.
+    public func admit(config: WireSiteConfig) { run { $0.admit(config: config) } }
+
+    /// Turns a client away with a reason.
+    public func refuse(_ goodbye: WireGoodbye) { run { $0.refuse(goodbye) } }
+
+    /// Answers an enrollment and ends the connection.
+    public func finishEnrollment(_ response: WireEnrollResponse) { run { $0.finishEnrollment(response) } }
+
+    /// Sends a control message on an admitted connection; the future gives its envelope id.
+    @discardableResult
+    public func send(_ message: ControlMessage) -> EventLoopFuture<UInt64> {
+        let promise = eventLoop.makePromise(of: UInt64.self)
+        run { $0.send(message, promise: promise) }
+        return promise.futureResult
+    }
+
+    /// Says goodbye and closes.
+    public func close(_ goodbye: WireGoodbye) { run { $0.close(goodbye) } }
+
+    /// Registers a session channel (numbered by the appliance, above every earlier one). Call on the event loop.
+    public func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
+        try handler.value.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
+    }
+
+    public func closeChannel(_ id: UInt32) { run { $0.closeChannel(id) } }
+
+    /// Queues session bytes; they go out as the channel's window allows.
+    public func sendData(_ bytes: ByteBuffer, channel: UInt32) { run { $0.sendData(bytes, channel: channel) } }
+
+    /// The application is done with `length` received bytes of `channel`; the window grows again.
+    public func consumed(_ length: Int, channel: UInt32) { run { $0.consumed(length, channel: channel) } }
+
+    private func run(_ body: @escaping @Sendable (ServerConnectionHandler) -> Void) {
+        if eventLoop.inEventLoop {
+            body(handler.value)
+        } else {
+            let handler = self.handler
+            eventLoop.execute { body(handler.value) }
+        }
+    }
+
+    public static func == (lhs: ServerConnection, rhs: ServerConnection) -> Bool {
+        ObjectIdentifier(lhs.channel) == ObjectIdentifier(rhs.channel)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ObjectIdentifier(channel))
+    }
+}

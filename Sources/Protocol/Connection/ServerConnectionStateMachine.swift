@@ -1,0 +1,306 @@
+public import NIOCore
+
+/// The appliance's side of one agent connection, from the end of the TLS handshake to the close.
+///
+/// Every input is a `mutating func` returning one ``Action``; the handler only carries actions out.
+/// Before authentication the allow-list is: `Hello` first, then, on a connection without a client
+/// certificate, one `EnrollRequest`. Anything else closes the connection.
+public struct ServerConnectionStateMachine: Sendable {
+    public struct Configuration: Sendable {
+        public var timeouts: ConnectionTimeouts
+        public var supportedVersions: ClosedRange<UInt32>
+        public var softwareVersion: String
+
+        public init(
+            timeouts: ConnectionTimeouts = ConnectionTimeouts(),
+            supportedVersions: ClosedRange<UInt32> = ProtocolVersion.supported,
+            softwareVersion: String = JumpBuild.version
+        ) {
+            self.timeouts = timeouts
+            self.supportedVersions = supportedVersions
+            self.softwareVersion = softwareVersion
+        }
+    }
+
+    /// Who the TLS handshake says the peer is.
+    public enum Peer: Hashable, Sendable {
+        /// No client certificate: the connection may only enroll.
+        case anonymous
+        /// A client certificate from the appliance CA naming this Jump Client.
+        case client(String)
+    }
+
+    public enum Action: Equatable, Sendable {
+        case none
+        case send(ControlMessage)
+        case sendPong(UInt64)
+        /// Ask the application whether this client may connect; it answers with ``admitted(config:now:)``
+        /// or ``refused(_:)``.
+        case admit(clientID: String, hello: WireHello)
+        /// Hand an enrollment to the application; it answers with ``enrollmentFinished(_:)``.
+        case enroll(WireEnrollRequest)
+        /// An authenticated message for the application.
+        case deliver(id: UInt64, ControlMessage)
+        /// Session bytes for the application.
+        case deliverData(channel: UInt32)
+        /// Send `preceding` if any, then the goodbye, then close.
+        case closeWith(WireGoodbye, preceding: ControlMessage? = nil)
+        /// Close without a word: the peer said goodbye.
+        case close
+    }
+
+    private enum State: Sendable {
+        case awaitingHello(peer: Peer, deadline: NIODeadline)
+        case admitting(clientID: String, version: UInt32, deadline: NIODeadline)
+        case awaitingEnrollRequest(version: UInt32, deadline: NIODeadline)
+        case enrolling(version: UInt32, deadline: NIODeadline)
+        case active(Active)
+        case closed
+    }
+
+    private struct Active: Sendable {
+        var clientID: String
+        var version: UInt32
+        var lastReceived: NIODeadline
+        var channels = ChannelTable()
+    }
+
+    public let configuration: Configuration
+    private var state: State
+
+    /// Starts the machine when the TLS handshake has finished.
+    public init(configuration: Configuration, peer: Peer, now: Timestamp) {
+        self.configuration = configuration
+        self.state = .awaitingHello(peer: peer, deadline: now.monotonic + configuration.timeouts.hello)
+    }
+
+    /// The authenticated client, once admitted.
+    public var clientID: String? {
+        if case .active(let active) = state { return active.clientID }
+        return nil
+    }
+
+    public var isActive: Bool { clientID != nil }
+    public var isClosed: Bool { if case .closed = state { true } else { false } }
+
+    /// When ``tick(now:)`` should run next.
+    public var nextDeadline: NIODeadline? {
+        switch state {
+        case .awaitingHello(_, let deadline), .admitting(_, _, let deadline),
+            .awaitingEnrollRequest(_, let deadline), .enrolling(_, let deadline):
+            deadline
+        case .active(let active):
+            active.lastReceived + configuration.timeouts.idle
+        case .closed:
+            nil
+        }
+    }
+
+    // MARK: Inputs
+
+    public mutating func received(_ event: InboundEvent, now: Timestamp) -> Action {
+        switch state {
+        case .awaitingHello(let peer, _):
+            guard case .control(let envelope) = event, case .hello(let hello) = envelope.body else {
+                return fail(.unexpectedMessage, "expected Hello, got \(Self.describe(event))")
+            }
+            guard
+                let version = ProtocolVersion.negotiate(
+                    configuration.supportedVersions,
+                    peerMin: hello.minVersion,
+                    peerMax: hello.maxVersion
+                )
+            else {
+                return fail(
+                    .versionUnsupported,
+                    "agent speaks \(hello.minVersion)...\(hello.maxVersion), appliance \(configuration.supportedVersions)"
+                )
+            }
+            switch peer {
+            case .client(let clientID):
+                state = .admitting(clientID: clientID, version: version, deadline: now.monotonic + configuration.timeouts.hello)
+                return .admit(clientID: clientID, hello: hello)
+            case .anonymous:
+                state = .awaitingEnrollRequest(version: version, deadline: now.monotonic + configuration.timeouts.enrollment)
+                return .send(.welcome(welcome(version: version, clientID: "", config: nil, now: now)))
+            }
+
+        case .admitting:
+            return fail(.unexpectedMessage, "\(Self.describe(event)) before Welcome")
+
+        case .awaitingEnrollRequest(let version, let deadline):
+            guard case .control(let envelope) = event, case .enrollRequest(let request) = envelope.body else {
+                return fail(.unexpectedMessage, "expected EnrollRequest, got \(Self.describe(event))")
+            }
+            state = .enrolling(version: version, deadline: deadline)
+            return .enroll(request)
+
+        case .enrolling:
+            return fail(.unexpectedMessage, "\(Self.describe(event)) during enrollment")
+
+        case .active(var active):
+            active.lastReceived = now.monotonic
+            let action: Action
+            do throws(ProtocolError) {
+                action = try activeReceived(event, &active)
+            } catch {
+                return fail(error)
+            }
+            if case .close = action { state = .closed } else { state = .active(active) }
+            return action
+
+        case .closed:
+            return .none
+        }
+    }
+
+    private func activeReceived(_ event: InboundEvent, _ active: inout Active) throws(ProtocolError) -> Action {
+        switch event {
+        case .control(let envelope):
+            switch envelope.body {
+            case .statsReport, .ack, .renewRequest, .sessionEvent, .localUninstall, .notice:
+                return .deliver(id: envelope.id, envelope.body!)
+            case .goodbye:
+                return .close
+            case .hello, .welcome, .enrollRequest, .enrollResponse, .siteConfig, .command, .retryAfter:
+                throw ProtocolError(.unexpectedMessage, "\(envelope.body!.name) from an agent after Welcome")
+            case nil:
+                return .send(.ack(WireAck(ref: envelope.id, .unsupported, "unknown message")))
+            }
+        case .ping(let value):
+            return .sendPong(value)
+        case .pong, .unknownExtension:
+            return .none
+        case .data(let channel, let length):
+            switch try active.channels.received(length, on: channel) {
+            case .deliver: return .deliverData(channel: channel)
+            case .drop: return .none
+            }
+        case .windowUpdate(let channel, let increment):
+            try active.channels.windowUpdate(increment, on: channel)
+            return .none
+        }
+    }
+
+    /// The application lets the client in.
+    public mutating func admitted(config: WireSiteConfig, now: Timestamp) -> Action {
+        guard case .admitting(let clientID, let version, _) = state else { return .none }
+        state = .active(Active(clientID: clientID, version: version, lastReceived: now.monotonic))
+        return .send(.welcome(welcome(version: version, clientID: clientID, config: config, now: now)))
+    }
+
+    /// The application turns the client away (revoked, deleted, replaced, overloaded).
+    public mutating func refused(_ goodbye: WireGoodbye) -> Action {
+        guard case .admitting = state else { return .none }
+        state = .closed
+        return .closeWith(goodbye)
+    }
+
+    /// The application's answer to ``Action/enroll(_:)``. The agent reconnects with its new certificate.
+    public mutating func enrollmentFinished(_ response: WireEnrollResponse) -> Action {
+        guard case .enrolling = state else { return .none }
+        state = .closed
+        let goodbye =
+            response.result == .ok
+            ? WireGoodbye(.enrolled, "reconnect with the new certificate")
+            : WireGoodbye(.normal, "enrollment refused")
+        return .closeWith(goodbye, preceding: .enrollResponse(response))
+    }
+
+    /// Time passes: enforces the hello, enrollment and idle timeouts.
+    public mutating func tick(now: Timestamp) -> Action {
+        guard let deadline = nextDeadline, now.monotonic >= deadline else { return .none }
+        let reason: WireGoodbyeReason
+        switch state {
+        case .awaitingHello, .admitting: reason = .helloTimeout
+        case .awaitingEnrollRequest, .enrolling: reason = .enrollTimeout
+        case .active: reason = .idleTimeout
+        case .closed: return .none
+        }
+        state = .closed
+        return .closeWith(WireGoodbye(reason, "no message in time"))
+    }
+
+    /// The application ends the connection (client deleted, a newer connection, shutdown).
+    public mutating func close(_ goodbye: WireGoodbye) -> Action {
+        if case .closed = state { return .none }
+        state = .closed
+        return .closeWith(goodbye)
+    }
+
+    /// The frame decoder rejected the byte stream.
+    public mutating func failed(_ error: ProtocolError) -> Action {
+        fail(error)
+    }
+
+    /// The transport went away.
+    public mutating func closed() {
+        state = .closed
+    }
+
+    // MARK: Channels (sessions)
+
+    /// Opens a session channel that the appliance numbered.
+    public mutating func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
+        guard case .active(var active) = state else {
+            throw ProtocolError(.unexpectedFrame, "channel \(id) opened on a connection that is not active")
+        }
+        try active.channels.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
+        state = .active(active)
+    }
+
+    public mutating func closeChannel(_ id: UInt32) {
+        modifyActive { $0.channels.closeChannel(id) }
+    }
+
+    /// The application consumed `length` bytes of `channel`: the increment to grant, if one is due.
+    public mutating func consumed(_ length: Int, on channel: UInt32) -> UInt32? {
+        modifyActive { $0.channels.consumed(length, on: channel) } ?? nil
+    }
+
+    /// How many of `wanted` bytes may go out on `channel` now.
+    public mutating func reserveSend(_ wanted: Int, on channel: UInt32) -> Int {
+        modifyActive { $0.channels.reserveSend(wanted, on: channel) } ?? 0
+    }
+
+    // MARK: Helpers
+
+    private mutating func modifyActive<R>(_ body: (inout Active) -> R) -> R? {
+        guard case .active(var active) = state else { return nil }
+        let result = body(&active)
+        state = .active(active)
+        return result
+    }
+
+    private mutating func fail(_ code: ProtocolError.Code, _ detail: String) -> Action {
+        fail(ProtocolError(code, detail))
+    }
+
+    private mutating func fail(_ error: ProtocolError) -> Action {
+        if case .closed = state { return .none }
+        state = .closed
+        return .closeWith(error.goodbye)
+    }
+
+    private func welcome(version: UInt32, clientID: String, config: WireSiteConfig?, now: Timestamp) -> WireWelcome {
+        var welcome = WireWelcome()
+        welcome.version = version
+        welcome.softwareVersion = configuration.softwareVersion
+        welcome.clientID = clientID
+        welcome.heartbeatSeconds = UInt32(configuration.timeouts.heartbeat.nanoseconds / 1_000_000_000)
+        welcome.serverTimeMs = now.unixMilliseconds
+        if let config { welcome.config = config }
+        return welcome
+    }
+
+    static func describe(_ event: InboundEvent) -> String {
+        switch event {
+        case .control(let envelope): envelope.body?.name ?? "an unknown message"
+        case .ping: "PING"
+        case .pong: "PONG"
+        case .data: "DATA"
+        case .windowUpdate: "WINDOW_UPDATE"
+        case .unknownExtension(let kind): "extension frame \(kind)"
+        }
+    }
+}
