@@ -36,7 +36,7 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
     private var machine: AgentConnectionStateMachine
     private let clock: ConnectionClock
     private let delegate: any AgentConnectionDelegate
-    private var output = ConnectionOutput()
+    private let output = ConnectionOutput()
     private var context: ChannelHandlerContext?
     private var outcome: AgentConnectionOutcome?
     private var reportedClose = false

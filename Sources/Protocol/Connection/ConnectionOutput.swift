@@ -3,7 +3,11 @@ import NIOCore
 /// What both connection handlers share: numbering and writing control messages, the per-channel
 /// queues of session bytes that wait for window or for the socket, and the one timer that drives a
 /// state machine's deadlines. Lives inside a handler and is used only on its event loop.
-struct ConnectionOutput {
+///
+/// A class, not a struct: writing and closing can re-enter the handler (a write that fails closes the
+/// channel, whose close reaches back here), and a mutating method on a struct held in a stored
+/// property would be an overlapping access.
+final class ConnectionOutput {
     /// How long a closing connection waits for its last frames to be written before it closes anyway.
     static let closeLinger = TimeAmount.seconds(2)
 
@@ -15,7 +19,7 @@ struct ConnectionOutput {
 
     /// Writes one control message; returns its envelope id.
     @discardableResult
-    mutating func send(_ message: ControlMessage, context: ChannelHandlerContext, flush: Bool = true) -> UInt64 {
+    func send(_ message: ControlMessage, context: ChannelHandlerContext, flush: Bool = true) -> UInt64 {
         let id = nextEnvelopeID
         nextEnvelopeID += 1
         let frame = ControlCodec.frame(id: id, message)
@@ -43,7 +47,7 @@ struct ConnectionOutput {
 
     /// Sends the optional message and the goodbye, then closes once they are written (or after
     /// ``closeLinger`` if the peer does not read).
-    mutating func close(with goodbye: WireGoodbye, preceding: ControlMessage?, context: ChannelHandlerContext) {
+    func close(with goodbye: WireGoodbye, preceding: ControlMessage?, context: ChannelHandlerContext) {
         guard !closing else { return }
         closing = true
         cancelTimer()
@@ -63,7 +67,7 @@ struct ConnectionOutput {
         }
     }
 
-    mutating func closeNow(context: ChannelHandlerContext) {
+    func closeNow(context: ChannelHandlerContext) {
         guard !closing else { return }
         closing = true
         cancelTimer()
@@ -74,7 +78,7 @@ struct ConnectionOutput {
     // MARK: Session data
 
     /// Queues `bytes` for `channel` and writes what the window and the socket allow.
-    mutating func enqueueData(
+    func enqueueData(
         _ bytes: ByteBuffer,
         channel: UInt32,
         context: ChannelHandlerContext,
@@ -88,7 +92,7 @@ struct ConnectionOutput {
     /// Writes queued session bytes while the channel is writable, in frames of at most
     /// ``ProtocolLimits/maximumDataPayloadLength``, taking turns between channels, within each
     /// channel's send window. Control frames never wait in this queue.
-    mutating func drainData(context: ChannelHandlerContext, reserve: (UInt32, Int) -> Int) {
+    func drainData(context: ChannelHandlerContext, reserve: (UInt32, Int) -> Int) {
         var wrote = false
         var progress = true
         while progress, context.channel.isWritable, !pendingData.isEmpty {
@@ -104,6 +108,7 @@ struct ConnectionOutput {
                 context.write(NIOAny(frame), promise: nil)
                 wrote = true
                 progress = true
+                guard !closing else { return }
                 if head.readableBytes == 0 {
                     queue.removeFirst()
                 } else {
@@ -120,7 +125,7 @@ struct ConnectionOutput {
         pendingData[channel]?.reduce(0) { $0 + $1.readableBytes } ?? 0
     }
 
-    mutating func dropData(on channel: UInt32) {
+    func dropData(on channel: UInt32) {
         pendingData[channel] = nil
     }
 
@@ -128,7 +133,7 @@ struct ConnectionOutput {
 
     /// Makes sure a tick runs at `deadline`. A later deadline keeps the earlier timer: when it fires,
     /// the state machine finds nothing due and the timer is set again for its new deadline.
-    mutating func schedule(at deadline: NIODeadline?, context: ChannelHandlerContext, tick: @escaping () -> Void) {
+    func schedule(at deadline: NIODeadline?, context: ChannelHandlerContext, tick: @escaping () -> Void) {
         guard !closing, let deadline else {
             cancelTimer()
             return
@@ -141,12 +146,12 @@ struct ConnectionOutput {
     }
 
     /// The timer fired; a new one may be scheduled.
-    mutating func timerFired() {
+    func timerFired() {
         timer = nil
         timerDeadline = nil
     }
 
-    mutating func cancelTimer() {
+    func cancelTimer() {
         timer?.cancel()
         timer = nil
         timerDeadline = nil

@@ -36,7 +36,7 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     private let clock: ConnectionClock
     private let delegate: any ServerConnectionDelegate
     private var machine: ServerConnectionStateMachine?
-    private var output = ConnectionOutput()
+    private let output = ConnectionOutput()
     private var context: ChannelHandlerContext?
     private var reportedClose = false
 

@@ -59,7 +59,6 @@ public struct ServerConnectionStateMachine: Sendable {
     }
 
     private struct Active: Sendable {
-        var clientID: String
         var version: UInt32
         var lastReceived: NIODeadline
         var channels = ChannelTable()
@@ -74,13 +73,10 @@ public struct ServerConnectionStateMachine: Sendable {
         self.state = .awaitingHello(peer: peer, deadline: now.monotonic + configuration.timeouts.hello)
     }
 
-    /// The authenticated client, once admitted.
-    public var clientID: String? {
-        if case .active(let active) = state { return active.clientID }
-        return nil
-    }
+    /// The client this connection was admitted as; it stays set after the connection closes.
+    public private(set) var clientID: String?
 
-    public var isActive: Bool { clientID != nil }
+    public var isActive: Bool { if case .active = state { true } else { false } }
     public var isClosed: Bool { if case .closed = state { true } else { false } }
 
     /// When ``tick(now:)`` should run next.
@@ -185,7 +181,8 @@ public struct ServerConnectionStateMachine: Sendable {
     /// The application lets the client in.
     public mutating func admitted(config: WireSiteConfig, now: Timestamp) -> Action {
         guard case .admitting(let clientID, let version, _) = state else { return .none }
-        state = .active(Active(clientID: clientID, version: version, lastReceived: now.monotonic))
+        state = .active(Active(version: version, lastReceived: now.monotonic))
+        self.clientID = clientID
         return .send(.welcome(welcome(version: version, clientID: clientID, config: config, now: now)))
     }
 

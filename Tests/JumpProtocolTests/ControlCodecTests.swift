@@ -1,0 +1,209 @@
+import Foundation
+import JumpProtocol
+import NIOCore
+import SwiftProtobuf
+import Testing
+
+@Suite struct ControlCodecTests {
+    static let messages: [ControlMessage] = [
+        .hello(Fixtures.hello()),
+        .welcome({
+            var w = WireWelcome()
+            w.version = 1
+            w.clientID = "jc-1"
+            w.config = Fixtures.siteConfig
+            return w
+        }()),
+        .enrollRequest(Fixtures.enrollRequest),
+        .enrollResponse({
+            var r = WireEnrollResponse()
+            r.result = .tokenExpired
+            r.detail = "installer expired"
+            return r
+        }()),
+        .statsReport(Fixtures.statsReport),
+        .siteConfig(Fixtures.siteConfig),
+        .command(Fixtures.command(sequence: 3, Fixtures.wake)),
+        .ack(WireAck(ref: 9, .replayed, "old")),
+        .retryAfter({
+            var r = WireRetryAfter()
+            r.delayMs = 1500
+            return r
+        }()),
+        .notice({
+            var n = WireNotice()
+            n.text = "session ends in 15 minutes"
+            n.secondsRemaining = 900
+            return n
+        }()),
+        .goodbye(WireGoodbye(.clientDeleted, "deleted by admin")),
+        .renewRequest({
+            var r = WireRenewRequest()
+            r.csr = Data([1, 2, 3])
+            return r
+        }()),
+        .sessionEvent({
+            var e = WireSessionEvent()
+            e.channelID = 1
+            e.kind = .exited
+            e.exitStatus = 0
+            return e
+        }()),
+        .localUninstall({
+            var l = WireLocalUninstall()
+            l.kind = .disable
+            l.localUser = "bob"
+            return l
+        }()),
+    ]
+
+    @Test(arguments: messages)
+    func roundTripsThroughAFrame(_ message: ControlMessage) throws {
+        var bytes = ControlCodec.frame(id: 42, message)
+        var parser = FrameParser()
+        let frame = try #require(try parser.next(from: &bytes))
+        #expect(frame.kind == .control)
+        let event = try InboundEvent(frame)
+        #expect(event == .control(Fixtures.envelope(42, message)))
+    }
+
+    @Test func unknownFieldsAreSkipped() throws {
+        var payload = ControlCodec.encode(Fixtures.envelope(5, .hello(Fixtures.hello())))
+        // Field 99 (a varint) is unknown to this version.
+        payload.writeBytes([0x98, 0x06, 0x01])
+        let decoded = try ControlCodec.decode(payload)
+        #expect(decoded == Fixtures.envelope(5, .hello(Fixtures.hello())))
+    }
+
+    @Test func anUnknownMessageDecodesWithoutABody() throws {
+        // Envelope { id = 3, field 60 = bytes "x" }: a message from a newer version.
+        let decoded = try ControlCodec.decode(ByteBuffer(hex: "0803 e20301 78"))
+        #expect(decoded.id == 3)
+        #expect(decoded.body == nil)
+    }
+
+    @Test(arguments: [
+        "0a",  // field 1 with wire type 2 and no length
+        "08ffffffffffffffffffff01",  // varint longer than 10 bytes
+        "12ff7f",  // hello claiming 16383 bytes
+        "0f",  // wire type 7 does not exist
+    ])
+    func malformedPayloadsAreRefused(_ hex: String) {
+        #expect(throws: ProtocolError(.malformedMessage, "")) { try ControlCodec.decode(ByteBuffer(hex: hex)) }
+    }
+
+    @Test func theDeepestLegalNestingDecodes() throws {
+        // Envelope > StatsReport > NetworkFacts > NetworkInterface > InterfaceAddress is the deepest
+        // the schema goes; it must stay within ControlCodec.maximumMessageDepth.
+        var report = WireStatsReport()
+        var interface = WireNetworkInterface()
+        var address = WireInterfaceAddress()
+        address.ip = Data([10, 0, 0, 1])
+        address.prefixLength = 24
+        interface.addresses = [address]
+        report.network.interfaces = [interface]
+        let payload = ControlCodec.encode(Fixtures.envelope(1, .statsReport(report)))
+        #expect(try ControlCodec.decode(payload).body == .statsReport(report))
+    }
+
+    static let overLimit: [(String, ControlMessage)] = [
+        ("short token", .enrollRequest({
+            var r = Fixtures.enrollRequest
+            r.token = Data(count: 15)
+            return r
+        }())),
+        ("long token", .enrollRequest({
+            var r = Fixtures.enrollRequest
+            r.token = Data(count: 65)
+            return r
+        }())),
+        ("large CSR", .enrollRequest({
+            var r = Fixtures.enrollRequest
+            r.csr = Data(count: ProtocolLimits.maximumCSRLength + 1)
+            return r
+        }())),
+        ("long name", .enrollRequest({
+            var r = Fixtures.enrollRequest
+            r.overrides.name = String(repeating: "n", count: 257)
+            return r
+        }())),
+        ("too many disks", .statsReport({
+            var r = Fixtures.statsReport
+            r.disks = Array(repeating: r.disks[0], count: ProtocolLimits.maximumDisks + 1)
+            return r
+        }())),
+        ("cpu above 1000", .statsReport({
+            var r = Fixtures.statsReport
+            r.cpuPermille = 1001
+            return r
+        }())),
+        ("large thumbnail", .statsReport({
+            var r = Fixtures.statsReport
+            r.thumbnail.jpeg = Data(count: ProtocolLimits.maximumThumbnailBytes + 1)
+            return r
+        }())),
+        ("bad MAC", .statsReport({
+            var r = Fixtures.statsReport
+            var interface = WireNetworkInterface()
+            interface.mac = Data([1, 2, 3])
+            r.network.interfaces = [interface]
+            return r
+        }())),
+        ("bad gateway", .statsReport({
+            var r = Fixtures.statsReport
+            r.network.gatewayIpv4 = Data([10, 0, 0])
+            return r
+        }())),
+        ("prefix beyond address", .statsReport({
+            var r = Fixtures.statsReport
+            var interface = WireNetworkInterface()
+            var address = WireInterfaceAddress()
+            address.ip = Data([10, 0, 0, 1])
+            address.prefixLength = 33
+            interface.addresses = [address]
+            r.network.interfaces = [interface]
+            return r
+        }())),
+        ("too many wake targets", .command(Fixtures.command(sequence: 1, {
+            var wake = WireWake()
+            wake.targetMacs = Array(repeating: Data(count: 6), count: ProtocolLimits.maximumWakeTargets + 1)
+            return .wake(wake)
+        }()))),
+        ("bad SecureOn password", .command(Fixtures.command(sequence: 1, {
+            var wake = WireWake()
+            wake.targetMacs = [Data(count: 6)]
+            wake.secureOnPassword = Data(count: 5)
+            return .wake(wake)
+        }()))),
+        ("huge terminal", .command(Fixtures.command(sequence: 1, {
+            var open = WireOpenSession()
+            open.channelID = 1
+            open.columns = 5000
+            return .openSession(open)
+        }()))),
+        ("window beyond bound", .command(Fixtures.command(sequence: 1, {
+            var open = WireOpenSession()
+            open.channelID = 1
+            open.initialWindow = ProtocolLimits.maximumWindowSize + 1
+            return .openSession(open)
+        }()))),
+        ("long notice", .notice({
+            var n = WireNotice()
+            n.text = String(repeating: "x", count: ProtocolLimits.maximumTextLength + 1)
+            return n
+        }())),
+    ]
+
+    @Test(arguments: overLimit)
+    func boundsAreEnforced(_ name: String, _ message: ControlMessage) {
+        let payload = ControlCodec.encode(Fixtures.envelope(1, message))
+        #expect(throws: ProtocolError(.limitExceeded, ""), "\(name)") { try ControlCodec.decode(payload) }
+    }
+
+    @Test func nonUTF8StringsAreRefusedAsMalformed() {
+        // Hello.software_version (field 3) holding the byte 0xFF.
+        #expect(throws: ProtocolError(.malformedMessage, "")) {
+            try ControlCodec.decode(ByteBuffer(hex: "0801 1203 1a01ff"))
+        }
+    }
+}

@@ -1,0 +1,307 @@
+import Foundation
+import JumpProtocol
+import NIOCore
+import NIOEmbedded
+import Synchronization
+import Testing
+
+/// The agent and appliance handlers talking over two in-memory channels, bytes shuttled between them.
+@Suite struct EndToEndExchangeTests {
+    final class ServerSide: ServerConnectionDelegate {
+        enum Event: Equatable {
+            case admit(String)
+            case enroll(WireEnrollRequest)
+            case message(ControlMessage)
+            case data(UInt32, [UInt8])
+            case closed(String?)
+        }
+
+        let events = Mutex<[Event]>([])
+        let connection = Mutex<ServerConnection?>(nil)
+        let admits: Bool
+
+        init(admits: Bool = true) { self.admits = admits }
+
+        func connection(_ connection: ServerConnection, admit clientID: String, hello: WireHello) {
+            events.withLock { $0.append(.admit(clientID)) }
+            self.connection.withLock { $0 = connection }
+            if admits {
+                connection.admit(config: Fixtures.siteConfig)
+            } else {
+                connection.refuse(WireGoodbye(.clientDeleted, "deleted by an administrator"))
+            }
+        }
+
+        func connection(_ connection: ServerConnection, enroll request: WireEnrollRequest) {
+            events.withLock { $0.append(.enroll(request)) }
+            var response = WireEnrollResponse()
+            response.result = .ok
+            response.clientID = "jc-new"
+            response.certificate = Data([0x30, 0x00])
+            connection.finishEnrollment(response)
+        }
+
+        func connection(_ connection: ServerConnection, received message: ControlMessage, id: UInt64) {
+            events.withLock { $0.append(.message(message)) }
+        }
+
+        func connection(_ connection: ServerConnection, received data: ByteBuffer, channel: UInt32) {
+            events.withLock { $0.append(.data(channel, Array(data.readableBytesView))) }
+        }
+
+        func connectionClosed(_ connection: ServerConnection, clientID: String?) {
+            events.withLock { $0.append(.closed(clientID)) }
+        }
+    }
+
+    final class AgentSide: AgentConnectionDelegate {
+        enum Event: Equatable {
+            case ready(String)
+            case command(UInt64, WireCommand)
+            case message(ControlMessage)
+            case data(UInt32, Int)
+            case closed(AgentConnectionOutcome)
+        }
+
+        let events = Mutex<[Event]>([])
+        let connection = Mutex<AgentConnection?>(nil)
+        /// Acknowledge commands as they arrive.
+        let acknowledges: Bool
+
+        init(acknowledges: Bool = true) { self.acknowledges = acknowledges }
+
+        func connectionReady(_ connection: AgentConnection, welcome: WireWelcome) {
+            self.connection.withLock { $0 = connection }
+            events.withLock { $0.append(.ready(welcome.clientID)) }
+        }
+
+        func connection(_ connection: AgentConnection, command: WireCommand, id: UInt64) {
+            events.withLock { $0.append(.command(id, command)) }
+            if acknowledges { connection.send(.ack(WireAck(ref: id, .ok))) }
+        }
+
+        func connection(_ connection: AgentConnection, received message: ControlMessage, id: UInt64) {
+            events.withLock { $0.append(.message(message)) }
+        }
+
+        func connection(_ connection: AgentConnection, received data: ByteBuffer, channel: UInt32) {
+            events.withLock { $0.append(.data(channel, data.readableBytes)) }
+        }
+
+        func connectionClosed(_ connection: AgentConnection, outcome: AgentConnectionOutcome) {
+            events.withLock { $0.append(.closed(outcome)) }
+        }
+    }
+
+    struct Pair {
+        let agent: EmbeddedChannel
+        let server: EmbeddedChannel
+        let agentSide: AgentSide
+        let serverSide: ServerSide
+
+        /// Moves bytes both ways until neither side has anything more to say.
+        func shuttle() throws {
+            var moved = true
+            while moved {
+                moved = false
+                while let bytes = try agent.readOutbound(as: ByteBuffer.self) {
+                    if server.isActive { try server.writeInbound(bytes) }
+                    moved = true
+                }
+                while let bytes = try server.readOutbound(as: ByteBuffer.self) {
+                    if agent.isActive { try agent.writeInbound(bytes) }
+                    moved = true
+                }
+            }
+        }
+    }
+
+    static let clock = ConnectionClock(unixMilliseconds: { Fixtures.t0.unixMilliseconds })
+
+    func makePair(
+        peer: ServerConnectionStateMachine.Peer = .client("jc-1"),
+        purpose: AgentConnectionStateMachine.Purpose = .serve(CommandGate(agentID: "jc-1", lastSequence: 0)),
+        serverSide: ServerSide = ServerSide(),
+        agentSide: AgentSide = AgentSide()
+    ) throws -> Pair {
+        let server = EmbeddedChannel()
+        try server.pipeline.syncOperations.addJumpFraming(
+            ServerConnectionHandler(configuration: .init(), clock: Self.clock, delegate: serverSide)
+        )
+        try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7443)).wait()
+        server.pipeline.fireUserInboundEventTriggered(PeerAuthenticated(peer))
+
+        let agent = EmbeddedChannel()
+        try agent.pipeline.syncOperations.addJumpFraming(
+            AgentConnectionHandler(
+                configuration: .init(purpose: purpose, hello: Fixtures.hello()),
+                clock: Self.clock,
+                delegate: agentSide
+            )
+        )
+        try agent.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7443)).wait()
+        let pair = Pair(agent: agent, server: server, agentSide: agentSide, serverSide: serverSide)
+        try pair.shuttle()
+        return pair
+    }
+
+    @Test func enrolledAgentConnectsReportsAndTakesACommand() throws {
+        let pair = try makePair()
+        #expect(pair.serverSide.events.withLock { $0 } == [.admit("jc-1")])
+        #expect(pair.agentSide.events.withLock { $0 } == [.ready("jc-1")])
+
+        let agentConnection = try #require(pair.agentSide.connection.withLock { $0 })
+        agentConnection.send(.statsReport(Fixtures.statsReport))
+        try pair.shuttle()
+        #expect(pair.serverSide.events.withLock { $0.last } == .message(.statsReport(Fixtures.statsReport)))
+
+        let serverConnection = try #require(pair.serverSide.connection.withLock { $0 })
+        let command = Fixtures.command(sequence: 1, Fixtures.wake)
+        let commandID = try serverConnection.send(.command(command)).wait()
+        try pair.shuttle()
+        #expect(pair.agentSide.events.withLock { $0.last } == .command(commandID, command))
+        #expect(pair.serverSide.events.withLock { $0.last } == .message(.ack(WireAck(ref: commandID, .ok))))
+
+        // The same command again is a replay: the agent refuses it without the application seeing it.
+        let replayID = try serverConnection.send(.command(command)).wait()
+        try pair.shuttle()
+        #expect(pair.serverSide.events.withLock { $0.last } == .message(.ack(WireAck(ref: replayID, .replayed, "command 1 refused"))))
+
+        serverConnection.close(WireGoodbye(.replaced, "a newer connection"))
+        try pair.shuttle()
+        #expect(pair.agentSide.events.withLock { $0.last } == .closed(.peerSaidGoodbye(WireGoodbye(.replaced, "a newer connection"))))
+        #expect(!pair.agent.isActive)
+        #expect(!pair.server.isActive)
+        #expect(pair.serverSide.events.withLock { $0.last } == .closed("jc-1"))
+    }
+
+    @Test func enrollmentRoundTrip() throws {
+        let pair = try makePair(peer: .anonymous, purpose: .enroll(Fixtures.enrollRequest))
+        #expect(pair.serverSide.events.withLock { $0.first } == .enroll(Fixtures.enrollRequest))
+        guard case .closed(.enrolled(let response)) = pair.agentSide.events.withLock({ $0.last }) else {
+            Issue.record("expected the enrollment answer")
+            return
+        }
+        #expect(response.clientID == "jc-new")
+        #expect(!pair.agent.isActive)
+        #expect(!pair.server.isActive)
+    }
+
+    @Test func refusedClientLearnsWhy() throws {
+        let pair = try makePair(serverSide: ServerSide(admits: false))
+        #expect(
+            pair.agentSide.events.withLock { $0 }
+                == [.closed(.peerSaidGoodbye(WireGoodbye(.clientDeleted, "deleted by an administrator")))]
+        )
+    }
+
+    @Test func sessionDataFollowsTheWindowAndControlIsNotStarved() throws {
+        let pair = try makePair()
+        let serverConnection = try #require(pair.serverSide.connection.withLock { $0 })
+        let agentConnection = try #require(pair.agentSide.connection.withLock { $0 })
+        let window: UInt32 = 64 * 1024
+        try serverConnection.openChannel(1, receiveWindow: window, sendWindow: window)
+        try agentConnection.openChannel(1, receiveWindow: window, sendWindow: window)
+
+        // A megabyte queued for the agent: only one window's worth may leave.
+        serverConnection.sendData(ByteBuffer(repeating: 0x61, count: 1024 * 1024), channel: 1)
+        var sent = 0
+        while let bytes = try pair.server.readOutbound(as: ByteBuffer.self) {
+            sent += bytes.readableBytes
+            try pair.agent.writeInbound(bytes)
+        }
+        let frameOverhead = ProtocolLimits.frameHeaderLength * Int(window) / ProtocolLimits.maximumDataPayloadLength
+        #expect(sent == Int(window) + frameOverhead)
+
+        // The session is stalled on its window, yet a control message goes out at once.
+        var notice = WireNotice()
+        notice.text = "session ends in 15 minutes"
+        serverConnection.send(.notice(notice))
+        let next = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
+        var parser = FrameParser()
+        var copy = next
+        #expect(try parser.next(from: &copy)?.kind == .control)
+        try pair.agent.writeInbound(next)
+        #expect(pair.agentSide.events.withLock { $0.last } == .message(.notice(notice)))
+
+        // The agent consumes what it got; its window update lets the rest flow.
+        var received = pair.agentSide.events.withLock { $0.reduce(0) { if case .data(_, let n) = $1 { $0 + n } else { $0 } } }
+        #expect(received == Int(window))
+        while received < 1024 * 1024 {
+            agentConnection.consumed(Int(window), channel: 1)
+            try pair.shuttle()
+            received = pair.agentSide.events.withLock { $0.reduce(0) { if case .data(_, let n) = $1 { $0 + n } else { $0 } } }
+        }
+        #expect(received == 1024 * 1024)
+    }
+
+    @Test func silentAgentIsClosedAtTheHelloTimeout() throws {
+        let serverSide = ServerSide()
+        let server = EmbeddedChannel()
+        try server.pipeline.syncOperations.addJumpFraming(
+            ServerConnectionHandler(configuration: .init(), clock: Self.clock, delegate: serverSide)
+        )
+        try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7443)).wait()
+        server.pipeline.fireUserInboundEventTriggered(PeerAuthenticated(.anonymous))
+        server.embeddedEventLoop.advanceTime(by: .milliseconds(9_999))
+        #expect(server.isActive)
+        server.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(try Self.goodbye(from: server)?.reason == .helloTimeout)
+        #expect(!server.isActive)
+        #expect(serverSide.events.withLock { $0 } == [.closed(nil)])
+    }
+
+    @Test func idleAgentConnectionPingsThenGivesUp() throws {
+        let pair = try makePair()
+        // The appliance stops answering: the agent pings at 30 s and 60 s, and closes at 90 s.
+        pair.agent.embeddedEventLoop.advanceTime(by: .seconds(30))
+        var parser = FrameParser()
+        var bytes = try #require(try pair.agent.readOutbound(as: ByteBuffer.self))
+        #expect(try parser.next(from: &bytes)?.kind == .ping)
+        pair.agent.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(!pair.agent.isActive)
+        guard case .closed(.closedLocally(let goodbye)) = pair.agentSide.events.withLock({ $0.last }) else {
+            Issue.record("expected a local close")
+            return
+        }
+        #expect(goodbye.reason == .idleTimeout)
+    }
+
+    @Test(arguments: [
+        ("", WireGoodbyeReason.frameTooLarge),  // built below
+        ("00000000 07 00000000", .unknownFrameKind),
+        ("00000002 01 00000000 12ff", .protocolError),  // not an Envelope: a length cut short
+        ("00000008 04 00000000 0102030405060708", .unexpectedMessage),  // PING before Hello
+    ])
+    func badInputBeforeHelloGetsAReasonAndAClose(_ hex: String, _ reason: WireGoodbyeReason) throws {
+        let serverSide = ServerSide()
+        let server = EmbeddedChannel()
+        try server.pipeline.syncOperations.addJumpFraming(
+            ServerConnectionHandler(configuration: .init(), clock: Self.clock, delegate: serverSide)
+        )
+        try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7443)).wait()
+        server.pipeline.fireUserInboundEventTriggered(PeerAuthenticated(.anonymous))
+        var input = ByteBuffer(hex: hex)
+        if reason == .frameTooLarge {
+            // A header claiming one byte more than the bound, and no payload at all.
+            input = ByteBuffer()
+            input.writeMultipleIntegers(UInt32(ProtocolLimits.maximumControlPayloadLength + 1), UInt8(1), UInt32(0))
+        }
+        do { try server.writeInbound(input) } catch {}
+        #expect(try Self.goodbye(from: server)?.reason == reason)
+        #expect(!server.isActive)
+    }
+
+    /// The goodbye among the frames a channel wrote.
+    static func goodbye(from channel: EmbeddedChannel) throws -> WireGoodbye? {
+        var parser = FrameParser()
+        var all = ByteBuffer()
+        while var bytes = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&bytes) }
+        while let frame = try parser.next(from: &all) {
+            if frame.kind == .control, case .goodbye(let goodbye) = try ControlCodec.decode(frame.payload).body {
+                return goodbye
+            }
+        }
+        return nil
+    }
+}
