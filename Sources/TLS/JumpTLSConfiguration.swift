@@ -1,0 +1,83 @@
+public import JumpProtocol
+public import NIOCore
+public import NIOSSL
+public import X509
+import NIOTLS
+
+/// TLS settings for both ends: TLS 1.3 only, ALPN `jump/1`, the appliance CA as the only trust root.
+public enum JumpTLSConfiguration {
+    /// The appliance's listener. A client certificate is asked for and, when presented, must chain
+    /// to the appliance CA; a connection without one may only enroll.
+    public static func server(identity: TLSIdentity, clientCA: Certificate) throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: identity.certificate.derBytes, format: .der))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem))
+        )
+        configuration.minimumTLSVersion = .tlsv13
+        configuration.maximumTLSVersion = .tlsv13
+        configuration.applicationProtocols = [ProtocolVersion.alpn]
+        configuration.certificateVerification = .optionalVerification
+        configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: clientCA.derBytes, format: .der)])
+        configuration.sendCANameList = true
+        return configuration
+    }
+
+    /// The agent's side: trusts only `ca`; presents `identity` when it has one (not while enrolling).
+    /// Host names are not checked: the CA is private to this appliance and only the appliance's own
+    /// certificate carries the server-authentication usage.
+    public static func client(trusting ca: Certificate, identity: TLSIdentity?) throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv13
+        configuration.maximumTLSVersion = .tlsv13
+        configuration.applicationProtocols = [ProtocolVersion.alpn]
+        configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: ca.derBytes, format: .der)])
+        if let identity {
+            configuration.certificateChain = [
+                .certificate(try NIOSSLCertificate(bytes: identity.certificate.derBytes, format: .der))
+            ]
+            configuration.privateKey = .privateKey(
+                try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)
+            )
+        }
+        return configuration
+    }
+}
+
+/// Sits behind the server's `NIOSSLServerHandler`: when the handshake completes it checks that ALPN
+/// chose `jump/1`, reads the client certificate (already verified against the CA by the handshake)
+/// and tells the ``ServerConnectionHandler`` who the peer is with a ``PeerAuthenticated`` event.
+public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = NIOAny
+
+    public init() {}
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .handshakeCompleted(let negotiated) = event as? TLSUserEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        guard negotiated == ProtocolVersion.alpn else {
+            context.close(promise: nil)
+            return
+        }
+        let peer: ServerConnectionStateMachine.Peer
+        do {
+            peer = try Self.peer(in: context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+        context.fireUserInboundEventTriggered(PeerAuthenticated(peer))
+    }
+
+    static func peer(in handler: NIOSSLServerHandler) throws -> ServerConnectionStateMachine.Peer {
+        guard let presented = handler.peerCertificate else { return .anonymous }
+        let certificate = try Certificate(derBytes: try presented.toDERBytes())
+        guard let clientID = certificate.jumpClientID, !clientID.isEmpty else {
+            throw PKIError(.missingField, "the client certificate names no Jump Client")
+        }
+        return .client(clientID)
+    }
+}
