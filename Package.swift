@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "jumpctl", targets: ["jumpctl"]),
         .executable(name: "jump-bench-codec", targets: ["jump-bench-codec"]),
         .library(name: "JumpProtocol", targets: ["JumpProtocol"]),
+        .library(name: "JumpProtocolFuzzing", targets: ["JumpProtocolFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -31,6 +32,15 @@ let package = Package(
             ],
             path: "Sources/Protocol",
             exclude: ["jump.proto"]
+        ),
+        // The input-to-assertions body of the fuzz target (Fuzz/), shared with its regression tests.
+        .target(
+            name: "JumpProtocolFuzzing",
+            dependencies: [
+                "JumpProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/ProtocolFuzzing"
         ),
         // TLS 1.3 configuration and the appliance PKI (keys, CSRs, certificates), shared by both ends.
         .target(
@@ -104,11 +114,13 @@ let package = Package(
             name: "JumpProtocolTests",
             dependencies: [
                 "JumpProtocol",
+                "JumpProtocolFuzzing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
+            ],
+            exclude: ["FuzzCrashes"]
         ),
         .testTarget(
             name: "JumpTLSTests",
@@ -124,7 +136,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["JumpProtocol"]
+            dependencies: ["JumpProtocol", "jump-agent", "jump-server", "jumpctl"]
         ),
     ]
 )

@@ -1,0 +1,53 @@
+# Jump Client: the two commands a newcomer needs are `make demo` and `make test`.
+
+SWIFT      ?= swift
+BUILD_DIR  := .build/debug
+FUZZ_RUNS  ?= 1000000
+FUZZ_DIR   := Fuzz
+FUZZ_BUILD := $(FUZZ_DIR)/.build-fuzz
+
+.PHONY: all build test demo fuzz bench protos-check clean help
+
+all: build
+
+help:
+	@echo "make demo          build and show the three programs working"
+	@echo "make test          install what the tests need, build, run every test"
+	@echo "make fuzz          run the protocol fuzzer for FUZZ_RUNS inputs (default $(FUZZ_RUNS))"
+	@echo "make bench         run the quick benchmarks"
+	@echo "make protos-check  check that the generated protobuf Swift matches jump.proto"
+
+build:
+	$(SWIFT) build
+
+test:
+	scripts/install-deps.sh test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo:
+	scripts/install-deps.sh demo
+	$(SWIFT) build
+	scripts/demo.sh
+
+# The fuzzer instruments every module (libFuzzer + AddressSanitizer), so it has its own build folder.
+# New inputs go to a scratch folder; the committed corpus is only read. A crash is written to
+# Fuzz/crashes/: add it to Tests/JumpProtocolTests/FuzzCrashes/ as a regression test.
+fuzz:
+	scripts/install-deps.sh fuzz
+	cd $(FUZZ_DIR) && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address --scratch-path .build-fuzz
+	@mkdir -p $(FUZZ_DIR)/crashes
+	@work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
+	  $(FUZZ_BUILD)/release/FrameFuzzer -runs=$(FUZZ_RUNS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/crashes/ "$$work" $(FUZZ_DIR)/corpus
+
+bench:
+	$(SWIFT) build -c release --product jump-bench-codec
+	.build/release/jump-bench-codec
+
+protos-check:
+	scripts/install-deps.sh test
+	scripts/generate-protos.sh --check
+
+clean:
+	rm -rf .build .build-protoc $(FUZZ_BUILD)

@@ -1,0 +1,65 @@
+import Foundation
+import JumpProtocol
+import Testing
+
+/// The built programs, run as a user would run them.
+@Suite struct ProgramTests {
+    /// The folder holding the built executables (next to the test bundle).
+    static let binDirectory: URL = {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("jump-server").path) { return url }
+        }
+        return URL(fileURLWithPath: ".build/debug")
+    }()
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    static func run(_ program: String, _ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = binDirectory.appendingPathComponent(program)
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            output: String(decoding: output, as: UTF8.self),
+            error: String(decoding: error, as: UTF8.self)
+        )
+    }
+
+    static let programs = ["jump-agent", "jump-server", "jumpctl"]
+
+    @Test(arguments: programs)
+    func helpExplainsTheProgram(_ program: String) throws {
+        let result = try Self.run(program, ["--help"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("USAGE: \(program)"))
+        #expect(result.output.contains("OVERVIEW:"))
+    }
+
+    @Test(arguments: programs)
+    func versionIsTheRelease(_ program: String) throws {
+        let result = try Self.run(program, ["--version"])
+        #expect(result.status == 0)
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == JumpBuild.version)
+    }
+
+    @Test(arguments: programs)
+    func unknownOptionsAreAUsageError(_ program: String) throws {
+        let result = try Self.run(program, ["--no-such-option"])
+        #expect(result.status == 64, "EX_USAGE")
+        #expect(result.error.contains("Unknown option"))
+    }
+}
