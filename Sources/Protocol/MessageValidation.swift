@@ -35,12 +35,19 @@ private struct BoundsCheck {
         if value.utf8.count > ProtocolLimits.maximumShortStringLength {
             throw fail(field, "longer than \(ProtocolLimits.maximumShortStringLength) bytes")
         }
+        try noNUL(value, field)
     }
 
     func text(_ value: String, _ field: String) throws(ProtocolError) {
         if value.utf8.count > ProtocolLimits.maximumTextLength {
             throw fail(field, "longer than \(ProtocolLimits.maximumTextLength) bytes")
         }
+        try noNUL(value, field)
+    }
+
+    /// U+0000 ends a string for C, and so for SQLite's and the kernel's interfaces; no field needs it.
+    func noNUL(_ value: String, _ field: String) throws(ProtocolError) {
+        if value.utf8.contains(0) { throw fail(field, "contains U+0000") }
     }
 
     func bytes(_ value: Data, max: Int, _ field: String) throws(ProtocolError) {

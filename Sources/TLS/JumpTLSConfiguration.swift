@@ -22,6 +22,18 @@ public enum JumpTLSConfiguration {
         return configuration
     }
 
+    /// The HTTPS API: the appliance's certificate, TLS 1.2 and 1.3 (browsers and scripts connect
+    /// here, not agents), no client certificates.
+    public static func apiServer(identity: TLSIdentity) throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: identity.certificate.derBytes, format: .der))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem))
+        )
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["http/1.1"]
+        return configuration
+    }
+
     /// The agent's side: trusts only `ca`; presents `identity` when it has one (not while enrolling).
     /// Host names are not checked: the CA is private to this appliance and only the appliance's own
     /// certificate carries the server-authentication usage.
@@ -44,40 +56,74 @@ public enum JumpTLSConfiguration {
     }
 }
 
-/// Sits behind the server's `NIOSSLServerHandler`: when the handshake completes it checks that ALPN
-/// chose `jump/1`, reads the client certificate (already verified against the CA by the handshake)
-/// and tells the ``ServerConnectionHandler`` who the peer is with a ``PeerAuthenticated`` event.
+/// Sits behind the server's `NIOSSLServerHandler`: closes a connection whose handshake does not finish
+/// within `handshakeTimeout`; when the handshake completes it checks that ALPN chose `jump/1`, reads
+/// the client certificate (already verified against the CA by the handshake) and tells the
+/// ``ServerConnectionHandler`` who the peer is with a ``PeerAuthenticated`` event.
 public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = NIOAny
 
-    public init() {}
+    /// How long a new connection may take to finish its TLS handshake.
+    public static let defaultHandshakeTimeout = TimeAmount.seconds(10)
+
+    private let handshakeTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    public init(handshakeTimeout: TimeAmount = defaultHandshakeTimeout) {
+        self.handshakeTimeout = handshakeTimeout
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { startTimer(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        startTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func startTimer(context: ChannelHandlerContext) {
+        guard timer == nil else { return }
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
+    }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard case .handshakeCompleted(let negotiated) = event as? TLSUserEvent else {
             context.fireUserInboundEventTriggered(event)
             return
         }
+        timer?.cancel()
         guard negotiated == ProtocolVersion.alpn else {
             context.close(promise: nil)
             return
         }
-        let peer: ServerConnectionStateMachine.Peer
+        let authenticated: PeerAuthenticated
         do {
-            peer = try Self.peer(in: context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
+            authenticated = try Self.peer(in: context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
         } catch {
             context.close(promise: nil)
             return
         }
         context.fireUserInboundEventTriggered(event)
-        context.fireUserInboundEventTriggered(PeerAuthenticated(peer))
+        context.fireUserInboundEventTriggered(authenticated)
     }
 
-    static func peer(in handler: NIOSSLServerHandler) throws -> ServerConnectionStateMachine.Peer {
-        guard let presented = handler.peerCertificate else { return .anonymous }
+    static func peer(in handler: NIOSSLServerHandler) throws -> PeerAuthenticated {
+        guard let presented = handler.peerCertificate else { return PeerAuthenticated(.anonymous) }
         let certificate = try Certificate(derBytes: try presented.toDERBytes())
         guard let clientID = certificate.jumpClientID, !clientID.isEmpty else {
             throw PKIError(.missingField, "the client certificate names no Jump Client")
         }
-        return .client(clientID)
+        return PeerAuthenticated(.client(clientID), certificateSerial: certificate.serialHex)
     }
 }

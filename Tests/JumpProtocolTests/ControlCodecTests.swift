@@ -187,6 +187,11 @@ import Testing
             open.initialWindow = ProtocolLimits.maximumWindowSize + 1
             return .openSession(open)
         }()))),
+        ("NUL in a name", .enrollRequest({
+            var r = Fixtures.enrollRequest
+            r.host.hostname = "kiosk\u{0}-12"
+            return r
+        }())),
         ("long notice", .notice({
             var n = WireNotice()
             n.text = String(repeating: "x", count: ProtocolLimits.maximumTextLength + 1)

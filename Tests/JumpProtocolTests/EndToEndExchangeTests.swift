@@ -22,7 +22,7 @@ import Testing
 
         init(admits: Bool = true) { self.admits = admits }
 
-        func connection(_ connection: ServerConnection, admit clientID: String, hello: WireHello) {
+        func connection(_ connection: ServerConnection, admit clientID: String, certificateSerial: String?, hello: WireHello) {
             events.withLock { $0.append(.admit(clientID)) }
             self.connection.withLock { $0 = connection }
             if admits {
@@ -41,11 +41,11 @@ import Testing
             connection.finishEnrollment(response)
         }
 
-        func connection(_ connection: ServerConnection, received message: ControlMessage, id: UInt64) {
+        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {
             events.withLock { $0.append(.message(message)) }
         }
 
-        func connection(_ connection: ServerConnection, received data: ByteBuffer, channel: UInt32) {
+        func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32) {
             events.withLock { $0.append(.data(channel, Array(data.readableBytesView))) }
         }
 

@@ -23,7 +23,7 @@ import X509
 
         init(ca: CertificateAuthority) { self.ca = ca }
 
-        func connection(_ connection: ServerConnection, admit clientID: String, hello: WireHello) {
+        func connection(_ connection: ServerConnection, admit clientID: String, certificateSerial: String?, hello: WireHello) {
             admitted.withLock { $0.append(clientID) }
             connection.admit(config: WireSiteConfig())
         }
@@ -42,8 +42,8 @@ import X509
             connection.finishEnrollment(response)
         }
 
-        func connection(_ connection: ServerConnection, received message: ControlMessage, id: UInt64) {}
-        func connection(_ connection: ServerConnection, received data: ByteBuffer, channel: UInt32) {}
+        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {}
+        func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32) {}
         func connectionClosed(_ connection: ServerConnection, clientID: String?) {}
     }
 

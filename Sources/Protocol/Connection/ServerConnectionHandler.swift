@@ -5,9 +5,13 @@ public import NIOCore
 /// the connection.
 public struct PeerAuthenticated: Hashable, Sendable {
     public let peer: ServerConnectionStateMachine.Peer
+    /// The serial number of the client certificate (lowercase hex), so the appliance can refuse a
+    /// certificate it has replaced or revoked.
+    public let certificateSerial: String?
 
-    public init(_ peer: ServerConnectionStateMachine.Peer) {
+    public init(_ peer: ServerConnectionStateMachine.Peer, certificateSerial: String? = nil) {
         self.peer = peer
+        self.certificateSerial = certificateSerial
     }
 }
 
@@ -16,11 +20,17 @@ public struct PeerAuthenticated: Hashable, Sendable {
 public protocol ServerConnectionDelegate: Sendable {
     /// A client certificate's owner said Hello: answer with ``ServerConnection/admit(config:)`` or
     /// ``ServerConnection/refuse(_:)``.
-    func connection(_ connection: ServerConnection, admit clientID: String, hello: WireHello)
+    func connection(
+        _ connection: ServerConnection,
+        admit clientID: String,
+        certificateSerial: String?,
+        hello: WireHello
+    )
     /// Answer with ``ServerConnection/finishEnrollment(_:)``.
     func connection(_ connection: ServerConnection, enroll request: WireEnrollRequest)
-    func connection(_ connection: ServerConnection, received message: ControlMessage, id: UInt64)
-    func connection(_ connection: ServerConnection, received data: ByteBuffer, channel: UInt32)
+    /// A message from the admitted client `clientID`.
+    func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64)
+    func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32)
     /// The connection is gone; `clientID` is set if it had been admitted.
     func connectionClosed(_ connection: ServerConnection, clientID: String?)
 }
@@ -39,6 +49,7 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     private let output = ConnectionOutput()
     private var context: ChannelHandlerContext?
     private var reportedClose = false
+    private var certificateSerial: String?
 
     public init(
         configuration: ServerConnectionStateMachine.Configuration,
@@ -69,6 +80,7 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         guard machine == nil else { return }
+        certificateSerial = authenticated.certificateSerial
         machine = ServerConnectionStateMachine(
             configuration: configuration,
             peer: authenticated.peer,
@@ -134,13 +146,13 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         case .sendPong(let value):
             output.sendPingOrPong(.pong, value, context: context)
         case .admit(let clientID, let hello):
-            delegate.connection(connection, admit: clientID, hello: hello)
+            delegate.connection(connection, admit: clientID, certificateSerial: certificateSerial, hello: hello)
         case .enroll(let request):
             delegate.connection(connection, enroll: request)
         case .deliver(let id, let message):
-            delegate.connection(connection, received: message, id: id)
+            delegate.connection(connection, client: machine!.clientID!, received: message, id: id)
         case .deliverData(let channel):
-            delegate.connection(connection, received: payload!, channel: channel)
+            delegate.connection(connection, client: machine!.clientID!, received: payload!, channel: channel)
         case .closeWith(let goodbye, let preceding):
             output.close(with: goodbye, preceding: preceding, context: context)
         case .close:

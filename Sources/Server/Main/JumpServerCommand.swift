@@ -2,7 +2,7 @@ import ArgumentParser
 import JumpProtocol
 
 @main
-struct JumpServerCommand: ParsableCommand {
+struct JumpServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jump-server",
         abstract: "The Jump appliance: holds every Jump Client connection and enforces access policies.",
@@ -11,6 +11,7 @@ struct JumpServerCommand: ParsableCommand {
             Jump Groups, policies, users and the audit log, and relays sessions between \
             representatives and endpoints.
             """,
-        version: JumpBuild.version
+        version: JumpBuild.version,
+        subcommands: [Run.self]
     )
 }

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "List, show and delete Jump Clients.",
+        subcommands: [List.self, Show.self, Delete.self, Thumbnail.self]
+    )
+
+    /// The fields of a client the table shows (the JSON output has them all).
+    struct Row: Decodable {
+        struct Disk: Decodable {
+            var mountPoint: String
+            var totalBytes: UInt64
+            var usedBytes: UInt64
+        }
+
+        var id: String
+        var name: String
+        var group: String
+        var tag: String
+        var comments: String
+        var status: String
+        var lastContact: Date?
+        var hostname: String
+        var os: String?
+        var presence: Bool?
+        var consoleUser: String?
+        var cpuPercent: Double?
+        var disks: [Disk]?
+        var uptimeSeconds: UInt64?
+        var addresses: [String]
+        var thumbnail: Bool
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List Jump Clients with their status and statistics.")
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await runReportingErrors {
+                let client = try Session.load().client()
+                let response = try await client.checked { try await client.get("/clients") }
+                if json { return try Output.json(response.body) }
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                let rows = try decoder.decode([Row].self, from: response.body)
+                Output.table(
+                    ["ID", "NAME", "GROUP", "STATUS", "LAST CONTACT", "USER", "CPU", "TAG"],
+                    rows.map { row in
+                        [
+                            row.id, row.name, row.group, row.status,
+                            row.status == "online" ? "now" : Output.date(row.lastContact),
+                            row.consoleUser.map { $0.isEmpty ? "-" : $0 } ?? "",
+                            row.cpuPercent.map { String(format: "%.0f%%", $0) } ?? "",
+                            row.tag,
+                        ]
+                    }
+                )
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one Jump Client.")
+        @Argument(help: "The Jump Client's id.") var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await runReportingErrors {
+                let client = try Session.load().client()
+                let response = try await client.checked { try await client.get("/clients/\(id.urlPathEscaped)") }
+                if json { return try Output.json(response.body) }
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                let row = try decoder.decode(Row.self, from: response.body)
+                var lines: [(String, String)] = [
+                    ("id", row.id), ("name", row.name), ("group", row.group), ("tag", row.tag),
+                    ("comments", row.comments), ("status", row.status), ("last contact", Output.date(row.lastContact)),
+                    ("hostname", row.hostname), ("os", row.os ?? ""),
+                    ("presence", row.presence.map { $0 ? "present" : "not present" } ?? ""),
+                    ("console user", row.consoleUser ?? ""),
+                    ("cpu", row.cpuPercent.map { String(format: "%.1f%%", $0) } ?? ""),
+                    ("uptime", row.uptimeSeconds.map { "\($0 / 86_400)d \($0 % 86_400 / 3600)h \($0 % 3600 / 60)m" } ?? ""),
+                    ("addresses", row.addresses.joined(separator: " ")),
+                    ("thumbnail", row.thumbnail ? "yes" : "no"),
+                ]
+                for disk in row.disks ?? [] {
+                    lines.append(("disk \(disk.mountPoint)", "\(Output.bytes(disk.usedBytes)) of \(Output.bytes(disk.totalBytes)) used"))
+                }
+                let width = lines.map(\.0.count).max() ?? 0
+                for (key, value) in lines { print("\(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value)") }
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a Jump Client.",
+            discussion: "It is told to uninstall itself (now if online, else at its next connection) and its certificate is refused from now on."
+        )
+        @Argument(help: "The Jump Client's id.") var id: String
+
+        func run() async throws {
+            try await runReportingErrors {
+                let client = try Session.load().client()
+                _ = try await client.checked { try await client.delete("/clients/\(id.urlPathEscaped)") }
+                print("deleted \(id)")
+            }
+        }
+    }
+
+    struct Thumbnail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Save a Jump Client's latest screen thumbnail (JPEG).")
+        @Argument(help: "The Jump Client's id.") var id: String
+        @Option(name: .shortAndLong, help: "The file to write.") var output: String
+
+        func run() async throws {
+            try await runReportingErrors {
+                let client = try Session.load().client()
+                let response = try await client.checked { try await client.get("/clients/\(id.urlPathEscaped)/thumbnail") }
+                guard FileManager.default.createFile(atPath: output, contents: response.body) else {
+                    throw CLIError.failure("cannot write \(output)")
+                }
+                print("wrote \(response.body.count) bytes to \(output)")
+            }
+        }
+    }
+}
+
+extension String {
+    var urlPathEscaped: String {
+        addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? self
+    }
+}

@@ -1,0 +1,154 @@
+public import JumpProtocol
+public import JumpTLS
+public import Logging
+public import NIOCore
+import NIOPosix
+import NIOSSL
+public import ServiceLifecycle
+import Foundation
+
+/// A `HOST:PORT` to listen on.
+public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces).
+    public init?(parsing text: String) {
+        let host: Substring
+        let port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        guard let number = Int(port), (0...65535).contains(number) else { return nil }
+        self.host = host.isEmpty ? "0.0.0.0" : String(host)
+        self.port = number
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// The agents' listener: admission control before TLS, TLS 1.3 with optional client certificates,
+/// then the framing and the connection state machine, with the ``ClientHub`` as delegate.
+public final class AgentListener: Sendable {
+    /// The kernel's queue of connections not accepted yet (see ``AdmissionControlHandler``); the
+    /// kernel caps it at `net.core.somaxconn`.
+    public static let listenBacklog: Int32 = 65535
+
+    public let channel: any Channel
+    public var localAddress: SocketAddress? { channel.localAddress }
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    public static func bind(
+        _ address: ListenAddress,
+        identity: TLSIdentity,
+        ca: CertificateAuthority,
+        hub: ClientHub,
+        timeouts: ConnectionTimeouts,
+        group: any EventLoopGroup,
+        logger: Logger
+    ) async throws -> AgentListener {
+        let tls = try NIOSSLContext(configuration: JumpTLSConfiguration.server(identity: identity, clientCA: ca.certificate))
+        let configuration = ServerConnectionStateMachine.Configuration(timeouts: timeouts)
+        let clock = ConnectionClock(unixMilliseconds: { UInt64(Date().timeIntervalSince1970 * 1000) })
+        let initialRate = hub.settings.connectionRate
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: listenBacklog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.autoRead, value: false)
+            .serverChannelOption(.maxMessagesPerRead, value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let admission = AdmissionControlHandler(rate: initialRate)
+                    try channel.pipeline.syncOperations.addHandler(admission)
+                    let handle = admission.handle(eventLoop: channel.eventLoop)
+                    hub.observeSettings { settings in handle.setRate(settings.connectionRate) }
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+                    try pipeline.addHandler(TLSPeerAuthenticator())
+                    try pipeline.addJumpFraming(
+                        ServerConnectionHandler(configuration: configuration, clock: clock, delegate: hub)
+                    )
+                }
+            }
+            .bind(host: address.host, port: address.port)
+            .get()
+        logger.info("listening for agents", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "\(address)")"])
+        return AgentListener(channel: channel)
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Runs the appliance's agent side: the listener, the statistics writer and the lifecycle sweeper,
+/// until graceful shutdown, when it stops listening and writes the last statistics.
+public final class AgentService: Service {
+    /// How often statistics that changed are written to the store.
+    public static let defaultFlushInterval = Duration.seconds(1)
+    /// How often Jump Clients out of contact beyond the deletion period are deleted.
+    public static let defaultSweepInterval = Duration.seconds(3600)
+
+    let listener: AgentListener
+    let hub: ClientHub
+    let flushInterval: Duration
+    let sweepInterval: Duration
+    let logger: Logger
+
+    public init(
+        listener: AgentListener,
+        hub: ClientHub,
+        flushInterval: Duration = defaultFlushInterval,
+        sweepInterval: Duration = defaultSweepInterval,
+        logger: Logger
+    ) {
+        self.listener = listener
+        self.hub = hub
+        self.flushInterval = flushInterval
+        self.sweepInterval = sweepInterval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { [hub, flushInterval] in
+                await Self.every(flushInterval) { await hub.flushStats() }
+            }
+            group.addTask { [hub, sweepInterval] in
+                await Self.every(sweepInterval) { await hub.sweep() }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await listener.close()
+        await hub.flushStats()
+        logger.info("agent service stopped")
+    }
+
+    /// Runs `body` now and then every `interval` until cancelled.
+    static func every(_ interval: Duration, _ body: @Sendable () async -> some Any) async {
+        while !Task.isCancelled {
+            _ = await body()
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

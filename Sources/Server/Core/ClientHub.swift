@@ -1,0 +1,600 @@
+import Crypto
+public import Foundation
+public import JumpProtocol
+public import JumpStore
+public import JumpTLS
+public import Logging
+public import NIOCore
+import SwiftProtobuf
+import Synchronization
+import X509
+
+/// The appliance's live view of its Jump Clients: who is connected (one connection per client),
+/// their latest statistics, enrollment, admission at Hello, settings pushed to agents, deletion.
+/// It is the delegate of every agent connection; its state sits behind one lock, and every store
+/// call happens outside it.
+public final class ClientHub: ServerConnectionDelegate {
+    /// Enrollments handled at once; more are answered RATE_LIMITED so the agent retries later.
+    public static let maximumConcurrentEnrollments = 32
+    /// A refused client (revoked, deleted, unknown) is audited at most this often, so an agent that
+    /// reconnects in a tight loop cannot flood the audit log.
+    public static let refusalAuditInterval: TimeInterval = 3600
+
+    struct Latest {
+        var report: WireStatsReport
+        var thumbnail: Data?
+        var updatedAt: Date
+    }
+
+    struct State {
+        var settings: SiteSettings
+        var clients: [String: ClientRecord]
+        var connections: [String: ServerConnection] = [:]
+        var latest: [String: Latest] = [:]
+        var dirty: Set<String> = []
+        var contacts: [String: Date] = [:]
+        var refusalsAudited: [String: Date] = [:]
+        var enrolling = 0
+        var storeFailing = false
+        var settingsObservers: [@Sendable (SiteSettings) -> Void] = []
+    }
+
+    let store: any Store
+    let ca: CertificateAuthority
+    let logger: Logger
+    let now: @Sendable () -> Date
+    private let state: Mutex<State>
+
+    init(store: any Store, ca: CertificateAuthority, settings: SiteSettings, clients: [ClientRecord], stats: [ClientStats], logger: Logger, now: @escaping @Sendable () -> Date) {
+        self.store = store
+        self.ca = ca
+        self.logger = logger
+        self.now = now
+        var state = State(settings: settings, clients: Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0) }))
+        for entry in stats {
+            guard let report = try? WireStatsReport(serializedBytes: entry.report) else { continue }
+            state.latest[entry.clientID] = Latest(report: report, thumbnail: entry.thumbnail, updatedAt: entry.updatedAt)
+        }
+        self.state = Mutex(state)
+    }
+
+    /// Loads settings, clients and their last statistics from the store.
+    public static func load(
+        store: any Store,
+        ca: CertificateAuthority,
+        logger: Logger,
+        now: @escaping @Sendable () -> Date = Date.init
+    ) async throws -> ClientHub {
+        ClientHub(
+            store: store,
+            ca: ca,
+            settings: SiteSettings(stored: try await store.settings()),
+            clients: try await store.clients(),
+            stats: try await store.allStats(),
+            logger: logger,
+            now: now
+        )
+    }
+
+    // MARK: Settings
+
+    public var settings: SiteSettings { state.withLock { $0.settings } }
+
+    /// Calls `observer` with the settings now and after every change.
+    public func observeSettings(_ observer: @escaping @Sendable (SiteSettings) -> Void) {
+        let current = state.withLock { state in
+            state.settingsObservers.append(observer)
+            return state.settings
+        }
+        observer(current)
+    }
+
+    /// Validates and applies changes (all or none), records them, and pushes the agents' part of the
+    /// configuration to every connected agent. Returns warnings about the new combination.
+    public func updateSettings(_ changes: [(key: String, value: String)], actor: String) async throws -> [String] {
+        var updated = settings
+        for change in changes { try updated.set(change.key, to: change.value) }
+        updated.revision += 1
+        var stored = updated.values
+        stored["revision"] = String(updated.revision)
+        let detail = changes.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        try await store.setSettings(stored, audit: AuditEvent(actor: actor, action: "settings.set", target: "settings", detail: detail))
+        let (connections, observers) = state.withLock { state in
+            state.settings = updated
+            return (Array(state.connections.values), state.settingsObservers)
+        }
+        let config = updated.siteConfig
+        for connection in connections { connection.send(.siteConfig(config)) }
+        for observer in observers { observer(updated) }
+        return updated.warnings
+    }
+
+    // MARK: Listing
+
+    /// A Jump Client as `jumpctl client list` shows it.
+    public struct ClientView: Codable, Hashable, Sendable {
+        public struct DiskView: Codable, Hashable, Sendable {
+            public var mountPoint: String
+            public var filesystem: String
+            public var totalBytes: UInt64
+            public var usedBytes: UInt64
+            public var availableBytes: UInt64
+        }
+
+        public var id: String
+        public var name: String
+        public var groupID: Int64
+        public var group: String
+        public var tag: String
+        public var comments: String
+        public var status: String
+        public var lastContact: Date?
+        public var enrolledAt: Date
+        public var hostname: String
+        public var os: String?
+        public var agentVersion: String?
+        public var presence: Bool?
+        public var consoleUser: String?
+        public var cpuPercent: Double?
+        public var disks: [DiskView]?
+        public var uptimeSeconds: UInt64?
+        public var addresses: [String]
+        public var thumbnail: Bool
+        public var statisticsAt: Date?
+    }
+
+    /// Every client not deleted, with its status computed at `now`.
+    public func clientViews(groups: [Int64: String]) -> [ClientView] {
+        let now = self.now()
+        return state.withLock { state in
+            state.clients.values
+                .filter { $0.state != .deleted }
+                .sorted { ($0.name, $0.id) < ($1.name, $1.id) }
+                .map { Self.view($0, state: state, groups: groups, now: now) }
+        }
+    }
+
+    public func clientView(id: String, groups: [Int64: String]) -> ClientView? {
+        let now = self.now()
+        return state.withLock { state in
+            guard let record = state.clients[id], record.state != .deleted else { return nil }
+            return Self.view(record, state: state, groups: groups, now: now)
+        }
+    }
+
+    public func thumbnail(id: String) -> Data? {
+        state.withLock { $0.latest[id]?.thumbnail }
+    }
+
+    static func status(_ record: ClientRecord, connected: Bool, settings: SiteSettings, now: Date) -> String {
+        if record.state == .uninstalled { return "uninstalled" }
+        if connected { return "online" }
+        let last = record.lastContact ?? record.enrolledAt
+        return now.timeIntervalSince(last) >= Double(settings.lostDays) * 86_400 ? "lost" : "offline"
+    }
+
+    private static func view(_ record: ClientRecord, state: State, groups: [Int64: String], now: Date) -> ClientView {
+        let latest = state.latest[record.id]
+        let report = latest?.report
+        let selected = state.settings.statistics
+        var view = ClientView(
+            id: record.id,
+            name: record.name,
+            groupID: record.groupID,
+            group: groups[record.groupID] ?? "",
+            tag: record.tag,
+            comments: record.comments,
+            status: status(record, connected: state.connections[record.id] != nil, settings: state.settings, now: now),
+            lastContact: record.lastContact,
+            enrolledAt: record.enrolledAt,
+            hostname: report?.host.hostname.nonEmpty ?? record.hostname,
+            addresses: [],
+            thumbnail: latest?.thumbnail != nil && selected.contains(.thumbnail),
+            statisticsAt: latest?.updatedAt
+        )
+        guard let report else { return view }
+        view.os = report.host.osName.nonEmpty
+        view.agentVersion = report.host.agentVersion.nonEmpty
+        if report.hasPresence { view.presence = report.presence.present }
+        if selected.contains(.consoleUser) { view.consoleUser = report.console.user }
+        if selected.contains(.cpu), report.hasCpuPermille { view.cpuPercent = Double(report.cpuPermille) / 10 }
+        if selected.contains(.uptime), report.hasUptimeSeconds { view.uptimeSeconds = report.uptimeSeconds }
+        if selected.contains(.disk) {
+            view.disks = report.disks.map {
+                ClientView.DiskView(
+                    mountPoint: $0.mountPoint,
+                    filesystem: $0.filesystem,
+                    totalBytes: $0.totalBytes,
+                    usedBytes: $0.usedBytes,
+                    availableBytes: $0.availableBytes
+                )
+            }
+        }
+        view.addresses = report.network.interfaces.flatMap { interface in
+            interface.addresses.map { IPAddressText.format($0.ip) + "/\($0.prefixLength)" }
+        }
+        return view
+    }
+
+    // MARK: Administration
+
+    /// Deletes a Jump Client: its certificate is refused from now on and, connected or not, it is
+    /// told to uninstall itself (now, or at its next connection).
+    @discardableResult
+    public func deleteClient(id: String, actor: String) async throws -> Bool {
+        guard var record = state.withLock({ $0.clients[id] }), record.state != .deleted else { return false }
+        record.state = .deleted
+        record.stateChangedAt = now()
+        try await store.updateClient(record, audit: AuditEvent(actor: actor, action: "client.delete", target: id, detail: "name=\(record.name)"))
+        let connection = state.withLock { state in
+            state.clients[id] = record
+            state.latest[id] = nil
+            state.dirty.remove(id)
+            return state.connections.removeValue(forKey: id)
+        }
+        connection?.close(WireGoodbye(.clientDeleted, "deleted by \(actor)"))
+        return true
+    }
+
+    /// Deletes every Jump Client out of contact for longer than the deletion period (the agent has
+    /// uninstalled itself by then, counting from the same last contact).
+    @discardableResult
+    public func sweep() async -> [String] {
+        let now = self.now()
+        let expired = state.withLock { state in
+            let limit = Double(state.settings.deleteDays) * 86_400
+            return state.clients.values.filter { record in
+                record.state != .deleted && state.connections[record.id] == nil
+                    && now.timeIntervalSince(record.lastContact ?? record.enrolledAt) >= limit
+            }
+        }
+        var deleted: [String] = []
+        for var record in expired {
+            let days = Int(now.timeIntervalSince(record.lastContact ?? record.enrolledAt) / 86_400)
+            record.state = .deleted
+            record.stateChangedAt = now
+            do {
+                try await store.updateClient(
+                    record,
+                    audit: AuditEvent(actor: "system", action: "client.delete-expired", target: record.id, detail: "no contact for \(days) days")
+                )
+                state.withLock { $0.clients[record.id] = record }
+                deleted.append(record.id)
+            } catch {
+                logger.error("cannot delete an expired Jump Client", metadata: ["client": "\(record.id)", "error": "\(error)"])
+            }
+        }
+        return deleted
+    }
+
+    // MARK: Statistics persistence
+
+    /// Writes the statistics that changed since the last flush, in one transaction. On failure (a
+    /// full disk) they stay in memory and are written by a later flush; the appliance keeps serving.
+    @discardableResult
+    public func flushStats() async -> Int {
+        let (pending, contacts) = state.withLock { state -> ([(String, Latest)], [String: Date]) in
+            let pending = state.dirty.compactMap { id in state.latest[id].map { (id, $0) } }
+            let contacts = state.contacts
+            state.dirty.removeAll(keepingCapacity: true)
+            state.contacts.removeAll(keepingCapacity: true)
+            return (pending, contacts)
+        }
+        guard !pending.isEmpty || !contacts.isEmpty else { return 0 }
+        let batch = pending.compactMap { id, latest -> ClientStats? in
+            guard let bytes = try? latest.report.serializedBytes() as [UInt8] else { return nil }
+            return ClientStats(clientID: id, updatedAt: latest.updatedAt, report: Data(bytes), thumbnail: latest.thumbnail)
+        }
+        do {
+            try await store.saveStats(batch)
+            try await store.recordContacts(contacts)
+            let recovered = state.withLock { state in
+                defer { state.storeFailing = false }
+                return state.storeFailing
+            }
+            if recovered { logger.notice("statistics are being written again") }
+            return batch.count
+        } catch {
+            let first = state.withLock { state in
+                for (id, _) in pending { state.dirty.insert(id) }
+                for (id, date) in contacts where state.contacts[id] == nil { state.contacts[id] = date }
+                defer { state.storeFailing = true }
+                return !state.storeFailing
+            }
+            if first {
+                logger.error(
+                    "cannot write statistics; keeping them in memory and retrying",
+                    metadata: ["error": "\(error)", "pending": "\(pending.count)"]
+                )
+            }
+            return 0
+        }
+    }
+
+    /// How many clients are connected now.
+    public var connectedCount: Int { state.withLock { $0.connections.count } }
+
+    // MARK: ServerConnectionDelegate
+
+    public func connection(_ connection: ServerConnection, admit clientID: String, certificateSerial: String?, hello: WireHello) {
+        let now = self.now()
+        enum Decision {
+            case admit(WireSiteConfig, replaced: ServerConnection?)
+            case refuse(WireGoodbye, audit: Bool)
+        }
+        let decision = state.withLock { state -> Decision in
+            func refuse(_ reason: WireGoodbyeReason, _ detail: String) -> Decision {
+                let last = state.refusalsAudited[clientID]
+                let audit = last.map { now.timeIntervalSince($0) >= Self.refusalAuditInterval } ?? true
+                if audit { state.refusalsAudited[clientID] = now }
+                return .refuse(WireGoodbye(reason, detail), audit: audit)
+            }
+            guard let record = state.clients[clientID] else {
+                return refuse(.certificateRevoked, "the appliance does not know this Jump Client")
+            }
+            switch record.state {
+            case .deleted, .uninstalled:
+                return refuse(.clientDeleted, "this Jump Client was deleted; uninstall")
+            case .active:
+                break
+            }
+            guard certificateSerial == record.certificateSerial else {
+                return refuse(.certificateRevoked, "this certificate was replaced or revoked")
+            }
+            let replaced = state.connections.updateValue(connection, forKey: clientID)
+            state.clients[clientID]?.lastContact = now
+            state.contacts[clientID] = now
+            return .admit(state.settings.siteConfig, replaced: replaced)
+        }
+        switch decision {
+        case .admit(let config, let replaced):
+            connection.admit(config: config)
+            if let replaced, replaced != connection {
+                replaced.close(WireGoodbye(.replaced, "a newer connection of this Jump Client took over"))
+                audit(AuditEvent(actor: "client \(clientID)", action: "client.connection-replaced", target: clientID))
+            }
+        case .refuse(let goodbye, let audit):
+            connection.refuse(goodbye)
+            if audit {
+                self.audit(AuditEvent(actor: "client \(clientID)", action: "client.refused", target: clientID, detail: goodbye.detail))
+            }
+        }
+    }
+
+    public func connection(_ connection: ServerConnection, enroll request: WireEnrollRequest) {
+        Task {
+            let response = await enroll(request)
+            connection.finishEnrollment(response)
+        }
+    }
+
+    public func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {
+        switch message {
+        case .statsReport(let report):
+            ingest(report, from: clientID)
+            connection.send(.ack(WireAck(ref: id, .ok)))
+        case .localUninstall(let uninstall):
+            Task {
+                await localUninstall(clientID: clientID, uninstall)
+                connection.send(.ack(WireAck(ref: id, .ok)))
+            }
+        default:
+            break
+        }
+    }
+
+    public func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32) {}
+
+    public func connectionClosed(_ connection: ServerConnection, clientID: String?) {
+        guard let clientID else { return }
+        let now = self.now()
+        state.withLock { state in
+            guard state.connections[clientID] == connection else { return }
+            state.connections[clientID] = nil
+            if state.clients[clientID]?.state == .active {
+                state.clients[clientID]?.lastContact = now
+                state.contacts[clientID] = now
+            }
+        }
+    }
+
+    // MARK: Statistics ingestion
+
+    func ingest(_ report: WireStatsReport, from clientID: String) {
+        let now = self.now()
+        state.withLock { state in
+            let previous = state.latest[clientID]
+            var merged = report
+            if !report.hasHost, let previous { merged.host = previous.report.host }
+            if !report.hasNetwork, let previous { merged.network = previous.report.network }
+            var thumbnail: Data?
+            switch report.thumbnailStatus {
+            case .captured:
+                thumbnail = report.thumbnail.jpeg
+                merged.thumbnail.jpeg = Data()
+            case .unchanged:
+                thumbnail = previous?.thumbnail
+                if let previous { merged.thumbnail = previous.report.thumbnail }
+            default:
+                thumbnail = nil
+            }
+            state.latest[clientID] = Latest(report: merged, thumbnail: thumbnail, updatedAt: now)
+            state.dirty.insert(clientID)
+            state.clients[clientID]?.lastContact = now
+        }
+    }
+
+    // MARK: Enrollment
+
+    func enroll(_ request: WireEnrollRequest) async -> WireEnrollResponse {
+        func answer(_ result: WireEnrollResult, _ detail: String) -> WireEnrollResponse {
+            var response = WireEnrollResponse()
+            response.result = result
+            response.detail = detail
+            return response
+        }
+        let admitted = state.withLock { state in
+            guard state.enrolling < Self.maximumConcurrentEnrollments else { return false }
+            state.enrolling += 1
+            return true
+        }
+        guard admitted else { return answer(.rateLimited, "the appliance is enrolling many Jump Clients; try again shortly") }
+        defer { state.withLock { $0.enrolling -= 1 } }
+
+        let now = self.now()
+        let installer: Installer
+        do {
+            guard let found = try await store.installer(tokenHash: InstallerTokens.hash(request.token)) else {
+                return answer(.tokenUnknown, "the installer's token is not known to this appliance; it was deleted or never existed")
+            }
+            installer = found
+        } catch {
+            logger.error("cannot read installers", metadata: ["error": "\(error)"])
+            return answer(.internalError, "the appliance could not read its installers; try again later")
+        }
+        guard installer.expiresAt > now else {
+            return answer(.tokenExpired, "the installer expired at \(Self.format(installer.expiresAt)); ask an administrator to extend it or make a new one")
+        }
+        if let maximum = installer.maxUses, installer.uses >= maximum {
+            return answer(.tokenExhausted, "the installer has been used \(maximum) times, its limit")
+        }
+
+        let overrides = request.overrides
+        let given: [(InstallOverride, Bool)] = [
+            (.name, overrides.hasName), (.tag, overrides.hasTag), (.comments, overrides.hasComments),
+            (.group, overrides.hasGroup), (.installDir, overrides.hasInstallDir), (.jumpPolicy, overrides.hasJumpPolicy),
+        ]
+        let refused = given.filter { $0.1 && !installer.allowedOverrides.contains($0.0) }.map(\.0.rawValue)
+        guard refused.isEmpty else {
+            return answer(.overrideNotAllowed, "the installer does not allow overriding \(refused.joined(separator: ", "))")
+        }
+        var groupID = installer.groupID
+        if overrides.hasGroup {
+            do {
+                guard let group = try await store.group(named: overrides.group) else {
+                    return answer(.groupUnknown, "there is no Jump Group named '\(overrides.group)'")
+                }
+                groupID = group.id
+            } catch {
+                return answer(.internalError, "the appliance could not read its Jump Groups; try again later")
+            }
+        }
+
+        let clientID = Self.newClientID()
+        let certificate: Certificate
+        do {
+            certificate = try ca.issueClientCertificate(csrDER: Array(request.csr), clientID: clientID, now: now)
+        } catch {
+            return answer(.csrInvalid, "the certification request was refused: \(error)")
+        }
+        let hostname = request.host.hostname
+        let record = ClientRecord(
+            id: clientID,
+            name: overrides.hasName ? overrides.name : (installer.name.nonEmpty ?? hostname.nonEmpty ?? clientID),
+            groupID: groupID,
+            tag: overrides.hasTag ? overrides.tag : installer.tag,
+            comments: overrides.hasComments ? overrides.comments : installer.comments,
+            jumpPolicy: overrides.hasJumpPolicy ? overrides.jumpPolicy : installer.jumpPolicy,
+            hostname: hostname,
+            installDir: overrides.installDir,
+            installerID: installer.id,
+            certificateSerial: certificate.serialHex,
+            certificateExpiresAt: certificate.notValidAfter,
+            enrolledAt: now,
+            stateChangedAt: now
+        )
+        do {
+            try await store.registerClient(
+                record,
+                installerID: installer.id,
+                now: now,
+                audit: AuditEvent(
+                    actor: "installer \(installer.id)",
+                    action: "client.enroll",
+                    target: clientID,
+                    detail: "name=\(record.name) group=\(groupID) hostname=\(hostname)"
+                )
+            )
+        } catch let error as StoreError where error.code == .installerUnavailable {
+            return answer(.tokenExhausted, "the installer was used up, expired or deleted a moment ago")
+        } catch {
+            logger.error("cannot record an enrollment", metadata: ["error": "\(error)"])
+            return answer(.internalError, "the appliance could not record the enrollment; try again later")
+        }
+        let config = state.withLock { state in
+            state.clients[clientID] = record
+            return state.settings.siteConfig
+        }
+        logger.info("Jump Client enrolled", metadata: ["client": "\(clientID)", "installer": "\(installer.id)"])
+        var response = answer(.ok, "")
+        response.clientID = clientID
+        response.certificate = Data((try? certificate.derBytes) ?? [])
+        response.config = config
+        return response
+    }
+
+    // MARK: Local uninstall
+
+    func localUninstall(clientID: String, _ message: WireLocalUninstall) async {
+        guard var record = state.withLock({ $0.clients[clientID] }) else { return }
+        let behavior = settings.uninstalledBehavior
+        record.state = behavior == .keep ? .uninstalled : .deleted
+        record.stateChangedAt = now()
+        let kind = message.kind == .disable ? "disabled" : "uninstalled"
+        do {
+            try await store.updateClient(
+                record,
+                audit: AuditEvent(
+                    actor: "client \(clientID)",
+                    action: "client.local-uninstall",
+                    target: clientID,
+                    detail: "\(kind) by local user '\(message.localUser)'; behaviour \(behavior.rawValue)"
+                )
+            )
+            state.withLock { $0.clients[clientID] = record }
+        } catch {
+            logger.error("cannot record a local uninstall", metadata: ["client": "\(clientID)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Helpers
+
+    private func audit(_ event: AuditEvent) {
+        Task {
+            do { try await store.appendAudit(event) } catch {
+                logger.error("cannot write an audit record", metadata: ["action": "\(event.action)", "error": "\(error)"])
+            }
+        }
+    }
+
+    static func newClientID() -> String {
+        "jc-" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
+    static func format(_ date: Date) -> String {
+        date.formatted(.iso8601)
+    }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}
+
+/// Dotted and colon notation for the addresses agents report.
+enum IPAddressText {
+    static func format(_ bytes: Data) -> String {
+        switch bytes.count {
+        case 4:
+            return bytes.map(String.init).joined(separator: ".")
+        case 16:
+            var words: [String] = []
+            for index in stride(from: 0, to: 16, by: 2) {
+                let word = UInt16(bytes[bytes.startIndex + index]) << 8 | UInt16(bytes[bytes.startIndex + index + 1])
+                words.append(String(word, radix: 16))
+            }
+            return words.joined(separator: ":")
+        default:
+            return bytes.map { String(format: "%02x", $0) }.joined()
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import JumpAPI
+import JumpProtocol
+import JumpServerCore
+import JumpTLS
+import Logging
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import UnixSignals
+
+/// Wires the appliance together: data directory, client hub, agent listener, API, one ServiceGroup.
+enum Appliance {
+    struct Configuration {
+        var dataDirectory: String
+        var agentListen: ListenAddress
+        var apiListen: ListenAddress
+        var publicAddresses: [String]
+        var hostnames: [String]
+    }
+
+    static func run(_ configuration: Configuration, logLevel: Logger.Level) async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let logger = Logger(label: "jump-server")
+
+        let hostname = ProcessInfo.processInfo.hostName
+        var names = ["localhost"] + configuration.hostnames
+        if !hostname.isEmpty, !names.contains(hostname) { names.append(hostname) }
+        for address in configuration.publicAddresses {
+            if let parsed = ListenAddress(parsing: address), !names.contains(parsed.host), IPv4.parse(parsed.host) == nil {
+                names.append(parsed.host)
+            }
+        }
+        var addresses: [[UInt8]] = [[127, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]]
+        for host in [configuration.agentListen.host, configuration.apiListen.host]
+            + configuration.publicAddresses.compactMap({ ListenAddress(parsing: $0)?.host })
+        {
+            if let ip = IPv4.parse(host), ip != [0, 0, 0, 0], !addresses.contains(ip) { addresses.append(ip) }
+        }
+
+        let directory = DataDirectory(configuration.dataDirectory)
+        let contents = try await directory.open(hostnames: names, ipAddresses: addresses)
+        if contents.initialAdminPassword != nil {
+            logger.notice(
+                "first start: the administrator is 'admin'; the password is in \(directory.initialAdminPassword.path)"
+            )
+        }
+        let hub = try await ClientHub.load(store: contents.store, ca: contents.ca, logger: logger)
+        let listener = try await AgentListener.bind(
+            configuration.agentListen,
+            identity: contents.serverIdentity,
+            ca: contents.ca,
+            hub: hub,
+            timeouts: ConnectionTimeouts(),
+            group: MultiThreadedEventLoopGroup.singleton,
+            logger: logger
+        )
+        let agentService = AgentService(listener: listener, hub: hub, logger: logger)
+
+        var agentAddresses = configuration.publicAddresses
+        if agentAddresses.isEmpty {
+            let bound = listener.localAddress?.port ?? configuration.agentListen.port
+            let host = configuration.agentListen.host == "0.0.0.0" || configuration.agentListen.host == "::"
+                ? hostname : configuration.agentListen.host
+            agentAddresses = [ListenAddress(host: host, port: bound).description]
+        }
+        let routes = APIRoutes(
+            hub: hub,
+            store: contents.store,
+            ca: contents.ca,
+            tokens: contents.installerTokens,
+            agentAddresses: agentAddresses
+        )
+        let tls = try JumpTLSConfiguration.apiServer(identity: contents.serverIdentity)
+        let api = Application(
+            router: routes.router(),
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(
+                address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port),
+                serverName: "jump-server"
+            ),
+            onServerRunning: { channel in
+                logger.info("API listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "")"])
+            },
+            logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: agentService), .init(service: api)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+enum IPv4 {
+    static func parse(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        let bytes = parts.compactMap { UInt8($0) }
+        return bytes.count == 4 ? bytes : nil
+    }
+}

@@ -1,0 +1,599 @@
+public import Foundation
+import Crypto
+import GRDB
+
+/// The embedded store: SQLite through GRDB, in WAL mode, `synchronous=FULL` so a committed audit
+/// record survives a power cut. All SQL is parameterised.
+public final class SQLiteStore: Store {
+    private let writer: any DatabaseWriter
+
+    /// Opens (and migrates) the database file at `path`.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        configuration.busyMode = .timeout(5)
+        do {
+            writer = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError(.unavailable, "cannot open the database at \(path): \(error)")
+        }
+        try Self.migrator.migrate(writer)
+    }
+
+    /// A store in memory, for tests.
+    public init() throws {
+        writer = try DatabaseQueue()
+        try Self.migrator.migrate(writer)
+    }
+
+    // MARK: Schema
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE setting (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        value TEXT NOT NULL
+                    );
+                    CREATE TABLE user (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        name TEXT NOT NULL UNIQUE,
+                        passwordHash TEXT NOT NULL,
+                        role TEXT NOT NULL,
+                        createdAt DOUBLE NOT NULL
+                    );
+                    CREATE TABLE apiSession (
+                        tokenHash TEXT PRIMARY KEY NOT NULL,
+                        userID INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+                        createdAt DOUBLE NOT NULL,
+                        expiresAt DOUBLE NOT NULL
+                    );
+                    CREATE TABLE jumpGroup (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        name TEXT NOT NULL UNIQUE,
+                        codeName TEXT NOT NULL UNIQUE,
+                        comments TEXT NOT NULL
+                    );
+                    CREATE TABLE installer (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        tokenHash TEXT NOT NULL UNIQUE,
+                        createdAt DOUBLE NOT NULL,
+                        createdBy TEXT NOT NULL,
+                        expiresAt DOUBLE NOT NULL,
+                        maxUses INTEGER,
+                        uses INTEGER NOT NULL,
+                        groupID INTEGER NOT NULL REFERENCES jumpGroup(id),
+                        jumpPolicy TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        tag TEXT NOT NULL,
+                        comments TEXT NOT NULL,
+                        allowedOverrides TEXT NOT NULL
+                    );
+                    CREATE TABLE client (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        groupID INTEGER NOT NULL REFERENCES jumpGroup(id),
+                        tag TEXT NOT NULL,
+                        comments TEXT NOT NULL,
+                        jumpPolicy TEXT NOT NULL,
+                        hostname TEXT NOT NULL,
+                        installDir TEXT NOT NULL,
+                        installerID TEXT NOT NULL,
+                        certificateSerial TEXT NOT NULL,
+                        certificateExpiresAt DOUBLE NOT NULL,
+                        enrolledAt DOUBLE NOT NULL,
+                        lastContact DOUBLE,
+                        state TEXT NOT NULL,
+                        stateChangedAt DOUBLE NOT NULL,
+                        lastCommandSequence INTEGER NOT NULL
+                    );
+                    CREATE TABLE clientStats (
+                        clientID TEXT PRIMARY KEY NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        updatedAt DOUBLE NOT NULL,
+                        report BLOB NOT NULL,
+                        thumbnail BLOB
+                    );
+                    CREATE TABLE audit (
+                        id INTEGER PRIMARY KEY,
+                        at DOUBLE NOT NULL,
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        detail TEXT NOT NULL,
+                        previousHash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE TRIGGER auditNoUpdate BEFORE UPDATE ON audit
+                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TRIGGER auditNoDelete BEFORE DELETE ON audit
+                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    """
+            )
+        }
+        return migrator
+    }
+
+    // MARK: Running statements
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.read(body)
+        } catch let error as DatabaseError {
+            throw Self.storeError(error)
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.write(body)
+        } catch let error as DatabaseError {
+            throw Self.storeError(error)
+        }
+    }
+
+    static func storeError(_ error: DatabaseError) -> StoreError {
+        switch error.resultCode {
+        case .SQLITE_CONSTRAINT:
+            StoreError(.duplicate, error.message ?? "constraint failed")
+        case .SQLITE_FULL:
+            StoreError(.unavailable, "the disk is full; nothing was changed")
+        default:
+            StoreError(.unavailable, "database error: \(error.message ?? "\(error.resultCode)")")
+        }
+    }
+
+    // MARK: Settings
+
+    public func settings() async throws -> [String: String] {
+        try await read { db in
+            var values: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM setting") {
+                values[row["key"]] = row["value"]
+            }
+            return values
+        }
+    }
+
+    public func setSettings(_ values: [String: String], audit: AuditEvent) async throws {
+        try await write { db in
+            for (key, value) in values {
+                try db.execute(
+                    sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    arguments: [key, value]
+                )
+            }
+            try Self.append(audit, db)
+        }
+    }
+
+    // MARK: Users and sessions
+
+    private static func user(_ row: Row) -> User {
+        User(
+            id: row["id"],
+            name: row["name"],
+            passwordHash: row["passwordHash"],
+            role: User.Role(rawValue: row["role"]) ?? .representative,
+            createdAt: Date(timeIntervalSince1970: row["createdAt"])
+        )
+    }
+
+    public func users() async throws -> [User] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM user ORDER BY name").map(Self.user) }
+    }
+
+    public func user(named name: String) async throws -> User? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM user WHERE name = ?", arguments: [name]).map(Self.user) }
+    }
+
+    public func user(id: Int64) async throws -> User? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM user WHERE id = ?", arguments: [id]).map(Self.user) }
+    }
+
+    public func createUser(_ user: User, audit: AuditEvent) async throws -> User {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO user (name, passwordHash, role, createdAt) VALUES (?, ?, ?, ?)",
+                arguments: [user.name, user.passwordHash, user.role.rawValue, user.createdAt.timeIntervalSince1970]
+            )
+            var created = user
+            created.id = db.lastInsertedRowID
+            try Self.append(audit, db)
+            return created
+        }
+    }
+
+    public func createSession(_ session: APISession) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO apiSession (tokenHash, userID, createdAt, expiresAt) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    session.tokenHash, session.userID, session.createdAt.timeIntervalSince1970,
+                    session.expiresAt.timeIntervalSince1970,
+                ]
+            )
+        }
+    }
+
+    public func session(tokenHash: String) async throws -> APISession? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM apiSession WHERE tokenHash = ?", arguments: [tokenHash]).map { row in
+                APISession(
+                    tokenHash: row["tokenHash"],
+                    userID: row["userID"],
+                    createdAt: Date(timeIntervalSince1970: row["createdAt"]),
+                    expiresAt: Date(timeIntervalSince1970: row["expiresAt"])
+                )
+            }
+        }
+    }
+
+    public func deleteSession(tokenHash: String) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM apiSession WHERE tokenHash = ?", arguments: [tokenHash]) }
+    }
+
+    public func deleteSessions(expiredBefore date: Date) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM apiSession WHERE expiresAt < ?", arguments: [date.timeIntervalSince1970])
+        }
+    }
+
+    // MARK: Groups
+
+    private static func group(_ row: Row) -> JumpGroup {
+        JumpGroup(id: row["id"], name: row["name"], codeName: row["codeName"], comments: row["comments"])
+    }
+
+    public func groups() async throws -> [JumpGroup] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM jumpGroup ORDER BY name").map(Self.group) }
+    }
+
+    public func group(named name: String) async throws -> JumpGroup? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM jumpGroup WHERE name = ?", arguments: [name]).map(Self.group)
+        }
+    }
+
+    public func group(id: Int64) async throws -> JumpGroup? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM jumpGroup WHERE id = ?", arguments: [id]).map(Self.group) }
+    }
+
+    public func createGroup(_ group: JumpGroup, audit: AuditEvent) async throws -> JumpGroup {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO jumpGroup (name, codeName, comments) VALUES (?, ?, ?)",
+                arguments: [group.name, group.codeName, group.comments]
+            )
+            var created = group
+            created.id = db.lastInsertedRowID
+            try Self.append(audit, db)
+            return created
+        }
+    }
+
+    // MARK: Installers
+
+    private static func installer(_ row: Row) -> Installer {
+        let overrides = (row["allowedOverrides"] as String).split(separator: ",").compactMap {
+            InstallOverride(rawValue: String($0))
+        }
+        return Installer(
+            id: row["id"],
+            tokenHash: row["tokenHash"],
+            createdAt: Date(timeIntervalSince1970: row["createdAt"]),
+            createdBy: row["createdBy"],
+            expiresAt: Date(timeIntervalSince1970: row["expiresAt"]),
+            maxUses: row["maxUses"],
+            uses: row["uses"],
+            groupID: row["groupID"],
+            jumpPolicy: row["jumpPolicy"],
+            name: row["name"],
+            tag: row["tag"],
+            comments: row["comments"],
+            allowedOverrides: Set(overrides)
+        )
+    }
+
+    public func installers() async throws -> [Installer] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM installer ORDER BY createdAt").map(Self.installer) }
+    }
+
+    public func installer(id: String) async throws -> Installer? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM installer WHERE id = ?", arguments: [id]).map(Self.installer)
+        }
+    }
+
+    public func installer(tokenHash: String) async throws -> Installer? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM installer WHERE tokenHash = ?", arguments: [tokenHash]).map(Self.installer)
+        }
+    }
+
+    public func createInstaller(_ installer: Installer, audit: AuditEvent) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO installer (id, tokenHash, createdAt, createdBy, expiresAt, maxUses, uses, groupID,
+                        jumpPolicy, name, tag, comments, allowedOverrides)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    installer.id, installer.tokenHash, installer.createdAt.timeIntervalSince1970, installer.createdBy,
+                    installer.expiresAt.timeIntervalSince1970, installer.maxUses, installer.uses, installer.groupID,
+                    installer.jumpPolicy, installer.name, installer.tag, installer.comments,
+                    installer.allowedOverrides.map(\.rawValue).sorted().joined(separator: ","),
+                ]
+            )
+            try Self.append(audit, db)
+        }
+    }
+
+    public func deleteInstaller(id: String, audit: AuditEvent) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM installer WHERE id = ?", arguments: [id])
+            guard db.changesCount > 0 else { return false }
+            try Self.append(audit, db)
+            return true
+        }
+    }
+
+    public func extendInstaller(id: String, until expiry: Date, audit: AuditEvent) async throws -> Installer? {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE installer SET expiresAt = ? WHERE id = ?",
+                arguments: [expiry.timeIntervalSince1970, id]
+            )
+            guard db.changesCount > 0 else { return nil }
+            try Self.append(audit, db)
+            return try Row.fetchOne(db, sql: "SELECT * FROM installer WHERE id = ?", arguments: [id]).map(Self.installer)
+        }
+    }
+
+    // MARK: Clients
+
+    private static func client(_ row: Row) -> ClientRecord {
+        ClientRecord(
+            id: row["id"],
+            name: row["name"],
+            groupID: row["groupID"],
+            tag: row["tag"],
+            comments: row["comments"],
+            jumpPolicy: row["jumpPolicy"],
+            hostname: row["hostname"],
+            installDir: row["installDir"],
+            installerID: row["installerID"],
+            certificateSerial: row["certificateSerial"],
+            certificateExpiresAt: Date(timeIntervalSince1970: row["certificateExpiresAt"]),
+            enrolledAt: Date(timeIntervalSince1970: row["enrolledAt"]),
+            lastContact: (row["lastContact"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            state: ClientRecord.State(rawValue: row["state"]) ?? .deleted,
+            stateChangedAt: Date(timeIntervalSince1970: row["stateChangedAt"]),
+            lastCommandSequence: row["lastCommandSequence"]
+        )
+    }
+
+    private static func arguments(_ c: ClientRecord) -> StatementArguments {
+        [
+            "id": c.id, "name": c.name, "groupID": c.groupID, "tag": c.tag, "comments": c.comments,
+            "jumpPolicy": c.jumpPolicy, "hostname": c.hostname, "installDir": c.installDir,
+            "installerID": c.installerID, "certificateSerial": c.certificateSerial,
+            "certificateExpiresAt": c.certificateExpiresAt.timeIntervalSince1970,
+            "enrolledAt": c.enrolledAt.timeIntervalSince1970,
+            "lastContact": c.lastContact?.timeIntervalSince1970, "state": c.state.rawValue,
+            "stateChangedAt": c.stateChangedAt.timeIntervalSince1970, "lastCommandSequence": c.lastCommandSequence,
+        ]
+    }
+
+    public func clients() async throws -> [ClientRecord] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM client ORDER BY name, id").map(Self.client) }
+    }
+
+    public func client(id: String) async throws -> ClientRecord? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM client WHERE id = ?", arguments: [id]).map(Self.client) }
+    }
+
+    public func registerClient(_ client: ClientRecord, installerID: String, now: Date, audit: AuditEvent) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE installer SET uses = uses + 1
+                    WHERE id = ? AND expiresAt > ? AND (maxUses IS NULL OR uses < maxUses)
+                    """,
+                arguments: [installerID, now.timeIntervalSince1970]
+            )
+            guard db.changesCount == 1 else {
+                throw StoreError(.installerUnavailable, "the installer is deleted, expired or used up")
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO client (id, name, groupID, tag, comments, jumpPolicy, hostname, installDir, installerID,
+                        certificateSerial, certificateExpiresAt, enrolledAt, lastContact, state, stateChangedAt,
+                        lastCommandSequence)
+                    VALUES (:id, :name, :groupID, :tag, :comments, :jumpPolicy, :hostname, :installDir, :installerID,
+                        :certificateSerial, :certificateExpiresAt, :enrolledAt, :lastContact, :state, :stateChangedAt,
+                        :lastCommandSequence)
+                    """,
+                arguments: Self.arguments(client)
+            )
+            try Self.append(audit, db)
+        }
+    }
+
+    public func updateClient(_ client: ClientRecord, audit: AuditEvent) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE client SET name = :name, groupID = :groupID, tag = :tag, comments = :comments,
+                        jumpPolicy = :jumpPolicy, hostname = :hostname, installDir = :installDir,
+                        installerID = :installerID, certificateSerial = :certificateSerial,
+                        certificateExpiresAt = :certificateExpiresAt, enrolledAt = :enrolledAt,
+                        lastContact = :lastContact, state = :state, stateChangedAt = :stateChangedAt,
+                        lastCommandSequence = :lastCommandSequence
+                    WHERE id = :id
+                    """,
+                arguments: Self.arguments(client)
+            )
+            guard db.changesCount == 1 else { throw StoreError(.notFound, "no Jump Client \(client.id)") }
+            try Self.append(audit, db)
+        }
+    }
+
+    public func recordContacts(_ contacts: [String: Date]) async throws {
+        guard !contacts.isEmpty else { return }
+        try await write { db in
+            let statement = try db.cachedStatement(sql: "UPDATE client SET lastContact = ? WHERE id = ?")
+            for (id, date) in contacts {
+                try statement.execute(arguments: [date.timeIntervalSince1970, id])
+            }
+        }
+    }
+
+    // MARK: Statistics
+
+    public func saveStats(_ stats: [ClientStats]) async throws {
+        guard !stats.isEmpty else { return }
+        try await write { db in
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO clientStats (clientID, updatedAt, report, thumbnail) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(clientID) DO UPDATE SET updatedAt = excluded.updatedAt, report = excluded.report,
+                        thumbnail = excluded.thumbnail
+                    """
+            )
+            let contact = try db.cachedStatement(sql: "UPDATE client SET lastContact = ? WHERE id = ?")
+            for entry in stats {
+                let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM client WHERE id = ?", arguments: [entry.clientID]) ?? false
+                guard exists else { continue }
+                try upsert.execute(arguments: [
+                    entry.clientID, entry.updatedAt.timeIntervalSince1970, entry.report, entry.thumbnail,
+                ])
+                try contact.execute(arguments: [entry.updatedAt.timeIntervalSince1970, entry.clientID])
+            }
+        }
+    }
+
+    private static func stats(_ row: Row) -> ClientStats {
+        ClientStats(
+            clientID: row["clientID"],
+            updatedAt: Date(timeIntervalSince1970: row["updatedAt"]),
+            report: row["report"],
+            thumbnail: row["thumbnail"]
+        )
+    }
+
+    public func stats(clientID: String) async throws -> ClientStats? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM clientStats WHERE clientID = ?", arguments: [clientID]).map(Self.stats)
+        }
+    }
+
+    public func allStats() async throws -> [ClientStats] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM clientStats").map(Self.stats) }
+    }
+
+    // MARK: Audit log
+
+    public func appendAudit(_ event: AuditEvent) async throws {
+        try await write { db in try Self.append(event, db) }
+    }
+
+    /// Appends inside the caller's transaction: the record's hash covers its fields and the previous
+    /// record's hash, so editing or removing any record breaks the chain from there on.
+    static func append(_ event: AuditEvent, _ db: Database, at date: Date = Date()) throws {
+        let last = try Row.fetchOne(db, sql: "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+        let id: Int64 = (last?["id"] as Int64? ?? 0) + 1
+        let previousHash: String = last?["hash"] ?? ""
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded()
+        let hash = AuditChain.hash(
+            id: id,
+            milliseconds: Int64(milliseconds),
+            event: event,
+            previousHash: previousHash
+        )
+        try db.execute(
+            sql: "INSERT INTO audit (id, at, actor, action, target, detail, previousHash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            arguments: [id, milliseconds / 1000, event.actor, event.action, event.target, event.detail, previousHash, hash]
+        )
+    }
+
+    private static func audit(_ row: Row) -> AuditRecord {
+        AuditRecord(
+            id: row["id"],
+            at: Date(timeIntervalSince1970: row["at"]),
+            actor: row["actor"],
+            action: row["action"],
+            target: row["target"],
+            detail: row["detail"],
+            previousHash: row["previousHash"],
+            hash: row["hash"]
+        )
+    }
+
+    public func auditRecords(afterID: Int64, limit: Int) async throws -> [AuditRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", arguments: [afterID, limit])
+                .map(Self.audit)
+        }
+    }
+
+    public func verifyAudit() async throws -> AuditVerification {
+        try await read { db in
+            var expectedID: Int64 = 1
+            var previousHash = ""
+            var count = 0
+            let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY id")
+            while let row = try cursor.next() {
+                let record = Self.audit(row)
+                count += 1
+                func bad(_ problem: String) -> AuditVerification {
+                    AuditVerification(records: count, intact: false, firstBadRecord: record.id, problem: problem)
+                }
+                if record.id != expectedID {
+                    return bad("record \(expectedID) is missing")
+                }
+                if record.previousHash != previousHash {
+                    return bad("record \(record.id) does not follow the record before it")
+                }
+                let event = AuditEvent(actor: record.actor, action: record.action, target: record.target, detail: record.detail)
+                let hash = AuditChain.hash(
+                    id: record.id,
+                    milliseconds: Int64((record.at.timeIntervalSince1970 * 1000).rounded()),
+                    event: event,
+                    previousHash: record.previousHash
+                )
+                if hash != record.hash {
+                    return bad("record \(record.id) was changed after it was written")
+                }
+                previousHash = record.hash
+                expectedID += 1
+            }
+            return AuditVerification(records: count, intact: true, firstBadRecord: nil, problem: nil)
+        }
+    }
+}
+
+/// The audit chain's hash: SHA-256 over the record's fields, each length-prefixed so that no two
+/// different records serialise alike, and the previous record's hash.
+enum AuditChain {
+    static func hash(id: Int64, milliseconds: Int64, event: AuditEvent, previousHash: String) -> String {
+        var hasher = SHA256()
+        func field(_ bytes: some Collection<UInt8>) {
+            var length = UInt64(bytes.count).bigEndian
+            withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
+            hasher.update(data: Array(bytes))
+        }
+        field(withUnsafeBytes(of: id.bigEndian, Array.init))
+        field(withUnsafeBytes(of: milliseconds.bigEndian, Array.init))
+        field(Array(event.actor.utf8))
+        field(Array(event.action.utf8))
+        field(Array(event.target.utf8))
+        field(Array(event.detail.utf8))
+        field(Array(previousHash.utf8))
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

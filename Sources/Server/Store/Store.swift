@@ -1,0 +1,88 @@
+public import Foundation
+
+/// Everything the appliance keeps. Every change takes the ``AuditEvent`` that records it and writes
+/// both in one transaction, so a change is never without its audit record and an audit record never
+/// describes a change that did not happen.
+///
+/// ``SQLiteStore`` is the implementation (a file for the appliance, memory for tests); the shared
+/// conformance suite in `Tests/JumpStoreTests` runs against every implementation.
+public protocol Store: Sendable {
+    // MARK: Settings
+    func settings() async throws -> [String: String]
+    func setSettings(_ values: [String: String], audit: AuditEvent) async throws
+
+    // MARK: Users and API sessions
+    func users() async throws -> [User]
+    func user(named name: String) async throws -> User?
+    func user(id: Int64) async throws -> User?
+    func createUser(_ user: User, audit: AuditEvent) async throws -> User
+    func createSession(_ session: APISession) async throws
+    func session(tokenHash: String) async throws -> APISession?
+    func deleteSession(tokenHash: String) async throws
+    func deleteSessions(expiredBefore date: Date) async throws
+
+    // MARK: Jump Groups
+    func groups() async throws -> [JumpGroup]
+    func group(named name: String) async throws -> JumpGroup?
+    func group(id: Int64) async throws -> JumpGroup?
+    func createGroup(_ group: JumpGroup, audit: AuditEvent) async throws -> JumpGroup
+
+    // MARK: Installers
+    func installers() async throws -> [Installer]
+    func installer(id: String) async throws -> Installer?
+    func installer(tokenHash: String) async throws -> Installer?
+    func createInstaller(_ installer: Installer, audit: AuditEvent) async throws
+    /// Deletes an installer; its token stops working at once. False when there was none.
+    func deleteInstaller(id: String, audit: AuditEvent) async throws -> Bool
+    func extendInstaller(id: String, until expiry: Date, audit: AuditEvent) async throws -> Installer?
+
+    // MARK: Jump Clients
+    func clients() async throws -> [ClientRecord]
+    func client(id: String) async throws -> ClientRecord?
+    /// Takes one use of the installer, if it is still valid at `now` and has uses left, and records
+    /// the client; throws ``StoreError/Code/installerUnavailable`` otherwise.
+    func registerClient(_ client: ClientRecord, installerID: String, now: Date, audit: AuditEvent) async throws
+    func updateClient(_ client: ClientRecord, audit: AuditEvent) async throws
+    /// Records contact times without an audit record (the connection log is not an audited change).
+    func recordContacts(_ contacts: [String: Date]) async throws
+
+    // MARK: Statistics
+    /// Writes the latest statistics of many clients in one transaction, and their contact times.
+    func saveStats(_ stats: [ClientStats]) async throws
+    func stats(clientID: String) async throws -> ClientStats?
+    func allStats() async throws -> [ClientStats]
+
+    // MARK: Audit log
+    /// Records an event that changes nothing else (a login, a refused connection).
+    func appendAudit(_ event: AuditEvent) async throws
+    func auditRecords(afterID: Int64, limit: Int) async throws -> [AuditRecord]
+    func verifyAudit() async throws -> AuditVerification
+}
+
+/// A store failure with a code the caller can act on.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate let name: String
+        /// A name that must be unique is taken.
+        public static let duplicate = Code(name: "duplicate")
+        /// The installer is unknown, deleted, expired or used up.
+        public static let installerUnavailable = Code(name: "installer unavailable")
+        /// The thing to change does not exist.
+        public static let notFound = Code(name: "not found")
+        /// The disk is full or the database cannot be written; nothing was changed.
+        public static let unavailable = Code(name: "store unavailable")
+        public var description: String { name }
+    }
+
+    public let code: Code
+    public let detail: String
+
+    public init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { "\(code): \(detail)" }
+    public static func == (lhs: StoreError, rhs: StoreError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}
