@@ -39,8 +39,10 @@ struct Session: Codable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(self)
         let temporary = Self.directory.appendingPathComponent(".session.json.\(getpid())")
-        FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
-        _ = try FileManager.default.replaceItemAt(Self.file, withItemAt: temporary)
+        try Output.writePrivate(data, to: temporary.path)
+        guard rename(temporary.path, Self.file.path) == 0 else {
+            throw CLIError.failure("cannot save the session in \(Self.file.path): \(String(cString: strerror(errno)))")
+        }
     }
 
     static func remove() {

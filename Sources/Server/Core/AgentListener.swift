@@ -58,6 +58,7 @@ public final class AgentListener: Sendable {
         ca: CertificateAuthority,
         hub: ClientHub,
         timeouts: ConnectionTimeouts,
+        handshakeTimeout: TimeAmount = TLSPeerAuthenticator.defaultHandshakeTimeout,
         group: any EventLoopGroup,
         logger: Logger
     ) async throws -> AgentListener {
@@ -83,7 +84,7 @@ public final class AgentListener: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(NIOSSLServerHandler(context: tls))
-                    try pipeline.addHandler(TLSPeerAuthenticator())
+                    try pipeline.addHandler(TLSPeerAuthenticator(handshakeTimeout: handshakeTimeout))
                     try pipeline.addJumpFraming(
                         ServerConnectionHandler(configuration: configuration, clock: clock, delegate: hub)
                     )

@@ -69,6 +69,7 @@ public struct DataDirectory: Sendable {
         }
 
         let store = try SQLiteStore(path: database.path)
+        for suffix in ["", "-wal", "-shm"] { chmod(database.path + suffix, 0o600) }
         var password: String?
         if try await store.users().isEmpty {
             let generated = Self.randomPassword()

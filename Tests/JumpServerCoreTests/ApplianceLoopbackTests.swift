@@ -1,0 +1,306 @@
+import Foundation
+import JumpProtocol
+import JumpServerCore
+import JumpStore
+import JumpTLS
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+import Testing
+import X509
+
+/// The appliance's agent side over real TLS on loopback: enrollment, mutual TLS, statistics, deletion,
+/// and the bad input the issue lists.
+@Suite(.timeLimit(.minutes(2))) struct ApplianceLoopbackTests {
+    @Test func enrollConnectReportDeleteAndBeRefused() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let (installerID, token) = try await harness.makeInstaller()
+        let agent = TestAgent()
+
+        let response = try await agent.enroll(harness, token: token)
+        #expect(response.result == .ok)
+        #expect(response.clientID.hasPrefix("jc-"))
+        #expect(try await harness.store.installer(id: installerID)?.uses == 1)
+        let identity = try agent.identity(from: response)
+
+        let ready = try await agent.connect(
+            port: harness.port,
+            trusting: harness.ca.certificate,
+            identity: identity,
+            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
+        )
+        #expect(ready == .ready(response.clientID))
+
+        // A report, acknowledged; then the client is online with its statistics.
+        var report = WireStatsReport()
+        report.cpuPermille = 420
+        report.uptimeSeconds = 3600
+        report.console.user = "alice"
+        report.presence.present = true
+        report.host.hostname = "kiosk-12"
+        var disk = WireDisk()
+        disk.mountPoint = "/"
+        disk.totalBytes = 1000
+        disk.usedBytes = 250
+        report.disks = [disk]
+        let events = agent.eventCount
+        try await #require(agent.connection.withLock { $0 }).send(.statsReport(report)).get()
+        await agent.waitForEvents(events + 1)
+        #expect(agent.acks.withLock { $0.last?.result } == .ok)
+
+        let view = try #require(harness.hub.clientView(id: response.clientID, groups: [:]))
+        #expect(view.status == "online")
+        #expect(view.cpuPercent == 42)
+        #expect(view.consoleUser == "alice")
+        #expect(view.uptimeSeconds == 3600)
+        #expect(view.presence == true)
+        #expect(view.disks?.first?.usedBytes == 250)
+
+        // The statistics reach the store at the next flush.
+        #expect(await harness.hub.flushStats() == 1)
+        #expect(try await harness.store.stats(clientID: response.clientID) != nil)
+
+        // Deleted while online: told to uninstall at once.
+        let closing = agent.eventCount
+        #expect(try await harness.hub.deleteClient(id: response.clientID, actor: "admin"))
+        await agent.waitForEvents(closing + 1)
+        guard case .closed(.peerSaidGoodbye(let goodbye)) = agent.results.withLock({ $0.last }) else {
+            Issue.record("expected a goodbye")
+            return
+        }
+        #expect(goodbye.reason == .clientDeleted)
+
+        // Its next connection is refused with the reason that tells it to uninstall.
+        let again = try await agent.connect(
+            port: harness.port,
+            trusting: harness.ca.certificate,
+            identity: identity,
+            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
+        )
+        guard case .closed(.peerSaidGoodbye(let refusal)) = again else {
+            Issue.record("expected a refusal, got \(again)")
+            return
+        }
+        #expect(refusal.reason == .clientDeleted)
+        let actions = try await harness.store.auditRecords(afterID: 0, limit: 100).map(\.action)
+        #expect(actions.contains("client.enroll"))
+        #expect(actions.contains("client.delete"))
+        #expect(try await harness.store.verifyAudit().intact)
+    }
+
+    @Test func installerTokensThatMustNotWork() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let agent = TestAgent()
+
+        let expired = try await harness.makeInstaller(expiresIn: 1, now: Date() - 10)
+        #expect(try await agent.enroll(harness, token: expired.token).result == .tokenExpired)
+
+        let deleted = try await harness.makeInstaller()
+        #expect(try await harness.store.deleteInstaller(id: deleted.id, audit: AuditEvent(actor: "t", action: "installer.delete", target: deleted.id)))
+        #expect(try await agent.enroll(harness, token: deleted.token).result == .tokenUnknown)
+
+        let once = try await harness.makeInstaller(maxUses: 1)
+        #expect(try await agent.enroll(harness, token: once.token).result == .ok)
+        let second = try await agent.enroll(harness, token: once.token)
+        #expect(second.result == .tokenExhausted)
+        #expect(second.detail.contains("limit"))
+
+        #expect(try await agent.enroll(harness, token: Data(repeating: 0xAB, count: 32)).result == .tokenUnknown)
+
+        // A token shorter than the protocol's minimum never reaches the store.
+        let malformed = try await agent.connect(
+            port: harness.port,
+            trusting: harness.ca.certificate,
+            identity: nil,
+            purpose: .enroll(try agent.enrollRequest(token: Data(repeating: 1, count: 8)))
+        )
+        guard case .closed(.peerSaidGoodbye(let goodbye)) = malformed else {
+            Issue.record("expected a goodbye, got \(malformed)")
+            return
+        }
+        #expect(goodbye.reason == .limitExceeded)
+    }
+
+    @Test func overridesTheInstallerDoesNotAllowAreRefused() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let agent = TestAgent()
+        let installer = try await harness.makeInstaller(overrides: [.name])
+        var overrides = WireInstallOverrides()
+        overrides.name = "front-desk"
+        overrides.tag = "lobby"
+        let refused = try await agent.enroll(harness, token: installer.token, overrides: overrides)
+        #expect(refused.result == .overrideNotAllowed)
+        #expect(refused.detail == "the installer does not allow overriding tag")
+
+        overrides.clearTag()
+        let accepted = try await agent.enroll(harness, token: installer.token, overrides: overrides)
+        #expect(accepted.result == .ok)
+        #expect(try await harness.store.client(id: accepted.clientID)?.name == "front-desk")
+    }
+
+    @Test func certificatesThatMustNotWork() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let agent = TestAgent()
+        let installer = try await harness.makeInstaller()
+        let response = try await agent.enroll(harness, token: installer.token)
+        let identity = try agent.identity(from: response)
+        let gate = CommandGate(agentID: response.clientID, lastSequence: 0)
+
+        // An agent that pins another CA refuses the appliance.
+        let stranger = try CertificateAuthority.create(commonName: "Not this appliance")
+        #expect(
+            try await agent.connect(port: harness.port, trusting: stranger.certificate, identity: identity, purpose: .serve(gate))
+                == .closed(.transportClosed)
+        )
+
+        // A client certificate from another CA fails the handshake.
+        let forged = try stranger.issueClientCertificate(
+            csrDER: CertificationRequest.make(for: agent.key, hostname: "x"),
+            clientID: response.clientID
+        )
+        #expect(
+            try await agent.connect(
+                port: harness.port,
+                trusting: harness.ca.certificate,
+                identity: TLSIdentity(certificate: forged, privateKey: agent.key),
+                purpose: .serve(gate)
+            ) == .closed(.transportClosed)
+        )
+
+        // A certificate from the right CA but not the one on record (replaced or revoked) is refused.
+        let stale = try harness.ca.issueClientCertificate(
+            csrDER: CertificationRequest.make(for: agent.key, hostname: "x"),
+            clientID: response.clientID
+        )
+        let refused = try await agent.connect(
+            port: harness.port,
+            trusting: harness.ca.certificate,
+            identity: TLSIdentity(certificate: stale, privateKey: agent.key),
+            purpose: .serve(gate)
+        )
+        #expect(refused == .closed(.peerSaidGoodbye(WireGoodbye(.certificateRevoked, "this certificate was replaced or revoked"))))
+
+        // A certificate naming a client the appliance never had is refused too.
+        let unknown = try harness.ca.issueClientCertificate(
+            csrDER: CertificationRequest.make(for: agent.key, hostname: "x"),
+            clientID: "jc-0000000000000000"
+        )
+        let unknownResult = try await agent.connect(
+            port: harness.port,
+            trusting: harness.ca.certificate,
+            identity: TLSIdentity(certificate: unknown, privateKey: agent.key),
+            purpose: .serve(CommandGate(agentID: "jc-0000000000000000", lastSequence: 0))
+        )
+        guard case .closed(.peerSaidGoodbye(let goodbye)) = unknownResult else {
+            Issue.record("expected a refusal, got \(unknownResult)")
+            return
+        }
+        #expect(goodbye.reason == .certificateRevoked)
+        let refusals = try await harness.store.auditRecords(afterID: 0, limit: 100).filter { $0.action == "client.refused" }
+        #expect(refusals.count == 2, "each refused client is audited")
+    }
+
+    @Test func aSecondConnectionReplacesTheFirst() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let first = TestAgent()
+        let installer = try await harness.makeInstaller()
+        let response = try await first.enroll(harness, token: installer.token)
+        let identity = try first.identity(from: response)
+        let gate = CommandGate(agentID: response.clientID, lastSequence: 0)
+        #expect(try await first.connect(port: harness.port, trusting: harness.ca.certificate, identity: identity, purpose: .serve(gate)) == .ready(response.clientID))
+
+        let before = first.eventCount
+        let second = TestAgent()
+        #expect(try await second.connect(port: harness.port, trusting: harness.ca.certificate, identity: identity, purpose: .serve(gate)) == .ready(response.clientID))
+        await first.waitForEvents(before + 1)
+        guard case .closed(.peerSaidGoodbye(let goodbye)) = first.results.withLock({ $0.last }) else {
+            Issue.record("the first connection should have been told it was replaced")
+            return
+        }
+        #expect(goodbye.reason == .replaced)
+        #expect(harness.hub.connectedCount == 1)
+    }
+
+    @Test func settingsChangesReachConnectedAgents() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let agent = TestAgent()
+        let installer = try await harness.makeInstaller()
+        let response = try await agent.enroll(harness, token: installer.token)
+        _ = try await agent.connect(
+            port: harness.port,
+            trusting: harness.ca.certificate,
+            identity: try agent.identity(from: response),
+            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
+        )
+        let before = agent.eventCount
+        _ = try await harness.hub.updateSettings([("statistics-interval", "30"), ("delete-days", "60")], actor: "admin")
+        await agent.waitForEvents(before + 1)
+        let config = try #require(agent.configs.withLock { $0.last })
+        #expect(config.statisticsIntervalSeconds == 30)
+        #expect(config.deleteAfterDays == 60)
+        #expect(SiteSettings(stored: try await harness.store.settings()).deleteDays == 60, "settings persist")
+    }
+
+    @Test func framesBeforeHelloAndSlowHandshakesAreClosed() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+
+        // A TLS client that sends a PING before Hello is told why and closed.
+        let tls = try NIOSSLContext(configuration: JumpTLSConfiguration.client(trusting: harness.ca.certificate, identity: nil))
+        let received = RawCollector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    try channel.pipeline.syncOperations.addHandler(received)
+                }
+            }
+            .connect(host: "127.0.0.1", port: harness.port)
+            .get()
+        var ping = ByteBuffer()
+        ping.writeFrameHeader(kind: .ping, channel: 0, payloadLength: 8)
+        ping.writeInteger(UInt64(1))
+        try await channel.writeAndFlush(ping)
+        try await channel.closeFuture.get()
+        var bytes = received.bytes
+        var parser = FrameParser()
+        let frame = try #require(try parser.next(from: &bytes))
+        guard case .goodbye(let goodbye) = try ControlCodec.decode(frame.payload).body else {
+            Issue.record("expected a goodbye")
+            return
+        }
+        #expect(goodbye.reason == .unexpectedMessage)
+    }
+
+    @Test func aClientThatNeverFinishesItsHandshakeIsDropped() async throws {
+        let harness = try await ApplianceHarness.start(handshakeTimeout: .milliseconds(500))
+        defer { Task { await harness.stop() } }
+        // A plain TCP connection that says nothing: the appliance closes it at the handshake timeout.
+        let started = ContinuousClock.now
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: harness.port)
+            .get()
+        try await channel.closeFuture.get()
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(5), "closed after \(elapsed)")
+    }
+}
+
+/// Keeps whatever a raw connection receives.
+final class RawCollector: ChannelInboundHandler, @unchecked Sendable {
+    // Touched only on the channel's event loop; read after the channel closed.
+    typealias InboundIn = ByteBuffer
+    var bytes = ByteBuffer()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        bytes.writeBuffer(&buffer)
+    }
+}
