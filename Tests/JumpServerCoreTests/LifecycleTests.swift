@@ -1,0 +1,102 @@
+import Foundation
+import JumpProtocol
+import JumpServerCore
+import JumpStore
+import JumpTLS
+import NIOCore
+import Synchronization
+import Testing
+
+/// Online, offline, lost, deleted, uninstalled: with the appliance's clock in the test's hand.
+@Suite(.timeLimit(.minutes(2))) struct LifecycleTests {
+    final class ManualDate: Sendable {
+        let value: Mutex<Date>
+        init(_ date: Date) { value = Mutex(date) }
+        var now: Date { value.withLock { $0 } }
+        func advance(days: Double) { value.withLock { $0 += days * 86_400 } }
+    }
+
+    /// Enrolls a client, connects it, and returns the agent and its id.
+    static func connectedClient(_ harness: ApplianceHarness) async throws -> (TestAgent, String) {
+        let agent = TestAgent()
+        let installer = try await harness.makeInstaller(expiresIn: 3650 * 86_400)
+        let response = try await agent.enroll(harness, token: installer.token)
+        let result = try await agent.connect(
+            port: harness.port,
+            trusting: harness.ca.certificate,
+            identity: try agent.identity(from: response),
+            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
+        )
+        #expect(result == .ready(response.clientID))
+        return (agent, response.clientID)
+    }
+
+    static func disconnect(_ agent: TestAgent, _ harness: ApplianceHarness, _ id: String) async throws {
+        let before = agent.eventCount
+        try await agent.connection.withLock { $0 }?.channel.close()
+        await agent.waitForEvents(before + 1)
+        // The appliance notices the close on its own event loop.
+        while harness.hub.clientView(id: id, groups: [:])?.status == "online" { await Task.yield() }
+    }
+
+    @Test func offlineThenLostThenDeletedAfterTheSettingsPeriods() async throws {
+        let clock = ManualDate(Date())
+        let harness = try await ApplianceHarness.start(now: { clock.now })
+        defer { Task { await harness.stop() } }
+        _ = try await harness.hub.updateSettings([("lost-days", "20"), ("delete-days", "40")], actor: "admin")
+        let (agent, id) = try await Self.connectedClient(harness)
+        #expect(harness.hub.clientView(id: id, groups: [:])?.status == "online")
+
+        try await Self.disconnect(agent, harness, id)
+        #expect(harness.hub.clientView(id: id, groups: [:])?.status == "offline")
+        #expect(harness.hub.clientView(id: id, groups: [:])?.lastContact == clock.now)
+
+        clock.advance(days: 19.9)
+        #expect(harness.hub.clientView(id: id, groups: [:])?.status == "offline")
+        clock.advance(days: 0.1)
+        #expect(harness.hub.clientView(id: id, groups: [:])?.status == "lost")
+
+        clock.advance(days: 19.9)
+        #expect(await harness.hub.sweep().isEmpty)
+        clock.advance(days: 0.1)
+        #expect(await harness.hub.sweep() == [id])
+        #expect(harness.hub.clientView(id: id, groups: [:]) == nil)
+        #expect(try await harness.store.client(id: id)?.state == .deleted)
+        let last = try await harness.store.auditRecords(afterID: 0, limit: 100).last
+        #expect(last?.action == "client.delete-expired")
+        #expect(last?.detail == "no contact for 40 days")
+    }
+
+    @Test func aConnectedClientIsNeverSwept() async throws {
+        let clock = ManualDate(Date())
+        let harness = try await ApplianceHarness.start(now: { clock.now })
+        defer { Task { await harness.stop() } }
+        let (_, id) = try await Self.connectedClient(harness)
+        clock.advance(days: 400)
+        #expect(await harness.hub.sweep().isEmpty)
+        #expect(harness.hub.clientView(id: id, groups: [:])?.status == "online")
+    }
+
+    @Test(arguments: ["keep", "remove"])
+    func localUninstallFollowsTheUninstalledBehaviour(_ behaviour: String) async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        _ = try await harness.hub.updateSettings([("uninstalled-behavior", behaviour)], actor: "admin")
+        let (agent, id) = try await Self.connectedClient(harness)
+        var message = WireLocalUninstall()
+        message.kind = .uninstall
+        message.localUser = "bob"
+        let before = agent.eventCount
+        try await #require(agent.connection.withLock { $0 }).send(.localUninstall(message)).get()
+        await agent.waitForEvents(before + 1)
+        let view = harness.hub.clientView(id: id, groups: [:])
+        if behaviour == "keep" {
+            #expect(view?.status == "uninstalled")
+        } else {
+            #expect(view == nil)
+        }
+        let record = try await harness.store.auditRecords(afterID: 0, limit: 100).last
+        #expect(record?.action == "client.local-uninstall")
+        #expect(record?.detail.contains("by local user 'bob'") == true)
+    }
+}
