@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "jump-server", targets: ["jump-server"]),
         .executable(name: "jumpctl", targets: ["jumpctl"]),
         .executable(name: "jump-bench-codec", targets: ["jump-bench-codec"]),
+        .executable(name: "jump-bench-admission", targets: ["jump-bench-admission"]),
         .library(name: "JumpProtocol", targets: ["JumpProtocol"]),
         .library(name: "JumpProtocolFuzzing", targets: ["JumpProtocolFuzzing"]),
     ],
@@ -159,6 +160,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/CodecBenchmark"
+        ),
+        .executableTarget(
+            name: "jump-bench-admission",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            path: "Benchmarks/AdmissionBenchmark"
         ),
         .testTarget(
             name: "JumpProtocolTests",

@@ -1,4 +1,4 @@
-public import JumpProtocol
+import JumpProtocol
 public import NIOCore
 public import NIOSSL
 public import X509

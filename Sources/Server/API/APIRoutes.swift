@@ -5,7 +5,6 @@ public import JumpProtocol
 public import JumpServerCore
 public import JumpStore
 public import JumpTLS
-public import Logging
 
 /// The appliance's HTTPS JSON API, `/api/v1`. `docs/openapi.yaml` (served at `/api/v1/openapi.yaml`)
 /// describes it; `jumpctl` is its client.

@@ -86,10 +86,7 @@ public final class AdmissionControlHandler: ChannelDuplexHandler {
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         readPending = false
         waiting?.cancel()
-        waiting = context.eventLoop.scheduleTask(in: Self.acceptRetryDelay) { [self] in
-            waiting = nil
-            if let context = self.context { acceptNext(context: context) }
-        }
+        waiting = context.eventLoop.scheduleTask(in: Self.acceptRetryDelay, retry(context))
         context.fireErrorCaught(error)
     }
 
@@ -115,13 +112,19 @@ public final class AdmissionControlHandler: ChannelDuplexHandler {
         }
     }
 
+    /// A timer body that tries to accept again, bound to this handler's event loop.
+    private func retry(_ context: ChannelHandlerContext) -> @Sendable () -> Void {
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        return {
+            handler.value.waiting = nil
+            if let context = handler.value.context { handler.value.acceptNext(context: context) }
+        }
+    }
+
     private func acceptNext(context: ChannelHandlerContext) {
         guard !readPending, waiting == nil, context.channel.isActive else { return }
         if let wait = admission!.take(now: context.eventLoop.now) {
-            waiting = context.eventLoop.scheduleTask(in: wait) { [self] in
-                waiting = nil
-                if let context = self.context { acceptNext(context: context) }
-            }
+            waiting = context.eventLoop.scheduleTask(in: wait, retry(context))
             return
         }
         readPending = true
