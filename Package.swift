@@ -61,10 +61,17 @@ let package = Package(
             ],
             path: "Sources/TLS"
         ),
+        // The agent's logic and its connection to the appliance (also used by the load generator).
         .target(
             name: "JumpAgentCore",
             dependencies: [
                 "JumpProtocol",
+                "JumpTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Agent/Core"
@@ -75,6 +82,7 @@ let package = Package(
                 "JumpAgentCore",
                 "JumpProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Agent/Main"
         ),

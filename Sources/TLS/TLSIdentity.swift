@@ -51,6 +51,20 @@ public enum CertificationRequest {
 }
 
 extension Certificate {
+    /// Reads a PEM certificate.
+    public init(pemText: String) throws {
+        do {
+            try self.init(pemEncoded: pemText)
+        } catch {
+            throw PKIError(.malformed, "not a PEM certificate")
+        }
+    }
+
+    /// The PEM text.
+    public var pemText: String {
+        get throws { try serializeAsPEM().pemString }
+    }
+
     /// Reads a DER certificate.
     public init(derBytes: [UInt8]) throws {
         do {

@@ -1,16 +1,198 @@
 import ArgumentParser
+import Foundation
+import JumpAgentCore
 import JumpProtocol
+import Logging
 
 @main
-struct JumpAgentCommand: ParsableCommand {
+struct JumpAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jump-agent",
         abstract: "The Jump Client: keeps an unattended Linux computer reachable through a Jump appliance.",
         discussion: """
-            jump-agent runs on each endpoint as a systemd service. It holds one outbound TLS 1.3 \
-            connection to the appliance (jump-server), reports statistics and customer presence, \
-            relays Wake-on-LAN and runs the endpoint side of remote sessions.
+            jump-agent runs on each endpoint. It holds one outbound TLS 1.3 connection to the \
+            appliance (jump-server), reports statistics and customer presence, relays Wake-on-LAN \
+            and runs the endpoint side of remote sessions.
+
+            Exit status: 0 success; 64 bad arguments or installer; 65 damaged files; 69 the \
+            appliance cannot be reached; 74 files cannot be written; 77 the appliance refused \
+            (expired or used-up installer, override not allowed, certificate revoked); 3 the \
+            appliance deleted this Jump Client.
             """,
-        version: JumpBuild.version
+        version: JumpBuild.version,
+        subcommands: [Enroll.self, Run.self, Status.self]
     )
+}
+
+/// Runs a body, turning ``AgentError`` into its message and exit status.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as AgentError {
+        FileHandle.standardError.write(Data("jump-agent: \(error.message)\n".utf8))
+        throw ExitCode(error.code.rawValue)
+    }
+}
+
+func makeLogger(_ level: String) throws -> Logger {
+    guard let level = Logger.Level(rawValue: level) else {
+        throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
+    }
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "jump-agent")
+}
+
+/// The agent's directory: given, or the one this program is installed in.
+func agentFiles(_ directory: String?) throws -> AgentFiles {
+    if let directory { return AgentFiles(root: directory) }
+    if let installed = AgentFiles.forProgram(at: CommandLine.arguments[0]) { return installed }
+    let fallback = AgentFiles(root: AgentFiles.defaultDirectory)
+    guard FileManager.default.fileExists(atPath: fallback.configuration.path) else {
+        throw AgentError(.usage, "no agent is installed here; give its directory with --dir DIR")
+    }
+    return fallback
+}
+
+struct Enroll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Enroll this computer with an installer file.",
+        discussion: """
+            Checks the installer (its expiry and the fingerprint of the appliance CA it carries), \
+            makes this Jump Client's P-256 key, enrolls with the appliance and writes the agent's \
+            files into DIR: etc/agent.json, etc/key.pem (mode 0600), etc/cert.pem, etc/ca.pem and \
+            var/state.json. Overrides the installer does not allow are refused.
+            """
+    )
+
+    @Option(help: "The installer file from jumpctl installer create or download.") var installer: String
+    @Option(help: "The agent's directory.") var dir: String = AgentFiles.defaultDirectory
+    @Option(help: "Override the Jump Client's name.") var name: String?
+    @Option(help: "Override the tag.") var tag: String?
+    @Option(help: "Override the comments.") var comments: String?
+    @Option(help: "Override the Jump Group.") var group: String?
+    @Option(help: "Override the Jump Policy.") var jumpPolicy: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let file = try Enrollment.readInstaller(at: installer)
+            var overrides = Enrollment.Overrides()
+            overrides.name = name
+            overrides.tag = tag
+            overrides.comments = comments
+            overrides.group = group
+            overrides.jumpPolicy = jumpPolicy
+            if dir != AgentFiles.defaultDirectory { overrides.installDirectory = dir }
+            let files = AgentFiles(root: dir)
+            if FileManager.default.fileExists(atPath: files.configuration.path) {
+                throw AgentError(.usage, "\(dir) already holds an enrolled Jump Client; uninstall it first or choose another --dir")
+            }
+            let host = await ProcStatsSource().report(selection: [], includeFacts: true).host
+            let configuration = try await Enrollment.enroll(installer: file, overrides: overrides, host: host, files: files)
+            print("enrolled as \(configuration.clientID); files in \(dir)")
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Jump Client in the foreground.",
+        discussion: """
+            Connects to the appliance and stays connected, reconnecting with backoff. Stops on \
+            SIGTERM or SIGINT (exit 0), or when the appliance deleted this Jump Client (exit 3) or \
+            refuses its certificate (exit 77).
+            """
+    )
+
+    @Option(help: "The agent's directory (default: the one this program is installed in).") var dir: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Read /proc and /sys under this root (for tests).") var root = "/"
+
+    func run() async throws {
+        try await reportingErrors {
+            let logger = try makeLogger(logLevel)
+            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: ProcStatsSource(root: root), logger: logger)
+            let task = Task { await runtime.run() }
+            let signals = SignalWatcher { task.cancel() }
+            let ending = await task.value
+            signals.stop()
+            switch ending {
+            case .cancelled:
+                logger.info("stopped")
+            case .deleted(let detail):
+                FileHandle.standardError.write(Data("jump-agent: the appliance deleted this Jump Client: \(detail)\n".utf8))
+                throw ExitCode(3)
+            case .revoked(let detail):
+                throw AgentError(.refused, "the appliance refuses this Jump Client's certificate: \(detail)")
+            }
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show this Jump Client's configuration and state.")
+
+    @Option(help: "The agent's directory (default: the one this program is installed in).") var dir: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let files = try agentFiles(dir)
+            guard let data = FileManager.default.contents(atPath: files.configuration.path),
+                let configuration = try? JSONDecoder.iso8601.decode(AgentConfiguration.self, from: data)
+            else {
+                throw AgentError(.data, "cannot read \(files.configuration.path)")
+            }
+            let state = FileManager.default.contents(atPath: files.state.path)
+                .flatMap { try? JSONDecoder.iso8601.decode(AgentState.self, from: $0) } ?? AgentState()
+            struct Report: Encodable {
+                var directory: String
+                var configuration: AgentConfiguration
+                var state: AgentState
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                encoder.dateEncodingStrategy = .iso8601
+                print(String(decoding: try encoder.encode(Report(directory: files.root.path, configuration: configuration, state: state)), as: UTF8.self))
+                return
+            }
+            print("client      \(configuration.clientID)")
+            print("directory   \(files.root.path)")
+            print("appliance   \(configuration.servers.joined(separator: ", "))")
+            print("last contact \(state.lastContact.map { $0.formatted(.iso8601) } ?? "never")")
+            print("statistics  every \(state.statisticsIntervalSeconds) s: \(state.statistics.joined(separator: ", "))")
+            print("deletion    after \(state.deleteAfterDays) days without contact")
+        }
+    }
+}
+
+extension JSONDecoder {
+    static var iso8601: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
+
+/// Calls `handler` once on SIGTERM or SIGINT.
+final class SignalWatcher {
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ handler: @escaping @Sendable () -> Void) {
+        sources = [SIGTERM, SIGINT].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            return source
+        }
+    }
+
+    func stop() {
+        for source in sources { source.cancel() }
+    }
 }

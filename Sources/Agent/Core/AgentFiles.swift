@@ -1,0 +1,137 @@
+public import Foundation
+
+/// Where an installed Jump Client keeps its files, all under one directory:
+///
+///     DIR/bin/jump-agent      the program
+///     DIR/etc/agent.json      configuration (appliance addresses, client id, install parameters)
+///     DIR/etc/key.pem         the client's P-256 key, mode 0600
+///     DIR/etc/cert.pem        its certificate from the appliance CA
+///     DIR/etc/ca.pem          the appliance CA, the only trust root
+///     DIR/var/state.json      what the agent learns while running (site configuration, last contact)
+public struct AgentFiles: Sendable {
+    public static let defaultDirectory = "/opt/jump-client"
+
+    public let root: URL
+
+    public init(root: String) {
+        self.root = URL(fileURLWithPath: root, isDirectory: true)
+    }
+
+    /// The directory of an installed agent, from the path of its own program (`DIR/bin/jump-agent`).
+    public static func forProgram(at path: String) -> AgentFiles? {
+        let program = URL(fileURLWithPath: path).resolvingSymlinksInPath()
+        let bin = program.deletingLastPathComponent()
+        guard bin.lastPathComponent == "bin" else { return nil }
+        let root = bin.deletingLastPathComponent()
+        let files = AgentFiles(root: root.path)
+        return FileManager.default.fileExists(atPath: files.configuration.path) ? files : nil
+    }
+
+    public var bin: URL { root.appendingPathComponent("bin") }
+    public var etc: URL { root.appendingPathComponent("etc") }
+    public var variable: URL { root.appendingPathComponent("var") }
+    public var program: URL { bin.appendingPathComponent("jump-agent") }
+    public var configuration: URL { etc.appendingPathComponent("agent.json") }
+    public var key: URL { etc.appendingPathComponent("key.pem") }
+    public var certificate: URL { etc.appendingPathComponent("cert.pem") }
+    public var ca: URL { etc.appendingPathComponent("ca.pem") }
+    public var state: URL { variable.appendingPathComponent("state.json") }
+}
+
+/// `etc/agent.json`.
+public struct AgentConfiguration: Codable, Hashable, Sendable {
+    public var clientID: String
+    public var servers: [String]
+    public var caSHA256: String
+    public var installerID: String
+    public var name: String
+    public var enrolledAt: Date
+
+    public init(clientID: String, servers: [String], caSHA256: String, installerID: String, name: String, enrolledAt: Date) {
+        self.clientID = clientID
+        self.servers = servers
+        self.caSHA256 = caSHA256
+        self.installerID = installerID
+        self.name = name
+        self.enrolledAt = enrolledAt
+    }
+}
+
+/// `var/state.json`: what the appliance last told the agent, and when it last heard from it.
+public struct AgentState: Codable, Hashable, Sendable {
+    public var lastCommandSequence: UInt64 = 0
+    public var configRevision: UInt64 = 0
+    public var statistics: [String] = []
+    public var statisticsIntervalSeconds: UInt32 = 60
+    public var deleteAfterDays: UInt32 = 0
+    public var restrictLocalUninstall = false
+    public var screenStatePresence = true
+    public var lastContact: Date?
+
+    public init() {}
+}
+
+extension JSONEncoder {
+    static var agentFiles: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+}
+
+extension JSONDecoder {
+    static var agentFiles: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
+
+/// Writes a file atomically (temporary file, fsync, rename) with `mode`.
+func writeAtomically(_ data: Data, to url: URL, mode: mode_t) throws {
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid())")
+    let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    guard descriptor >= 0 else { throw AgentError(.io, "cannot write \(url.path): \(String(cString: strerror(errno)))") }
+    var failed = false
+    data.withUnsafeBytes { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written <= 0 { failed = true; break }
+            offset += written
+        }
+    }
+    if fchmod(descriptor, mode) != 0 || fsync(descriptor) != 0 { failed = true }
+    close(descriptor)
+    guard !failed, rename(temporary.path, url.path) == 0 else {
+        unlink(temporary.path)
+        throw AgentError(.io, "cannot write \(url.path): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// An agent failure with a code for the exit status and a message for the person.
+public struct AgentError: Error, CustomStringConvertible, Sendable {
+    public enum Code: Int32, Sendable {
+        /// Bad arguments or a bad installer file.
+        case usage = 64
+        /// The installer file or a configuration file cannot be read or is damaged.
+        case data = 65
+        /// The appliance cannot be reached.
+        case unavailable = 69
+        /// Files cannot be written.
+        case io = 74
+        /// The appliance refused (token, override, certificate).
+        case refused = 77
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

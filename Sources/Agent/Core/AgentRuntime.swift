@@ -1,0 +1,251 @@
+@preconcurrency import Crypto
+public import Foundation
+public import JumpProtocol
+import JumpTLS
+public import Logging
+public import NIOCore
+public import NIOPosix
+import NIOSSL
+import Synchronization
+import X509
+
+/// The running Jump Client: one connection to the appliance at a time, reconnecting with backoff,
+/// statistics at the interval the appliance sets, settings applied and kept.
+public final class AgentRuntime: Sendable {
+    /// Why `run()` returned.
+    public enum Ending: Equatable, Sendable {
+        /// The appliance deleted this Jump Client: uninstall.
+        case deleted(String)
+        /// The appliance no longer accepts this certificate.
+        case revoked(String)
+        /// The task was cancelled (shutdown).
+        case cancelled
+    }
+
+    public let files: AgentFiles
+    public let configuration: AgentConfiguration
+    let identity: TLSIdentity
+    let ca: Certificate
+    let stats: any StatsSource
+    let logger: Logger
+    let group: any EventLoopGroup
+    let tls: NIOSSLContext
+    let state: Mutex<AgentState>
+
+    public init(
+        files: AgentFiles,
+        stats: any StatsSource,
+        logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
+        self.files = files
+        do {
+            configuration = try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
+            identity = try TLSIdentity(
+                certificatePEM: String(contentsOf: files.certificate, encoding: .utf8),
+                privateKeyPEM: String(contentsOf: files.key, encoding: .utf8)
+            )
+            ca = try Certificate(pemText: String(contentsOf: files.ca, encoding: .utf8))
+        } catch {
+            throw AgentError(.data, "the agent's files in \(files.etc.path) are missing or damaged: \(error)")
+        }
+        let state = (try? JSONDecoder.agentFiles.decode(AgentState.self, from: Data(contentsOf: files.state))) ?? AgentState()
+        self.state = Mutex(state)
+        self.stats = stats
+        self.logger = logger
+        self.group = group
+        self.tls = try NIOSSLContext(configuration: JumpTLSConfiguration.client(trusting: ca, identity: identity))
+    }
+
+    public var currentState: AgentState { state.withLock { $0 } }
+
+    /// Connects and stays connected until the appliance deletes or revokes this client, or the task
+    /// is cancelled.
+    public func run() async -> Ending {
+        var backoff = ReconnectBackoff()
+        var random = SystemRandomNumberGenerator()
+        var serverIndex = 0
+        while !Task.isCancelled {
+            let server = configuration.servers[serverIndex % max(configuration.servers.count, 1)]
+            let started = ContinuousClock.now
+            let (outcome, wasReady) = await connectOnce(to: server)
+            var retryAfter: Duration?
+            switch outcome {
+            case .peerSaidGoodbye(let goodbye) where goodbye.reason == .clientDeleted:
+                logger.notice("the appliance deleted this Jump Client", metadata: ["detail": "\(goodbye.detail)"])
+                return .deleted(goodbye.detail)
+            case .peerSaidGoodbye(let goodbye) where goodbye.reason == .certificateRevoked:
+                logger.error("the appliance refuses this certificate", metadata: ["detail": "\(goodbye.detail)"])
+                return .revoked(goodbye.detail)
+            case .peerSaidGoodbye(let goodbye):
+                if goodbye.retryAfterMs > 0 { retryAfter = .milliseconds(Int64(goodbye.retryAfterMs)) }
+                logger.info("the appliance closed the connection", metadata: ["reason": "\(goodbye.reason)", "detail": "\(goodbye.detail)"])
+            case .retryAfter(let retry):
+                retryAfter = .milliseconds(Int64(retry.delayMs))
+                logger.info("the appliance asked to retry later", metadata: ["milliseconds": "\(retry.delayMs)"])
+            case .closedLocally(let goodbye):
+                logger.info("connection closed", metadata: ["reason": "\(goodbye.reason)", "detail": "\(goodbye.detail)"])
+            case .transportClosed, .enrolled:
+                logger.info("connection lost", metadata: ["server": "\(server)"])
+            }
+            if wasReady, ContinuousClock.now - started >= ReconnectBackoff.stableConnection { backoff.reset() }
+            if !wasReady { serverIndex += 1 }
+            let wait = backoff.next(retryAfter: retryAfter, using: &random)
+            logger.debug("reconnecting", metadata: ["after": "\(wait)"])
+            do { try await Task.sleep(for: wait) } catch { break }
+        }
+        return .cancelled
+    }
+
+    static func split(_ server: String) -> (String, Int)? {
+        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else { return nil }
+        var host = String(server[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    static let clock = ConnectionClock(unixMilliseconds: { UInt64(Date().timeIntervalSince1970 * 1000) })
+
+    static func hello() -> WireHello {
+        var hello = WireHello()
+        hello.softwareVersion = JumpBuild.version
+        hello.platform.os = "linux"
+        var names = utsname()
+        if uname(&names) == 0 {
+            hello.platform.architecture = withUnsafeBytes(of: names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        return hello
+    }
+
+    /// One connection, from connect to close.
+    func connectOnce(to server: String) async -> (AgentConnectionOutcome, ready: Bool) {
+        guard let (host, port) = Self.split(server) else {
+            logger.error("not a HOST:PORT address", metadata: ["server": "\(server)"])
+            return (.transportClosed, false)
+        }
+        let session = Session(runtime: self)
+        let gate = CommandGate(agentID: configuration.clientID, lastSequence: state.withLock(\.lastCommandSequence))
+        var hello = Self.hello()
+        hello.lastCommandSequence = gate.lastSequence
+        do {
+            _ = try await ClientBootstrap(group: group)
+                .connectTimeout(.seconds(30))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { [tls] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
+                        try channel.pipeline.syncOperations.addJumpFraming(
+                            AgentConnectionHandler(
+                                configuration: .init(purpose: .serve(gate), hello: hello),
+                                clock: Self.clock,
+                                delegate: session
+                            )
+                        )
+                    }
+                }
+                .connect(host: host, port: port)
+                .get()
+        } catch {
+            logger.info("cannot connect", metadata: ["server": "\(server)", "error": "\(error)"])
+            return (.transportClosed, false)
+        }
+        return await session.ended()
+    }
+
+    func persist() {
+        let snapshot = state.withLock { $0 }
+        do {
+            try writeAtomically(try JSONEncoder.agentFiles.encode(snapshot), to: files.state, mode: 0o600)
+        } catch {
+            logger.error("cannot save the agent's state", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One connection's delegate: starts the statistics loop when ready, applies configuration.
+    final class Session: AgentConnectionDelegate {
+        let runtime: AgentRuntime
+        private let status = Mutex<(ready: Bool, reporter: Task<Void, Never>?, ending: (AgentConnectionOutcome, Bool)?, waiter: CheckedContinuation<(AgentConnectionOutcome, ready: Bool), Never>?)>((false, nil, nil, nil))
+
+        init(runtime: AgentRuntime) { self.runtime = runtime }
+
+        func ended() async -> (AgentConnectionOutcome, ready: Bool) {
+            await withCheckedContinuation { continuation in
+                let done = status.withLock { status -> (AgentConnectionOutcome, Bool)? in
+                    if let ending = status.ending { return ending }
+                    status.waiter = continuation
+                    return nil
+                }
+                if let done { continuation.resume(returning: done) }
+            }
+        }
+
+        func connectionReady(_ connection: AgentConnection, welcome: WireWelcome) {
+            runtime.state.withLock { state in
+                if welcome.hasConfig { state.apply(welcome.config) }
+                state.lastContact = Date()
+            }
+            runtime.persist()
+            runtime.logger.info("connected to the appliance", metadata: ["client": "\(welcome.clientID)"])
+            let reporter = Task { [runtime] in
+                var first = true
+                while !Task.isCancelled {
+                    let (selection, interval) = runtime.state.withLock { state in
+                        (Set(state.statistics.compactMap(WireStatistic.named)), max(state.statisticsIntervalSeconds, 5))
+                    }
+                    let report = await runtime.stats.report(selection: selection, includeFacts: first)
+                    first = false
+                    connection.send(.statsReport(report))
+                    try? await Task.sleep(for: .seconds(Int64(interval)))
+                }
+            }
+            status.withLock { status in
+                status.ready = true
+                status.reporter = reporter
+            }
+        }
+
+        func connection(_ connection: AgentConnection, command: WireCommand, id: UInt64) {
+            // Commands arrive with the lifecycle work; until then they are refused politely.
+            runtime.state.withLock { $0.lastCommandSequence = max($0.lastCommandSequence, command.sequence) }
+            runtime.persist()
+            connection.send(.ack(WireAck(ref: id, .unsupported, "this agent does not carry out this command yet")))
+        }
+
+        func connection(_ connection: AgentConnection, received message: ControlMessage, id: UInt64) {
+            switch message {
+            case .siteConfig(let config):
+                runtime.state.withLock { state in
+                    state.apply(config)
+                    state.lastContact = Date()
+                }
+                runtime.persist()
+                runtime.logger.info("site configuration applied", metadata: ["revision": "\(config.revision)"])
+            case .ack:
+                runtime.state.withLock { $0.lastContact = Date() }
+            default:
+                break
+            }
+        }
+
+        func connection(_ connection: AgentConnection, received data: ByteBuffer, channel: UInt32) {}
+
+        func connectionClosed(_ connection: AgentConnection, outcome: AgentConnectionOutcome) {
+            let (waiter, ending) = status.withLock { status in
+                status.reporter?.cancel()
+                let ending = (outcome, status.ready)
+                status.ending = ending
+                defer { status.waiter = nil }
+                return (status.waiter, ending)
+            }
+            runtime.persist()
+            waiter?.resume(returning: ending)
+        }
+    }
+}
+
+extension WireStatistic {
+    /// The statistic from the name `AgentState` stores (its Swift case name).
+    static func named(_ name: String) -> WireStatistic? {
+        [.cpu, .consoleUser, .disk, .thumbnail, .uptime].first { "\($0)" == name }
+    }
+}

@@ -1,0 +1,37 @@
+/// When to try the appliance again: capped exponential backoff with full jitter (a uniformly random
+/// wait between zero and the current ceiling), so a fleet that lost the appliance at the same moment
+/// comes back spread out instead of in waves. A retry-after from the appliance is a lower bound.
+public struct ReconnectBackoff: Sendable {
+    /// The first ceiling.
+    public static let base = Duration.seconds(1)
+    /// The ceiling never grows past this.
+    public static let cap = Duration.seconds(300)
+    /// A connection that stayed up this long resets the backoff.
+    public static let stableConnection = Duration.seconds(60)
+
+    private(set) var attempt = 0
+
+    public init() {}
+
+    /// The ceiling for the next wait.
+    public var ceiling: Duration {
+        let doublings = min(attempt, 20)
+        let scaled = Self.base * (1 << doublings)
+        return min(scaled, Self.cap)
+    }
+
+    /// The wait before the next attempt, and one more step up.
+    public mutating func next(retryAfter: Duration? = nil, using generator: inout some RandomNumberGenerator) -> Duration {
+        let limit = ceiling
+        attempt += 1
+        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        let wait = Duration.nanoseconds(Int64.random(in: 0...max(nanoseconds, 0), using: &generator))
+        if let retryAfter, retryAfter > wait { return retryAfter }
+        return wait
+    }
+
+    /// A connection worked: start again from the base.
+    public mutating func reset() {
+        attempt = 0
+    }
+}
