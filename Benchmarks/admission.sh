@@ -17,7 +17,7 @@ trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf
 "$bin/jump-server" run --data-dir "$work/data" --agent-listen 127.0.0.1:17443 --api-listen 127.0.0.1:18443 \
     --log-level warning &
 server=$!
-for _ in $(seq 100); do [ -f "$work/data/initial-admin-password" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s "$work/data/initial-admin-password" ] && break; sleep 0.1; done
 export XDG_CONFIG_HOME="$work/config"
 for _ in $(seq 50); do
     "$bin/jumpctl" login --server https://127.0.0.1:18443 --user admin --ca "$work/data/ca.pem" \

@@ -1,8 +1,75 @@
 #!/usr/bin/env bash
-# `make demo`: shows the three programs. Later stages start the appliance and an agent here.
+# `make demo`: starts an appliance on its embedded store in a temporary directory, enrolls and runs a
+# local agent, and shows the Jump Client online with its statistics. With a terminal it then keeps
+# both running until Ctrl-C; without one it stops after showing them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
 bin=$(swift build --show-bin-path)
 for program in jump-server jump-agent jumpctl; do
     printf '%-12s %s\n' "$program" "$("$bin/$program" --version)"
 done
+
+work=$(mktemp -d /tmp/jump-demo.XXXXXX)
+agent_port=${DEMO_AGENT_PORT:-17443}
+api_port=${DEMO_API_PORT:-18443}
+export XDG_CONFIG_HOME="$work/jumpctl-config"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo
+echo "== starting the appliance (data in $work/data)"
+"$bin/jump-server" run --data-dir "$work/data" --agent-listen "127.0.0.1:$agent_port" \
+    --api-listen "127.0.0.1:$api_port" --log-level warning &
+pids+=($!)
+for _ in $(seq 100); do
+    [ -s "$work/data/initial-admin-password" ] && "$bin/jumpctl" login --server "https://127.0.0.1:$api_port" \
+        --user admin --ca "$work/data/ca.pem" < "$work/data/initial-admin-password" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$bin/jumpctl" login --server "https://127.0.0.1:$api_port" --user admin --ca "$work/data/ca.pem" \
+    < "$work/data/initial-admin-password"
+"$bin/jumpctl" settings set statistics-interval 10
+
+echo
+echo "== creating an installer and enrolling a local agent (files in $work/agent)"
+"$bin/jumpctl" installer create --group Default --expires 1h --allow-override name,install-dir \
+    --output "$work/installer.json"
+"$bin/jump-agent" enroll --installer "$work/installer.json" --dir "$work/agent" --name demo-endpoint
+"$bin/jump-agent" run --dir "$work/agent" --log-level warning &
+pids+=($!)
+for _ in $(seq 50); do
+    "$bin/jumpctl" client list --json | grep -q '"status" : "online"' && break
+    sleep 0.1
+done
+
+echo
+echo "== jumpctl client list"
+"$bin/jumpctl" client list
+echo
+client=$("$bin/jumpctl" client list --json | sed -n 's/.*"id" : "\(jc-[0-9a-f]*\)".*/\1/p' | head -n 1)
+echo "== jumpctl client show $client"
+"$bin/jumpctl" client show "$client"
+
+cat <<TEXT
+
+The appliance is at https://127.0.0.1:$api_port (agents: 127.0.0.1:$agent_port). To use it from
+another shell:
+
+    export XDG_CONFIG_HOME=$XDG_CONFIG_HOME      # or log in yourself:
+    $bin/jumpctl login --server https://127.0.0.1:$api_port --user admin \\
+        --ca $work/data/ca.pem < $work/data/initial-admin-password
+    $bin/jumpctl client list
+    $bin/jumpctl audit list
+TEXT
+
+if [ -t 0 ]; then
+    echo
+    echo "Both keep running; press Ctrl-C to stop them and remove $work."
+    wait "${pids[0]}"
+fi

@@ -20,17 +20,31 @@ import Testing
         var error: String
     }
 
-    static func run(_ program: String, _ arguments: [String]) throws -> Result {
+    /// Runs a built program (or one given by absolute path) to completion.
+    static func run(_ program: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = binDirectory.appendingPathComponent(program)
+        process.executableURL = program.hasPrefix("/") ? URL(fileURLWithPath: program) : binDirectory.appendingPathComponent(program)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         let err = Pipe()
+        let stdin = Pipe()
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = stdin
         try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
+        // Read both pipes at once so neither fills up and blocks the program.
+        nonisolated(unsafe) var error = Data()
+        let errorDone = DispatchSemaphore(value: 0)
+        let reader = Thread {
+            error = err.fileHandleForReading.readDataToEndOfFile()
+            errorDone.signal()
+        }
+        reader.start()
         let output = out.fileHandleForReading.readDataToEndOfFile()
-        let error = err.fileHandleForReading.readDataToEndOfFile()
+        errorDone.wait()
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,

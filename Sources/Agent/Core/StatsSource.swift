@@ -17,6 +17,7 @@ public final class ProcStatsSource: StatsSource {
 
     public init(root: String = "/") {
         self.root = URL(fileURLWithPath: root, isDirectory: true)
+        _ = cpuPermille()  // the baseline, so the first report covers the time since the agent started
     }
 
     func read(_ path: String) -> String? {

@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+
+/// The appliance, jumpctl and the agent as a person uses them: real binaries, real TLS, loopback.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ApplianceProgramTests {
+    /// A running jump-server in a temporary data directory.
+    final class Appliance {
+        let directory: URL
+        let agentPort: Int
+        let apiPort: Int
+        let process: Process
+        let config: URL
+
+        init() throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-e2e-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            config = directory.appendingPathComponent("jumpctl")
+            agentPort = try freePort()
+            apiPort = try freePort()
+            process = Process()
+            process.executableURL = ProgramTests.binDirectory.appendingPathComponent("jump-server")
+            process.arguments = [
+                "run", "--data-dir", directory.appendingPathComponent("data").path,
+                "--agent-listen", "127.0.0.1:\(agentPort)", "--api-listen", "127.0.0.1:\(apiPort)", "--log-level", "warning",
+            ]
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+        }
+
+        var data: URL { directory.appendingPathComponent("data") }
+        var server: String { "https://127.0.0.1:\(apiPort)" }
+
+        func jumpctl(_ arguments: [String], input: String? = nil) throws -> ProgramTests.Result {
+            try run("jumpctl", arguments, input: input, environment: ["XDG_CONFIG_HOME": config.path])
+        }
+
+        /// Logs in as admin, retrying while the appliance starts.
+        func login() async throws {
+            for _ in 0..<100 {
+                if let password = try? String(contentsOf: data.appendingPathComponent("initial-admin-password"), encoding: .utf8),
+                    try jumpctl(["login", "--server", server, "--user", "admin", "--ca", data.appendingPathComponent("ca.pem").path], input: password).status == 0
+                {
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw TestError("the appliance did not start")
+        }
+
+        func stop() -> Int32 {
+            process.terminate()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
+    struct TestError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func run(_ program: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> ProgramTests.Result {
+        try ProgramTests.run(program, arguments, input: input, environment: environment)
+    }
+
+    static func freePort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+        guard bound == 0 else { throw TestError("bind failed") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test func administerEnrollReportDeleteAndVerify() async throws {
+        let appliance = try Appliance()
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+
+        // Settings out of range are refused with the range (exit 65).
+        let tooFast = try appliance.jumpctl(["settings", "set", "connection-rate", "500"])
+        #expect(tooFast.status == 65)
+        #expect(tooFast.error.contains("must be from 1 to 300"))
+        #expect(try appliance.jumpctl(["settings", "set", "delete-days", "14"]).status == 65)
+        #expect(try appliance.jumpctl(["settings", "set", "statistics-interval", "10"]).status == 0)
+        let settings = try appliance.jumpctl(["settings", "list", "--json"])
+        #expect(settings.output.contains("\"key\" : \"connection-rate\""))
+
+        // An installer for one Jump Client; its file is private.
+        let installer = appliance.directory.appendingPathComponent("installer.json")
+        let created = try appliance.jumpctl([
+            "installer", "create", "--group", "Default", "--output", installer.path, "--max-uses", "1",
+            "--allow-override", "name,install-dir", "--expires", "1h",
+        ])
+        #expect(created.status == 0, "\(created.error)")
+        let mode = try FileManager.default.attributesOfItem(atPath: installer.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        // Enroll with a hostile name, which must be stored and shown as given.
+        let hostile = "Robert'); DROP TABLE client;--"
+        let agentDirectory = appliance.directory.appendingPathComponent("agent")
+        let enrolled = try Self.run("jump-agent", ["enroll", "--installer", installer.path, "--dir", agentDirectory.path, "--name", hostile])
+        #expect(enrolled.status == 0, "\(enrolled.error)")
+
+        // The installer is used up now.
+        let again = try Self.run("jump-agent", ["enroll", "--installer", installer.path, "--dir", appliance.directory.appendingPathComponent("agent2").path])
+        #expect(again.status == 77)
+        #expect(again.error.contains("limit"))
+
+        // Run the agent; it shows online with statistics.
+        let agent = Process()
+        agent.executableURL = ProgramTests.binDirectory.appendingPathComponent("jump-agent")
+        agent.arguments = ["run", "--dir", agentDirectory.path, "--log-level", "warning"]
+        agent.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try agent.run()
+        defer { if agent.isRunning { agent.terminate() } }
+        var listing: [[String: Any]] = []
+        for _ in 0..<100 {
+            let list = try appliance.jumpctl(["client", "list", "--json"])
+            listing = (try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]]) ?? []
+            if listing.first?["status"] as? String == "online", listing.first?["statisticsAt"] != nil { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let client = try #require(listing.first)
+        #expect(client["status"] as? String == "online")
+        #expect(client["name"] as? String == hostile)
+        #expect(client["group"] as? String == "Default")
+        #expect(client["uptimeSeconds"] as? Int ?? 0 > 0)
+        #expect((client["disks"] as? [Any])?.isEmpty == false)
+        let id = try #require(client["id"] as? String)
+
+        // Deleted: the running agent is told and exits 3; the audit chain is intact.
+        #expect(try appliance.jumpctl(["client", "delete", id]).status == 0)
+        agent.waitUntilExit()
+        #expect(agent.terminationStatus == 3)
+        let verify = try appliance.jumpctl(["audit", "verify"])
+        #expect(verify.status == 0)
+        #expect(verify.output.contains("intact"))
+        #expect(try appliance.jumpctl(["client", "show", id]).status == 66)
+
+        #expect(appliance.stop() == 0, "a clean shutdown on SIGTERM")
+    }
+
+    static let opensslAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")
+
+    @Test(.enabled(if: opensslAvailable, "needs openssl (Debian: openssl; make test installs it)"))
+    func agentPortSpeaksTLS13OnlyAndAsksForAClientCertificate() async throws {
+        let appliance = try Appliance()
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+        let ca = appliance.data.appendingPathComponent("ca.pem").path
+        let address = "127.0.0.1:\(appliance.agentPort)"
+
+        let modern = try Self.run("/usr/bin/openssl", ["s_client", "-connect", address, "-tls1_3", "-alpn", "jump/1", "-CAfile", ca], input: "")
+        #expect(modern.output.contains("TLSv1.3"))
+        #expect(modern.output.contains("Acceptable client certificate CA names"))
+        #expect(modern.output.contains("Verify return code: 0 (ok)"))
+        #expect(modern.output.contains("ALPN protocol: jump/1"))
+
+        let old = try Self.run("/usr/bin/openssl", ["s_client", "-connect", address, "-tls1_2", "-CAfile", ca], input: "")
+        #expect(old.status != 0)
+        #expect(old.output.contains("no peer certificate available"), "the handshake never got as far as a certificate")
+        #expect(old.output.contains("Cipher is (NONE)"))
+    }
+}
