@@ -7,7 +7,7 @@
 set -euo pipefail
 
 case "${1:-test}" in
-    test) packages=(protobuf-compiler openssl sqlite3 libsqlite3-dev) ;;
+    test) packages=(protobuf-compiler openssl sqlite3 libsqlite3-dev curl) ;;
     demo) packages=(libsqlite3-dev) ;;
     fuzz) packages=() ;;
     *) echo "usage: $0 test|demo|fuzz" >&2; exit 64 ;;

@@ -168,3 +168,78 @@ import Testing
         #expect(old.output.contains("Cipher is (NONE)"))
     }
 }
+
+extension ApplianceProgramTests {
+    @Test func installersGroupsSessionsAndRefusals() async throws {
+        let appliance = try Appliance()
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+
+        // Groups.
+        #expect(try appliance.jumpctl(["group", "create", "Kiosks", "--comments", "lobby screens"]).status == 0)
+        let duplicate = try appliance.jumpctl(["group", "create", "Kiosks"])
+        #expect(duplicate.status == 65)
+        #expect(try appliance.jumpctl(["group", "list", "--json"]).output.contains("\"codeName\" : \"kiosks\""))
+
+        // Installers: create, show, extend, download, delete; a deleted one cannot be downloaded.
+        let file = appliance.directory.appendingPathComponent("i.json")
+        #expect(try appliance.jumpctl(["installer", "create", "--group", "Kiosks", "--output", file.path, "--expires", "2h", "--allow-override", "install-dir", "--json"]).status == 0)
+        let listed = try appliance.jumpctl(["installer", "list", "--json"])
+        let installers = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]]
+        let id = try #require(installers?.first?["id"] as? String)
+        #expect(installers?.first?["maxUses"] == nil, "unlimited by default")
+        #expect(try appliance.jumpctl(["installer", "show", id]).output.contains("Kiosks"))
+        #expect(try appliance.jumpctl(["installer", "extend", id, "--expires", "30d"]).status == 0)
+        let again = appliance.directory.appendingPathComponent("again.json")
+        #expect(try appliance.jumpctl(["installer", "download", id, "--output", again.path]).status == 0)
+        let original = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
+        let downloaded = try JSONSerialization.jsonObject(with: Data(contentsOf: again)) as? [String: Any]
+        #expect(original?["token"] as? String == downloaded?["token"] as? String, "the same installer gives the same token")
+        #expect(try appliance.jumpctl(["installer", "delete", id]).status == 0)
+        #expect(try appliance.jumpctl(["installer", "download", id, "--output", again.path]).status == 66)
+        let refused = try Self.run("jump-agent", ["enroll", "--installer", file.path, "--dir", appliance.directory.appendingPathComponent("a").path])
+        #expect(refused.status == 77, "a deleted installer's token stops working at once")
+
+        // Bad arguments are usage errors, before anything reaches the appliance.
+        #expect(try appliance.jumpctl(["installer", "create", "--group", "Kiosks", "--output", file.path, "--expires", "soon"]).status == 64)
+        #expect(try appliance.jumpctl(["installer", "create", "--group", "Nowhere", "--output", file.path]).status == 65)
+        let invalid = try Self.run(
+            "/bin/sh",
+            ["-c", "exec \"$0\" group create \"$(printf 'caf\\351')\"", ProgramTests.binDirectory.appendingPathComponent("jumpctl").path],
+            environment: ["XDG_CONFIG_HOME": appliance.config.path]
+        )
+        #expect(invalid.status == 64)
+        #expect(invalid.error.contains("not valid UTF-8"))
+
+        // Thumbnails: none sent yet.
+        #expect(try appliance.jumpctl(["client", "thumbnail", "jc-0000000000000000", "--output", "/dev/null"]).status == 66)
+
+        // Logging out ends the session; a wrong password is refused and audited.
+        #expect(try appliance.jumpctl(["logout"]).status == 0)
+        #expect(try appliance.jumpctl(["client", "list"]).status == 77)
+        let wrong = try appliance.jumpctl(
+            ["login", "--server", appliance.server, "--user", "admin", "--ca", appliance.data.appendingPathComponent("ca.pem").path],
+            input: "not-the-password\n"
+        )
+        #expect(wrong.status == 77)
+        try await appliance.login()
+        let audit = try appliance.jumpctl(["audit", "list", "--limit", "1000", "--json"]).output
+        #expect(audit.contains("user.login-failed"))
+        #expect(audit.contains("installer.delete"))
+        #expect(audit.contains("group.create"))
+    }
+
+    static let curlAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
+
+    @Test(.enabled(if: curlAvailable, "needs curl (Debian: curl; make test installs it)"))
+    func theOpenAPIDocumentIsServed() async throws {
+        let appliance = try Appliance()
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+        let fetched = try Self.run(
+            "/usr/bin/curl",
+            ["-s", "--cacert", appliance.data.appendingPathComponent("ca.pem").path, "\(appliance.server)/api/v1/openapi.yaml"]
+        )
+        #expect(fetched.output.hasPrefix("openapi: 3.1.0"))
+    }
+}

@@ -205,6 +205,38 @@ import X509
         #expect(refusals.count == 2, "each refused client is audited")
     }
 
+    @Test func anAgentReconnectingInATightLoopIsRefusedEachTimeAndAuditedOnce() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let agent = TestAgent()
+        let installer = try await harness.makeInstaller()
+        let response = try await agent.enroll(harness, token: installer.token)
+        let identity = try agent.identity(from: response)
+        #expect(try await harness.hub.deleteClient(id: response.clientID, actor: "admin"))
+        for _ in 0..<30 {
+            let result = try await agent.connect(
+                port: harness.port,
+                trusting: harness.ca.certificate,
+                identity: identity,
+                purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
+            )
+            guard case .closed(.peerSaidGoodbye(let goodbye)) = result else {
+                Issue.record("expected a refusal, got \(result)")
+                return
+            }
+            #expect(goodbye.reason == .clientDeleted)
+        }
+        // The audit write happens after the refusal; wait for it without sleeping on a guess.
+        var refusals = 0
+        for _ in 0..<200 {
+            refusals = try await harness.store.auditRecords(afterID: 0, limit: 1000).filter { $0.action == "client.refused" }.count
+            if refusals > 0 { break }
+            await Task.yield()
+        }
+        #expect(refusals == 1, "one audit record per client per hour, not one per attempt")
+        #expect(harness.hub.connectedCount == 0)
+    }
+
     @Test func aSecondConnectionReplacesTheFirst() async throws {
         let harness = try await ApplianceHarness.start()
         defer { Task { await harness.stop() } }
