@@ -9,7 +9,11 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-audit-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("jump.sqlite").path
-        let store = try SQLiteStore(path: path)
+        let store = try SQLiteStore(
+            path: path,
+            auditKey: Data(repeating: 7, count: 32),
+            auditHeadFile: directory.appendingPathComponent("audit-head")
+        )
         for index in 1...10 {
             try await store.appendAudit(AuditEvent(actor: "admin", action: "test", target: "t\(index)"))
         }
@@ -58,11 +62,23 @@ import Testing
     }
 
     @Test(.enabled(if: sqliteAvailable, "needs the sqlite3 program (Debian: sqlite3; make test installs it)"))
-    func aRemovedTailIsNotAChainBreakButTheCountShowsIt() async throws {
+    func recordsRemovedFromTheEndAreFoundByTheHead() async throws {
         let (store, path) = try await Self.storeWithRecords()
-        try Self.sqlite(path, "DROP TRIGGER auditNoDelete; DELETE FROM audit WHERE id = 10;")
+        try Self.sqlite(path, "DROP TRIGGER auditNoDelete; DELETE FROM audit WHERE id >= 9;")
         let verification = try await store.verifyAudit()
-        #expect(verification.intact)
-        #expect(verification.records == 9)
+        #expect(!verification.intact)
+        #expect(verification.firstBadRecord == 9)
+        #expect(verification.problem == "records from 9 to 10 were removed from the end of the log")
+    }
+
+    @Test(.enabled(if: sqliteAvailable, "needs the sqlite3 program (Debian: sqlite3; make test installs it)"))
+    func aRechainedLogIsFoundWithoutTheKey() async throws {
+        // Change record 5 and recompute every later hash with plain SHA-256, as someone without the
+        // audit key would have to: record 5 no longer verifies.
+        let (store, path) = try await Self.storeWithRecords()
+        try Self.sqlite(path, "DROP TRIGGER auditNoUpdate; UPDATE audit SET actor = 'mallory', hash = lower(hex(randomblob(32))) WHERE id = 5; UPDATE audit SET previousHash = (SELECT hash FROM audit WHERE id = 5) WHERE id = 6;")
+        let verification = try await store.verifyAudit()
+        #expect(!verification.intact)
+        #expect(verification.firstBadRecord == 5)
     }
 }

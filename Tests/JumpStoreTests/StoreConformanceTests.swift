@@ -16,7 +16,11 @@ import Testing
         case .sqliteFile:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-store-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            return try SQLiteStore(path: directory.appendingPathComponent("jump.sqlite").path)
+            return try SQLiteStore(
+                path: directory.appendingPathComponent("jump.sqlite").path,
+                auditKey: Data(repeating: 7, count: 32),
+                auditHeadFile: directory.appendingPathComponent("audit-head")
+            )
         case .sqliteMemory:
             return try SQLiteStore()
         }

@@ -20,6 +20,8 @@ public struct DataDirectory: Sendable {
     public var database: URL { url.appendingPathComponent("jump.sqlite") }
     public var initialAdminPassword: URL { url.appendingPathComponent("initial-admin-password") }
     public var installerKey: URL { url.appendingPathComponent("installer-key") }
+    public var auditKey: URL { url.appendingPathComponent("audit-key") }
+    public var auditHead: URL { url.appendingPathComponent("audit-head") }
 
     /// What the appliance needs to run, read from (or first made in) the directory.
     public struct Contents: Sendable {
@@ -68,7 +70,11 @@ public struct DataDirectory: Sendable {
             try Self.write(identity.certificatePEM, to: serverCertificate, mode: 0o644)
         }
 
-        let store = try SQLiteStore(path: database.path)
+        let store = try SQLiteStore(
+            path: database.path,
+            auditKey: try KeyFile.load(auditKey, length: 32),
+            auditHeadFile: auditHead
+        )
         for suffix in ["", "-wal", "-shm"] { chmod(database.path + suffix, 0o600) }
         var password: String?
         if try await store.users().isEmpty {

@@ -16,20 +16,9 @@ public struct InstallerTokens: Sendable {
         self.key = key
     }
 
-    /// Reads the key file (base64 text), making it (mode 0600) on first use.
+    /// Reads the key file, making it on first use.
     public static func load(keyFile: URL) throws -> InstallerTokens {
-        if FileManager.default.fileExists(atPath: keyFile.path) {
-            let text = try String(contentsOf: keyFile, encoding: .utf8)
-            guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
-                bytes.count == keyLength
-            else {
-                throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: keyFile.path])
-            }
-            return InstallerTokens(key: bytes)
-        }
-        let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
-        try DataDirectory.write(bytes.base64EncodedString() + "\n", to: keyFile, mode: 0o600)
-        return InstallerTokens(key: bytes)
+        InstallerTokens(key: try KeyFile.load(keyFile, length: keyLength))
     }
 
     public func token(installerID: String) -> Data {
@@ -38,5 +27,23 @@ public struct InstallerTokens: Sendable {
 
     public static func hash(_ token: Data) -> String {
         SHA256.hash(data: token).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// A secret key in a file of the data directory: base64 text, mode 0600, made on first use and never
+/// replaced (a new key would invalidate everything made with the old one).
+public enum KeyFile {
+    public static func load(_ url: URL, length: Int) throws -> Data {
+        if FileManager.default.fileExists(atPath: url.path) {
+            let text = try String(contentsOf: url, encoding: .utf8)
+            guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == length else {
+                throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: url.path])
+            }
+            return bytes
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = Data((0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try DataDirectory.write(bytes.base64EncodedString() + "\n", to: url, mode: 0o600)
+        return bytes
     }
 }

@@ -1,14 +1,25 @@
 public import Foundation
 import Crypto
 import GRDB
+import Synchronization
 
 /// The embedded store: SQLite through GRDB, in WAL mode, `synchronous=FULL` so a committed audit
 /// record survives a power cut. All SQL is parameterised.
 public final class SQLiteStore: Store {
     private let writer: any DatabaseWriter
+    /// The key of the audit chain's HMAC: without it, a changed record cannot be given a valid hash.
+    private let auditKey: Data
+    /// Where the newest audit record's id and hash are kept outside the database, so removing records
+    /// from the end of the log is noticed too.
+    private let auditHeadFile: URL?
+    /// The head written by the transaction in progress (writes are serialised).
+    private let pendingHead = Mutex<(id: Int64, hash: String)?>(nil)
 
-    /// Opens (and migrates) the database file at `path`.
-    public init(path: String) throws {
+    /// Opens (and migrates) the database file at `path`. `auditKey` keys the audit chain; the audit
+    /// head is kept in `auditHeadFile`.
+    public init(path: String, auditKey: Data, auditHeadFile: URL? = nil) throws {
+        self.auditKey = auditKey
+        self.auditHeadFile = auditHeadFile
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -24,6 +35,8 @@ public final class SQLiteStore: Store {
 
     /// A store in memory, for tests.
     public init() throws {
+        auditKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
+        auditHeadFile = nil
         writer = try DatabaseQueue()
         try Self.migrator.migrate(writer)
     }
@@ -128,11 +141,40 @@ public final class SQLiteStore: Store {
     }
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let result: T
         do {
-            return try await writer.write(body)
+            result = try await writer.write(body)
         } catch let error as DatabaseError {
+            pendingHead.withLock { $0 = nil }
             throw Self.storeError(error)
+        } catch {
+            pendingHead.withLock { $0 = nil }
+            throw error
         }
+        if let head = pendingHead.withLock({ head in defer { head = nil }; return head }), let auditHeadFile {
+            Self.writeHead(head, to: auditHeadFile)
+        }
+        return result
+    }
+
+    /// Best effort: a head file one record behind (a crash between commit and this write) is allowed
+    /// by verification; one ahead of the database means records were removed.
+    private static func writeHead(_ head: (id: Int64, hash: String), to url: URL) {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        let data = Data("\(head.id) \(head.hash)\n".utf8)
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return }
+        let written = data.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor) == 0
+        close(descriptor)
+        if written == data.count, synced { rename(temporary.path, url.path) }
+    }
+
+    private func readHead() -> (id: Int64, hash: String)? {
+        guard let auditHeadFile, let text = try? String(contentsOf: auditHeadFile, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard parts.count == 2, let id = Int64(parts[0]) else { return nil }
+        return (id, parts[1])
     }
 
     static func storeError(_ error: DatabaseError) -> StoreError {
@@ -166,7 +208,7 @@ public final class SQLiteStore: Store {
                     arguments: [key, value]
                 )
             }
-            try Self.append(audit, db)
+            try self.append(audit, db)
         }
     }
 
@@ -202,7 +244,7 @@ public final class SQLiteStore: Store {
             )
             var created = user
             created.id = db.lastInsertedRowID
-            try Self.append(audit, db)
+            try self.append(audit, db)
             return created
         }
     }
@@ -270,7 +312,7 @@ public final class SQLiteStore: Store {
             )
             var created = group
             created.id = db.lastInsertedRowID
-            try Self.append(audit, db)
+            try self.append(audit, db)
             return created
         }
     }
@@ -329,7 +371,7 @@ public final class SQLiteStore: Store {
                     installer.allowedOverrides.map(\.rawValue).sorted().joined(separator: ","),
                 ]
             )
-            try Self.append(audit, db)
+            try self.append(audit, db)
         }
     }
 
@@ -337,7 +379,7 @@ public final class SQLiteStore: Store {
         try await write { db in
             try db.execute(sql: "DELETE FROM installer WHERE id = ?", arguments: [id])
             guard db.changesCount > 0 else { return false }
-            try Self.append(audit, db)
+            try self.append(audit, db)
             return true
         }
     }
@@ -349,7 +391,7 @@ public final class SQLiteStore: Store {
                 arguments: [expiry.timeIntervalSince1970, id]
             )
             guard db.changesCount > 0 else { return nil }
-            try Self.append(audit, db)
+            try self.append(audit, db)
             return try Row.fetchOne(db, sql: "SELECT * FROM installer WHERE id = ?", arguments: [id]).map(Self.installer)
         }
     }
@@ -420,7 +462,7 @@ public final class SQLiteStore: Store {
                     """,
                 arguments: Self.arguments(client)
             )
-            try Self.append(audit, db)
+            try self.append(audit, db)
         }
     }
 
@@ -439,7 +481,7 @@ public final class SQLiteStore: Store {
                 arguments: Self.arguments(client)
             )
             guard db.changesCount == 1 else { throw StoreError(.notFound, "no Jump Client \(client.id)") }
-            try Self.append(audit, db)
+            try self.append(audit, db)
         }
     }
 
@@ -499,17 +541,18 @@ public final class SQLiteStore: Store {
     // MARK: Audit log
 
     public func appendAudit(_ event: AuditEvent) async throws {
-        try await write { db in try Self.append(event, db) }
+        try await write { db in try self.append(event, db) }
     }
 
     /// Appends inside the caller's transaction: the record's hash covers its fields and the previous
     /// record's hash, so editing or removing any record breaks the chain from there on.
-    static func append(_ event: AuditEvent, _ db: Database, at date: Date = Date()) throws {
+    func append(_ event: AuditEvent, _ db: Database, at date: Date = Date()) throws {
         let last = try Row.fetchOne(db, sql: "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
         let id: Int64 = (last?["id"] as Int64? ?? 0) + 1
         let previousHash: String = last?["hash"] ?? ""
         let milliseconds = (date.timeIntervalSince1970 * 1000).rounded()
         let hash = AuditChain.hash(
+            key: auditKey,
             id: id,
             milliseconds: Int64(milliseconds),
             event: event,
@@ -519,6 +562,7 @@ public final class SQLiteStore: Store {
             sql: "INSERT INTO audit (id, at, actor, action, target, detail, previousHash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             arguments: [id, milliseconds / 1000, event.actor, event.action, event.target, event.detail, previousHash, hash]
         )
+        pendingHead.withLock { $0 = (id, hash) }
     }
 
     private static func audit(_ row: Row) -> AuditRecord {
@@ -542,7 +586,9 @@ public final class SQLiteStore: Store {
     }
 
     public func verifyAudit() async throws -> AuditVerification {
-        try await read { db in
+        let head = readHead()
+        let auditKey = self.auditKey
+        return try await read { db in
             var expectedID: Int64 = 1
             var previousHash = ""
             var count = 0
@@ -561,6 +607,7 @@ public final class SQLiteStore: Store {
                 }
                 let event = AuditEvent(actor: record.actor, action: record.action, target: record.target, detail: record.detail)
                 let hash = AuditChain.hash(
+                    key: auditKey,
                     id: record.id,
                     milliseconds: Int64((record.at.timeIntervalSince1970 * 1000).rounded()),
                     event: event,
@@ -572,19 +619,33 @@ public final class SQLiteStore: Store {
                 previousHash = record.hash
                 expectedID += 1
             }
+            let lastID = expectedID - 1
+            if let head {
+                if head.id > lastID {
+                    return AuditVerification(
+                        records: count,
+                        intact: false,
+                        firstBadRecord: lastID + 1,
+                        problem: "records from \(lastID + 1) to \(head.id) were removed from the end of the log"
+                    )
+                }
+                if head.id == lastID, head.hash != previousHash {
+                    return AuditVerification(records: count, intact: false, firstBadRecord: lastID, problem: "the last record does not match the audit head")
+                }
+            }
             return AuditVerification(records: count, intact: true, firstBadRecord: nil, problem: nil)
         }
     }
 }
 
-/// The audit chain's hash: SHA-256 over the record's fields, each length-prefixed so that no two
-/// different records serialise alike, and the previous record's hash.
+/// The audit chain's hash: HMAC-SHA256, under a key kept outside the database, of the record's fields
+/// (each length-prefixed so that no two different records serialise alike) and the previous record's
+/// hash. Someone who can write the database but not read the key cannot re-chain edited records.
 enum AuditChain {
-    static func hash(id: Int64, milliseconds: Int64, event: AuditEvent, previousHash: String) -> String {
-        var hasher = SHA256()
+    static func hash(key: Data, id: Int64, milliseconds: Int64, event: AuditEvent, previousHash: String) -> String {
+        var hasher = HMAC<SHA256>(key: SymmetricKey(data: key))
         func field(_ bytes: some Collection<UInt8>) {
-            var length = UInt64(bytes.count).bigEndian
-            withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
+            hasher.update(data: withUnsafeBytes(of: UInt64(bytes.count).bigEndian, Array.init))
             hasher.update(data: Array(bytes))
         }
         field(withUnsafeBytes(of: id.bigEndian, Array.init))
