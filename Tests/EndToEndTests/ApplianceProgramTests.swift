@@ -11,7 +11,8 @@ import Testing
         let process: Process
         let config: URL
 
-        init() throws {
+        /// Starts jump-server with its options on the command line, or all of them in a configuration file.
+        init(useConfigurationFile: Bool = false) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-e2e-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             config = directory.appendingPathComponent("jumpctl")
@@ -19,10 +20,22 @@ import Testing
             apiPort = try freePort()
             process = Process()
             process.executableURL = ProgramTests.binDirectory.appendingPathComponent("jump-server")
-            process.arguments = [
-                "run", "--data-dir", directory.appendingPathComponent("data").path,
-                "--agent-listen", "127.0.0.1:\(agentPort)", "--api-listen", "127.0.0.1:\(apiPort)", "--log-level", "warning",
-            ]
+            let data = directory.appendingPathComponent("data").path
+            if useConfigurationFile {
+                let file = directory.appendingPathComponent("jump-server.conf")
+                try """
+                    # the appliance for a test
+                    data-dir = \(data)
+                    agent-listen = 127.0.0.1:\(agentPort)
+                    api-listen = "127.0.0.1:\(apiPort)"
+                    """.write(to: file, atomically: true, encoding: .utf8)
+                process.arguments = ["run", "--config", file.path, "--log-level", "warning"]
+            } else {
+                process.arguments = [
+                    "run", "--data-dir", data,
+                    "--agent-listen", "127.0.0.1:\(agentPort)", "--api-listen", "127.0.0.1:\(apiPort)", "--log-level", "warning",
+                ]
+            }
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")
             try process.run()
         }
@@ -241,5 +254,28 @@ extension ApplianceProgramTests {
             ["-s", "--cacert", appliance.data.appendingPathComponent("ca.pem").path, "\(appliance.server)/api/v1/openapi.yaml"]
         )
         #expect(fetched.output.hasPrefix("openapi: 3.1.0"))
+    }
+}
+
+extension ApplianceProgramTests {
+    @Test func aConfigurationFileSetsTheListeners() async throws {
+        let appliance = try Appliance(useConfigurationFile: true)
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+        #expect(try appliance.jumpctl(["settings", "get", "connection-rate"]).output == "50\n")
+    }
+
+    @Test func badConfigurationIsAUsageError() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).conf")
+        try "data-dir = /tmp/x\ncolour = blue\n".write(to: file, atomically: true, encoding: .utf8)
+        let result = try Self.run("jump-server", ["run", "--config", file.path])
+        #expect(result.status == 64)
+        #expect(result.error.contains("line 2: unknown key 'colour'"))
+        let noDirectory = try Self.run("jump-server", ["run"])
+        #expect(noDirectory.status == 64)
+        #expect(noDirectory.error.contains("--data-dir"))
+        let badAddress = try Self.run("jump-server", ["run", "--data-dir", "/tmp/x", "--agent-listen", "nowhere"])
+        #expect(badAddress.status == 64)
+        #expect(badAddress.error.contains("'nowhere' is not HOST:PORT"))
     }
 }

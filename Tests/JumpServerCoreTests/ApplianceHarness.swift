@@ -52,6 +52,17 @@ struct ApplianceHarness {
         await listener.close()
     }
 
+    /// Audit records with `action`, once there are at least `count` of them (audit records of refused
+    /// connections are written just after the refusal), or what there is after five seconds.
+    func auditRecords(action: String, atLeast count: Int) async throws -> [AuditRecord] {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            let records = try await store.auditRecords(afterID: 0, limit: 10_000).filter { $0.action == action }
+            if records.count >= count || ContinuousClock.now > deadline { return records }
+            await Task.yield()
+        }
+    }
+
     /// Creates an installer the way the API does; returns its token.
     @discardableResult
     func makeInstaller(

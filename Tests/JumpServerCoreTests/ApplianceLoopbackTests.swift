@@ -201,7 +201,7 @@ import X509
             return
         }
         #expect(goodbye.reason == .certificateRevoked)
-        let refusals = try await harness.store.auditRecords(afterID: 0, limit: 100).filter { $0.action == "client.refused" }
+        let refusals = try await harness.auditRecords(action: "client.refused", atLeast: 2)
         #expect(refusals.count == 2, "each refused client is audited")
     }
 
@@ -226,15 +226,41 @@ import X509
             }
             #expect(goodbye.reason == .clientDeleted)
         }
-        // The audit write happens after the refusal; wait for it without sleeping on a guess.
-        var refusals = 0
-        for _ in 0..<200 {
-            refusals = try await harness.store.auditRecords(afterID: 0, limit: 1000).filter { $0.action == "client.refused" }.count
-            if refusals > 0 { break }
-            await Task.yield()
-        }
-        #expect(refusals == 1, "one audit record per client per hour, not one per attempt")
+        let refusals = try await harness.auditRecords(action: "client.refused", atLeast: 2)
+        #expect(refusals.count == 1, "one audit record per client per hour, not one per attempt")
         #expect(harness.hub.connectedCount == 0)
+    }
+
+    @Test func thumbnailsAreKeptUntilTheScreenChangesOrGoesAway() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let agent = TestAgent()
+        let installer = try await harness.makeInstaller()
+        let response = try await agent.enroll(harness, token: installer.token)
+        _ = try await agent.connect(
+            port: harness.port,
+            trusting: harness.ca.certificate,
+            identity: try agent.identity(from: response),
+            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
+        )
+        let connection = try #require(agent.connection.withLock { $0 })
+        func send(_ status: WireThumbnailStatus, jpeg: [UInt8] = []) async throws {
+            var report = WireStatsReport()
+            report.thumbnailStatus = status
+            report.thumbnail.jpeg = Data(jpeg)
+            let before = agent.eventCount
+            try await connection.send(.statsReport(report)).get()
+            await agent.waitForEvents(before + 1)
+        }
+        try await send(.captured, jpeg: [0xFF, 0xD8, 0xFF, 0xD9])
+        #expect(harness.hub.thumbnail(id: response.clientID) == Data([0xFF, 0xD8, 0xFF, 0xD9]))
+        try await send(.unchanged)
+        #expect(harness.hub.thumbnail(id: response.clientID) == Data([0xFF, 0xD8, 0xFF, 0xD9]), "unchanged keeps the last picture")
+        #expect(harness.hub.clientView(id: response.clientID, groups: [:])?.thumbnail == true)
+        #expect(await harness.hub.flushStats() == 1)
+        #expect(try await harness.store.stats(clientID: response.clientID)?.thumbnail == Data([0xFF, 0xD8, 0xFF, 0xD9]))
+        try await send(.noDisplay)
+        #expect(harness.hub.thumbnail(id: response.clientID) == nil, "no display: no stale picture")
     }
 
     @Test func aSecondConnectionReplacesTheFirst() async throws {
