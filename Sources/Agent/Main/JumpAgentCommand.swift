@@ -3,6 +3,7 @@ import Foundation
 import JumpAgentCore
 import JumpProtocol
 import Logging
+import SwiftProtobuf
 
 @main
 struct JumpAgentCommand: AsyncParsableCommand {
@@ -20,7 +21,7 @@ struct JumpAgentCommand: AsyncParsableCommand {
             appliance deleted this Jump Client.
             """,
         version: JumpBuild.version,
-        subcommands: [Enroll.self, Run.self, Status.self]
+        subcommands: [Enroll.self, Run.self, Status.self, Stats.self]
     )
 }
 
@@ -90,7 +91,7 @@ struct Enroll: AsyncParsableCommand {
             if FileManager.default.fileExists(atPath: files.configuration.path) {
                 throw AgentError(.usage, "\(dir) already holds an enrolled Jump Client; uninstall it first or choose another --dir")
             }
-            let host = await ProcStatsSource().report(selection: [], includeFacts: true).host
+            let host = await LinuxStatsSource().report(selection: [], includeFacts: true).host
             let configuration = try await Enrollment.enroll(installer: file, overrides: overrides, host: host, files: files)
             print("enrolled as \(configuration.clientID); files in \(dir)")
         }
@@ -114,7 +115,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = try makeLogger(logLevel)
-            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: ProcStatsSource(root: root), logger: logger)
+            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root)), logger: logger)
             let task = Task { await runtime.run() }
             let signals = SignalWatcher { task.cancel() }
             let ending = await task.value
@@ -194,5 +195,53 @@ final class SignalWatcher {
 
     func stop() {
         for source in sources { source.cancel() }
+    }
+}
+
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Collect one statistics report, as the agent would send it, and print it.",
+        discussion: "Every statistic is collected, selected or not, with host and network facts; CPU is measured over --sample."
+    )
+
+    @Flag(help: "Print the report as JSON (the protocol's field names).") var json = false
+    @Option(help: "Read /proc and /sys under this root.") var root = "/"
+    @Option(help: "How long to measure CPU use, in milliseconds.") var sample = 500
+
+    func run() async throws {
+        try await reportingErrors {
+            guard (10...60_000).contains(sample) else { throw AgentError(.usage, "--sample must be 10 to 60000 milliseconds") }
+            let source = LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root))
+            try await Task.sleep(for: .milliseconds(sample))
+            let report = await source.report(selection: [.cpu, .consoleUser, .disk, .thumbnail, .uptime], includeFacts: true)
+            if json {
+                var options = JSONEncodingOptions()
+                options.preserveProtoFieldNames = true
+                let text = try report.jsonString(options: options)
+                let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
+                let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                print(String(decoding: pretty, as: UTF8.self))
+                return
+            }
+            let host = report.host
+            print("host         \(host.hostname) (\(host.osName), kernel \(host.kernel), \(host.architecture))")
+            if !host.model.isEmpty { print("model        \(host.model)") }
+            print("cpu          \(Double(report.cpuPermille) / 10)% of \(host.cpuCount) CPUs: \(report.cpuPermillePerCpu.map { "\(Double($0) / 10)%" }.joined(separator: " "))")
+            print("load         \(Double(report.load.one) / 100) \(Double(report.load.five) / 100) \(Double(report.load.fifteen) / 100)")
+            print("memory       \(report.memory.availableBytes / 1_048_576) MiB available of \(report.memory.totalBytes / 1_048_576) MiB")
+            print("uptime       \(report.uptimeSeconds / 86_400)d \(report.uptimeSeconds % 86_400 / 3600)h \(report.uptimeSeconds % 3600 / 60)m")
+            if report.hasTemperatureMillicelsius { print("temperature  \(Double(report.temperatureMillicelsius) / 1000) °C") }
+            for disk in report.disks {
+                print("disk         \(disk.mountPoint) (\(disk.filesystem)): \(disk.usedBytes / 1_048_576) MiB used of \(disk.totalBytes / 1_048_576) MiB")
+            }
+            for interface in report.network.interfaces {
+                let mac = interface.mac.map { String(format: "%02x", $0) }.joined(separator: ":")
+                print("interface    \(interface.name) \(mac) \(interface.addresses.count) addresses")
+            }
+            if !report.network.gatewayIpv4.isEmpty {
+                let mac = report.network.gatewayIpv4Mac.map { String(format: "%02x", $0) }.joined(separator: ":")
+                print("gateway      \(report.network.gatewayIpv4.map(String.init).joined(separator: ".")) via \(report.network.gatewayIpv4Interface) (\(mac.isEmpty ? "MAC unknown" : mac))")
+            }
+        }
     }
 }

@@ -1444,6 +1444,16 @@ public nonisolated struct WireStatsReport: @unchecked Sendable {
   /// Clears the value of `network`. Subsequent reads from it will return its default value.
   public mutating func clearNetwork() {_uniqueStorage()._network = nil}
 
+  /// the SoC or CPU package, when the kernel reports one
+  public var temperatureMillicelsius: Int32 {
+    get {_storage._temperatureMillicelsius ?? 0}
+    set {_uniqueStorage()._temperatureMillicelsius = newValue}
+  }
+  /// Returns true if `temperatureMillicelsius` has been explicitly set.
+  public var hasTemperatureMillicelsius: Bool {_storage._temperatureMillicelsius != nil}
+  /// Clears the value of `temperatureMillicelsius`. Subsequent reads from it will return its default value.
+  public mutating func clearTemperatureMillicelsius() {_uniqueStorage()._temperatureMillicelsius = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2946,7 +2956,7 @@ nonisolated extension WireNetworkFacts: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension WireStatsReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}taken_at_ms\0\u{3}cpu_permille\0\u{3}cpu_permille_per_cpu\0\u{3}uptime_seconds\0\u{1}console\0\u{1}disks\0\u{1}memory\0\u{1}load\0\u{1}presence\0\u{1}thumbnail\0\u{3}thumbnail_status\0\u{3}thumbnail_detail\0\u{1}host\0\u{1}network\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}taken_at_ms\0\u{3}cpu_permille\0\u{3}cpu_permille_per_cpu\0\u{3}uptime_seconds\0\u{1}console\0\u{1}disks\0\u{1}memory\0\u{1}load\0\u{1}presence\0\u{1}thumbnail\0\u{3}thumbnail_status\0\u{3}thumbnail_detail\0\u{1}host\0\u{1}network\0\u{3}temperature_millicelsius\0")
 
   fileprivate class _StorageClass {
     var _takenAtMs: UInt64 = 0
@@ -2963,6 +2973,7 @@ nonisolated extension WireStatsReport: SwiftProtobuf.Message, SwiftProtobuf._Mes
     var _thumbnailDetail: String = String()
     var _host: WireHostFacts? = nil
     var _network: WireNetworkFacts? = nil
+    var _temperatureMillicelsius: Int32? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2987,6 +2998,7 @@ nonisolated extension WireStatsReport: SwiftProtobuf.Message, SwiftProtobuf._Mes
       _thumbnailDetail = source._thumbnailDetail
       _host = source._host
       _network = source._network
+      _temperatureMillicelsius = source._temperatureMillicelsius
     }
   }
 
@@ -3019,6 +3031,7 @@ nonisolated extension WireStatsReport: SwiftProtobuf.Message, SwiftProtobuf._Mes
         case 12: try { try decoder.decodeSingularStringField(value: &_storage._thumbnailDetail) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._host) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._network) }()
+        case 15: try { try decoder.decodeSingularSInt32Field(value: &_storage._temperatureMillicelsius) }()
         default: break
         }
       }
@@ -3073,6 +3086,9 @@ nonisolated extension WireStatsReport: SwiftProtobuf.Message, SwiftProtobuf._Mes
       try { if let v = _storage._network {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
+      try { if let v = _storage._temperatureMillicelsius {
+        try visitor.visitSingularSInt32Field(value: v, fieldNumber: 15)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3096,6 +3112,7 @@ nonisolated extension WireStatsReport: SwiftProtobuf.Message, SwiftProtobuf._Mes
         if _storage._thumbnailDetail != rhs_storage._thumbnailDetail {return false}
         if _storage._host != rhs_storage._host {return false}
         if _storage._network != rhs_storage._network {return false}
+        if _storage._temperatureMillicelsius != rhs_storage._temperatureMillicelsius {return false}
         return true
       }
       if !storagesAreEqual {return false}

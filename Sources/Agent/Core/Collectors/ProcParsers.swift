@@ -7,6 +7,10 @@ public enum ProcParsers {
     public struct CPUTimes: Hashable, Sendable {
         public var values: [UInt64]
 
+        public init(values: [UInt64]) {
+            self.values = values
+        }
+
         public var total: UInt64 { values.prefix(8).reduce(0, +) }
         /// idle + iowait: time the CPU had nothing to run.
         public var idle: UInt64 { values[3] + (values.count > 4 ? values[4] : 0) }

@@ -1,0 +1,222 @@
+public import Foundation
+public import JumpProtocol
+import Synchronization
+
+/// Statistics from /proc and /sys, every file read under an injected root so tests run against
+/// fixture trees captured from real machines. File system usage and interface addresses come from
+/// injected readers (statvfs and getifaddrs live).
+public final class LinuxStatsSource: StatsSource {
+    let root: URL
+    let filesystems: any FilesystemUsageReader
+    let interfaces: any InterfaceAddressReader
+    private let previousCPU = Mutex<[ProcParsers.CPUTimes]>([])
+
+    public init(
+        root: String = "/",
+        filesystems: any FilesystemUsageReader = StatvfsReader(),
+        interfaces: any InterfaceAddressReader = GetifaddrsReader()
+    ) {
+        self.root = URL(fileURLWithPath: root, isDirectory: true)
+        self.filesystems = filesystems
+        self.interfaces = interfaces
+        _ = cpu()  // the baseline, so the first report covers the time since the agent started
+    }
+
+    func read(_ path: String) -> String? {
+        try? String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    public func report(selection: Set<WireStatistic>, includeFacts: Bool) async -> WireStatsReport {
+        var report = WireStatsReport()
+        report.takenAtMs = UInt64(Date().timeIntervalSince1970 * 1000)
+        if selection.contains(.cpu), let (all, perCPU) = cpu() {
+            report.cpuPermille = all
+            report.cpuPermillePerCpu = perCPU
+        }
+        if selection.contains(.uptime), let uptime = read("proc/uptime").flatMap(ProcParsers.uptime) {
+            report.uptimeSeconds = uptime
+        }
+        if let (total, available) = read("proc/meminfo").flatMap(ProcParsers.memory) {
+            report.memory.totalBytes = total
+            report.memory.availableBytes = available
+        }
+        if let (one, five, fifteen) = read("proc/loadavg").flatMap(ProcParsers.load) {
+            report.load.one = one
+            report.load.five = five
+            report.load.fifteen = fifteen
+        }
+        if let temperature = temperature() { report.temperatureMillicelsius = temperature }
+        if selection.contains(.disk) { report.disks = disks() }
+        if includeFacts {
+            report.host = hostFacts()
+            report.network = networkFacts()
+        }
+        return report
+    }
+
+    /// Busy thousandths of all CPUs and of each, since the previous call.
+    func cpu() -> (UInt32, [UInt32])? {
+        guard let text = read("proc/stat") else { return nil }
+        let current = ProcParsers.cpuTimes(text)
+        guard !current.isEmpty else { return nil }
+        let previous = previousCPU.withLock { previous in
+            defer { previous = current }
+            return previous
+        }
+        guard previous.count == current.count else { return nil }
+        let shares = zip(previous, current).map { ProcParsers.CPUTimes.busyPermille(from: $0, to: $1) ?? 0 }
+        return (shares[0], Array(shares.dropFirst()))
+    }
+
+    func temperature() -> Int32? {
+        guard let text = read("sys/class/thermal/thermal_zone0/temp"),
+            let value = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return nil }
+        return value
+    }
+
+    func disks() -> [WireDisk] {
+        guard let text = read("proc/self/mountinfo") else { return [] }
+        return ProcParsers.realMounts(ProcParsers.mounts(text)).prefix(ProtocolLimits.maximumDisks).compactMap { mount in
+            guard let usage = filesystems.usage(of: mount.mountPoint) else { return nil }
+            var disk = WireDisk()
+            disk.mountPoint = mount.mountPoint
+            disk.filesystem = mount.filesystem
+            disk.totalBytes = usage.total
+            disk.usedBytes = usage.used
+            disk.availableBytes = usage.available
+            return disk
+        }
+    }
+
+    func hostFacts() -> WireHostFacts {
+        var facts = WireHostFacts()
+        facts.hostname = (read("proc/sys/kernel/hostname") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let release = ProcParsers.osRelease(read("etc/os-release") ?? read("usr/lib/os-release") ?? "")
+        facts.osName = release.name
+        facts.osVersion = release.version
+        facts.kernel = (read("proc/sys/kernel/osrelease") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        facts.architecture = Self.machine()
+        facts.model = (read("proc/device-tree/model") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\u{0}\n "))
+        facts.cpuCount = UInt32(max(ProcParsers.cpuTimes(read("proc/stat") ?? "").count - 1, 0))
+        facts.agentVersion = JumpBuild.version
+        return facts
+    }
+
+    static func machine() -> String {
+        var names = utsname()
+        guard uname(&names) == 0 else { return "" }
+        return withUnsafeBytes(of: names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    func networkFacts() -> WireNetworkFacts {
+        var facts = WireNetworkFacts()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("sys/class/net").path)) ?? []
+        var addresses = interfaces.addresses()
+        for (name, list) in ProcParsers.ipv6Addresses(read("proc/net/if_inet6") ?? "") {
+            addresses[name, default: []] += list.filter { candidate in
+                !(addresses[name] ?? []).contains { $0.0 == candidate.0 }
+            }
+        }
+        for name in names.sorted().prefix(ProtocolLimits.maximumInterfaces) where name != "lo" {
+            var interface = WireNetworkInterface()
+            interface.name = name
+            if let mac = read("sys/class/net/\(name)/address").flatMap(ProcParsers.mac) { interface.mac = Data(mac) }
+            interface.addresses = (addresses[name] ?? []).prefix(ProtocolLimits.maximumAddressesPerInterface).map { bytes, prefix in
+                var address = WireInterfaceAddress()
+                address.ip = Data(bytes)
+                address.prefixLength = prefix
+                return address
+            }
+            facts.interfaces.append(interface)
+        }
+        if let gateway = read("proc/net/route").flatMap(ProcParsers.defaultGatewayIPv4) {
+            facts.gatewayIpv4 = Data(gateway.address)
+            facts.gatewayIpv4Interface = gateway.interface
+            if let mac = read("proc/net/arp").flatMap({ ProcParsers.arpEntry($0, for: gateway.address) }) {
+                facts.gatewayIpv4Mac = Data(mac)
+            }
+        }
+        if let gateway = read("proc/net/ipv6_route").flatMap(ProcParsers.defaultGatewayIPv6) {
+            facts.gatewayIpv6 = Data(gateway.address)
+            facts.gatewayIpv6Interface = gateway.interface
+        }
+        return facts
+    }
+}
+
+/// statvfs(3) on a thread of its own with a deadline: a hung network mount cannot hang the agent.
+/// A mount whose call did not come back is skipped until it does, so stuck threads never pile up.
+public final class StatvfsReader: FilesystemUsageReader {
+    /// How long one statvfs may take before the mount is reported as unavailable.
+    public static let deadline = DispatchTimeInterval.seconds(2)
+
+    private let stuck = Mutex<Set<String>>([])
+    let root: String
+
+    public init(root: String = "/") {
+        self.root = root
+    }
+
+    public func usage(of mountPoint: String) -> FilesystemUsage? {
+        let path = root == "/" ? mountPoint : root + mountPoint
+        guard stuck.withLock({ $0.insert(path).inserted }) else { return nil }
+        let call = Call()
+        let thread = Thread { [self] in
+            var stats = statvfs()
+            let usage: FilesystemUsage? =
+                statvfs(path, &stats) == 0
+                ? FilesystemUsage(
+                    total: UInt64(stats.f_blocks) * UInt64(stats.f_frsize),
+                    used: (UInt64(stats.f_blocks) - UInt64(stats.f_bfree)) * UInt64(stats.f_frsize),
+                    available: UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
+                ) : nil
+            call.result.withLock { $0 = usage }
+            _ = stuck.withLock { $0.remove(path) }
+            call.done.signal()
+        }
+        thread.stackSize = 64 * 1024
+        thread.start()
+        guard call.done.wait(timeout: .now() + Self.deadline) == .success else { return nil }
+        return call.result.withLock { $0 }
+    }
+
+    /// One statvfs call's answer, shared with the thread that makes it.
+    private final class Call: Sendable {
+        let result = Mutex<FilesystemUsage?>(nil)
+        let done = DispatchSemaphore(value: 0)
+    }
+}
+
+/// getifaddrs(3): every IPv4 and IPv6 address with its prefix length.
+public struct GetifaddrsReader: InterfaceAddressReader {
+    public init() {}
+
+    public func addresses() -> [String: [([UInt8], UInt32)]] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return [:] }
+        defer { freeifaddrs(list) }
+        var result: [String: [([UInt8], UInt32)]] = [:]
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, let mask = entry.pointee.ifa_netmask else { continue }
+            let name = String(cString: entry.pointee.ifa_name)
+            switch Int32(address.pointee.sa_family) {
+            case AF_INET:
+                let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr, Array.init) }
+                let bits = mask.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr).nonzeroBitCount }
+                result[name, default: []].append((ip, UInt32(bits)))
+            case AF_INET6:
+                let ip = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr, Array.init) }
+                let bits = mask.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    withUnsafeBytes(of: $0.pointee.sin6_addr) { $0.reduce(0) { $0 + $1.nonzeroBitCount } }
+                }
+                result[name, default: []].append((ip, UInt32(bits)))
+            default:
+                break
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import JumpAgentCore
+import JumpProtocol
+import NIOCore
+import Testing
+
+/// The whole report from fixture trees, and from this machine against what other tools say.
+@Suite struct LinuxStatsSourceTests {
+    struct FixedUsage: FilesystemUsageReader {
+        func usage(of mountPoint: String) -> FilesystemUsage? {
+            mountPoint == "/mnt/nas" ? nil : FilesystemUsage(total: 1000, used: 400, available: 550)
+        }
+    }
+
+    struct FixedAddresses: InterfaceAddressReader {
+        func addresses() -> [String: [([UInt8], UInt32)]] {
+            ["eth0": [([192, 168, 0, 23], 24)], "wlan0": [([192, 168, 1, 57], 24)]]
+        }
+    }
+
+    static let pi = ProcParsersTests.fixtures.appendingPathComponent("raspberrypi").path
+    static let all: Set<WireStatistic> = [.cpu, .consoleUser, .disk, .thumbnail, .uptime]
+
+    @Test func raspberryPiReport() async throws {
+        let source = LinuxStatsSource(root: Self.pi, filesystems: FixedUsage(), interfaces: FixedAddresses())
+        let report = await source.report(selection: Self.all, includeFacts: true)
+        #expect(report.uptimeSeconds == 21893)
+        #expect(report.hasCpuPermille, "the same /proc/stat twice gives no busy time, but a value")
+        #expect(report.cpuPermillePerCpu.count == 4)
+        #expect(report.memory.totalBytes == 3_881_112 * 1024)
+        #expect(report.temperatureMillicelsius == 48312)
+        #expect(report.disks.map(\.mountPoint) == ["/", "/boot/firmware", "/media/pi/USB Stick"], "the hung NAS is left out")
+        #expect(report.host.hostname == "raspberrypi")
+        #expect(report.host.model == "Raspberry Pi 4 Model B Rev 1.4")
+        #expect(report.host.kernel == "6.6.51+rpt-rpi-v8")
+        #expect(report.host.cpuCount == 4)
+        #expect(report.network.interfaces.map(\.name) == ["eth0", "wlan0"])
+        #expect(report.network.interfaces[0].mac == Data([0xDC, 0xA6, 0x32, 0x44, 0x55, 0x66]))
+        #expect(report.network.interfaces[0].addresses.count == 2, "IPv4 from getifaddrs, IPv6 from if_inet6")
+        #expect(report.network.gatewayIpv4 == Data([192, 168, 0, 1]))
+        #expect(report.network.gatewayIpv4Mac == Data([0xB8, 0x27, 0xEB, 0x00, 0x11, 0x22]))
+        #expect(report.network.gatewayIpv4Interface == "eth0")
+        // It fits the protocol's bounds.
+        var envelope = WireEnvelope()
+        envelope.body = .statsReport(report)
+        #expect(throws: Never.self) { try ControlCodec.decode(ControlCodec.encode(envelope)) }
+    }
+
+    @Test func unselectedStatisticsAreLeftOut() async {
+        let source = LinuxStatsSource(root: Self.pi, filesystems: FixedUsage(), interfaces: FixedAddresses())
+        let report = await source.report(selection: [], includeFacts: false)
+        #expect(!report.hasCpuPermille)
+        #expect(!report.hasUptimeSeconds)
+        #expect(report.disks.isEmpty)
+        #expect(!report.hasHost)
+    }
+
+    @Test func aReportWithoutFactsOrThumbnailIsSmallOnTheWire() async {
+        let source = LinuxStatsSource(root: Self.pi, filesystems: FixedUsage(), interfaces: FixedAddresses())
+        let report = await source.report(selection: Self.all, includeFacts: false)
+        let frame = ControlCodec.frame(id: 1000, .statsReport(report))
+        #expect(frame.readableBytes < 220, "\(frame.readableBytes) bytes")
+    }
+
+    // MARK: This machine
+
+    /// CPU count, memory, uptime and the root file system agree with what the kernel tells other tools.
+    @Test func thisMachineAgreesWithDfAndTheKernel() async throws {
+        let source = LinuxStatsSource()
+        let report = await source.report(selection: Self.all, includeFacts: true)
+        #expect(Int(report.host.cpuCount) == ProcessInfo.processInfo.activeProcessorCount)
+        let uptime = ProcessInfo.processInfo.systemUptime
+        #expect(abs(Double(report.uptimeSeconds) - uptime) < 2, "uptime within 2 s")
+        #expect(report.memory.totalBytes / 1024 / 1024 == ProcessInfo.processInfo.physicalMemory / 1024 / 1024)
+        let root = try #require(report.disks.first { $0.mountPoint == "/" })
+        let df = try Self.df("/")
+        // df rounds to 1 KiB blocks; allow 1 MiB of difference for writes in between.
+        #expect(abs(Int64(root.totalBytes / 1024) - df.total) < 1024)
+        #expect(abs(Int64(root.usedBytes / 1024) - df.used) < 64 * 1024)
+    }
+
+    static func df(_ path: String) throws -> (total: Int64, used: Int64) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/df")
+        process.arguments = ["-k", "--output=size,used", path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let numbers = text.split(separator: "\n").last!.split(separator: " ").compactMap { Int64($0) }
+        return (numbers[0], numbers[1])
+    }
+
+    @Test func cpuBusyMatchesALoadWeMake() async throws {
+        // Keep one core busy for a second: the busy share of all CPUs rises to at least 1/N of it.
+        let source = LinuxStatsSource()
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let start = ContinuousClock.now
+        var spin = 0
+        while ContinuousClock.now - start < .seconds(1) { spin &+= 1 }
+        let report = await source.report(selection: [.cpu], includeFacts: false)
+        #expect(spin != 0)
+        #expect(report.cpuPermille >= UInt32(1000 / cores * 8 / 10), "busy \(report.cpuPermille)‰ while one of \(cores) cores spun")
+    }
+}
