@@ -76,10 +76,23 @@ let package = Package(
             ],
             path: "Sources/Agent/Core"
         ),
+        // libsystemd's sd-bus behind one C function: logind's view of the console.
+        .target(
+            name: "CSystemd",
+            path: "Sources/CSystemd",
+            linkerSettings: [.linkedLibrary("systemd")]
+        ),
+        // The agent's Linux side: the only agent module that imports C.
+        .target(
+            name: "JumpAgentLinux",
+            dependencies: ["JumpAgentCore", "JumpProtocol", "CSystemd"],
+            path: "Sources/Agent/Linux"
+        ),
         .executableTarget(
             name: "jump-agent",
             dependencies: [
                 "JumpAgentCore",
+                "JumpAgentLinux",
                 "JumpProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -206,8 +219,12 @@ let package = Package(
         ),
         .testTarget(
             name: "JumpAgentCoreTests",
-            dependencies: ["JumpAgentCore", "JumpProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["JumpAgentCore", "JumpAgentLinux", "JumpProtocol", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "JumpAgentLinuxTests",
+            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol"]
         ),
         .testTarget(
             name: "JumpStoreTests",
@@ -236,7 +253,7 @@ let package = Package(
 )
 
 // One place for the language settings every Swift target shares (as hummingbird does).
-for target in package.targets where target.type != .system && target.type != .plugin {
+for target in package.targets where target.type != .system && target.type != .plugin && !target.name.hasPrefix("C") {
     var settings = target.swiftSettings ?? []
     settings.append(contentsOf: [
         .enableUpcomingFeature("ExistentialAny"),

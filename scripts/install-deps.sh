@@ -7,8 +7,8 @@
 set -euo pipefail
 
 case "${1:-test}" in
-    test) packages=(protobuf-compiler openssl sqlite3 libsqlite3-dev curl) ;;
-    demo) packages=(libsqlite3-dev) ;;
+    test) packages=(protobuf-compiler openssl sqlite3 libsqlite3-dev curl libsystemd-dev pkg-config dbus-daemon dbus-bin python3-dbusmock) ;;
+    demo) packages=(libsqlite3-dev libsystemd-dev) ;;
     fuzz) packages=() ;;
     *) echo "usage: $0 test|demo|fuzz" >&2; exit 64 ;;
 esac

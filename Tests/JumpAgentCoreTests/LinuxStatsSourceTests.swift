@@ -23,7 +23,7 @@ import Testing
 
     @Test func raspberryPiReport() async throws {
         let source = LinuxStatsSource(root: Self.pi, filesystems: FixedUsage(), interfaces: FixedAddresses())
-        let report = await source.report(selection: Self.all, includeFacts: true)
+        let report = await source.report(ReportRequest(selection: Self.all, includeFacts: true))
         #expect(report.uptimeSeconds == 21893)
         #expect(report.hasCpuPermille, "the same /proc/stat twice gives no busy time, but a value")
         #expect(report.cpuPermillePerCpu.count == 4)
@@ -48,7 +48,7 @@ import Testing
 
     @Test func unselectedStatisticsAreLeftOut() async {
         let source = LinuxStatsSource(root: Self.pi, filesystems: FixedUsage(), interfaces: FixedAddresses())
-        let report = await source.report(selection: [], includeFacts: false)
+        let report = await source.report(ReportRequest(selection: [], includeFacts: false))
         #expect(!report.hasCpuPermille)
         #expect(!report.hasUptimeSeconds)
         #expect(report.disks.isEmpty)
@@ -57,7 +57,7 @@ import Testing
 
     @Test func aReportWithoutFactsOrThumbnailIsSmallOnTheWire() async {
         let source = LinuxStatsSource(root: Self.pi, filesystems: FixedUsage(), interfaces: FixedAddresses())
-        let report = await source.report(selection: Self.all, includeFacts: false)
+        let report = await source.report(ReportRequest(selection: Self.all, includeFacts: false))
         let frame = ControlCodec.frame(id: 1000, .statsReport(report))
         #expect(frame.readableBytes < 220, "\(frame.readableBytes) bytes")
     }
@@ -67,7 +67,7 @@ import Testing
     /// CPU count, memory, uptime and the root file system agree with what the kernel tells other tools.
     @Test func thisMachineAgreesWithDfAndTheKernel() async throws {
         let source = LinuxStatsSource()
-        let report = await source.report(selection: Self.all, includeFacts: true)
+        let report = await source.report(ReportRequest(selection: Self.all, includeFacts: true))
         #expect(Int(report.host.cpuCount) == ProcessInfo.processInfo.activeProcessorCount)
         let uptime = ProcessInfo.processInfo.systemUptime
         #expect(abs(Double(report.uptimeSeconds) - uptime) < 2, "uptime within 2 s")
@@ -99,7 +99,7 @@ import Testing
         let start = ContinuousClock.now
         var spin = 0
         while ContinuousClock.now - start < .seconds(1) { spin &+= 1 }
-        let report = await source.report(selection: [.cpu], includeFacts: false)
+        let report = await source.report(ReportRequest(selection: [.cpu], includeFacts: false))
         #expect(spin != 0)
         #expect(report.cpuPermille >= UInt32(1000 / cores * 8 / 10), "busy \(report.cpuPermille)‰ while one of \(cores) cores spun")
     }

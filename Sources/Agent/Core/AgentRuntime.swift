@@ -1,6 +1,6 @@
 @preconcurrency import Crypto
-public import Foundation
-public import JumpProtocol
+import Foundation
+import JumpProtocol
 import JumpTLS
 public import Logging
 public import NIOCore
@@ -125,8 +125,7 @@ public final class AgentRuntime: Sendable {
         }
         let session = Session(runtime: self)
         let gate = CommandGate(agentID: configuration.clientID, lastSequence: state.withLock(\.lastCommandSequence))
-        var hello = Self.hello()
-        hello.lastCommandSequence = gate.lastSequence
+        let hello = { var hello = Self.hello(); hello.lastCommandSequence = gate.lastSequence; return hello }()
         do {
             _ = try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(30))
@@ -189,10 +188,17 @@ public final class AgentRuntime: Sendable {
             let reporter = Task { [runtime] in
                 var first = true
                 while !Task.isCancelled {
-                    let (selection, interval) = runtime.state.withLock { state in
-                        (Set(state.statistics.compactMap(WireStatistic.named)), max(state.statisticsIntervalSeconds, 5))
+                    let (request, interval) = runtime.state.withLock { state in
+                        (
+                            ReportRequest(
+                                selection: Set(state.statistics.compactMap(WireStatistic.named)),
+                                includeFacts: first,
+                                useScreenState: state.screenStatePresence
+                            ),
+                            max(state.statisticsIntervalSeconds, 5)
+                        )
                     }
-                    let report = await runtime.stats.report(selection: selection, includeFacts: first)
+                    let report = await runtime.stats.report(request)
                     first = false
                     connection.send(.statsReport(report))
                     try? await Task.sleep(for: .seconds(Int64(interval)))

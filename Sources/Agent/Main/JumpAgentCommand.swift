@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JumpAgentCore
 import JumpProtocol
+import JumpAgentLinux
 import Logging
 import SwiftProtobuf
 
@@ -91,7 +92,7 @@ struct Enroll: AsyncParsableCommand {
             if FileManager.default.fileExists(atPath: files.configuration.path) {
                 throw AgentError(.usage, "\(dir) already holds an enrolled Jump Client; uninstall it first or choose another --dir")
             }
-            let host = await LinuxStatsSource().report(selection: [], includeFacts: true).host
+            let host = await LinuxStatsSource().report(ReportRequest(selection: [], includeFacts: true)).host
             let configuration = try await Enrollment.enroll(installer: file, overrides: overrides, host: host, files: files)
             print("enrolled as \(configuration.clientID); files in \(dir)")
         }
@@ -115,7 +116,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = try makeLogger(logLevel)
-            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root)), logger: logger)
+            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader()), logger: logger)
             let task = Task { await runtime.run() }
             let signals = SignalWatcher { task.cancel() }
             let ending = await task.value
@@ -211,9 +212,9 @@ struct Stats: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             guard (10...60_000).contains(sample) else { throw AgentError(.usage, "--sample must be 10 to 60000 milliseconds") }
-            let source = LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root))
+            let source = LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader())
             try await Task.sleep(for: .milliseconds(sample))
-            let report = await source.report(selection: [.cpu, .consoleUser, .disk, .thumbnail, .uptime], includeFacts: true)
+            let report = await source.report(.everything)
             if json {
                 var options = JSONEncodingOptions()
                 options.preserveProtoFieldNames = true
@@ -230,6 +231,14 @@ struct Stats: AsyncParsableCommand {
             print("load         \(Double(report.load.one) / 100) \(Double(report.load.five) / 100) \(Double(report.load.fifteen) / 100)")
             print("memory       \(report.memory.availableBytes / 1_048_576) MiB available of \(report.memory.totalBytes / 1_048_576) MiB")
             print("uptime       \(report.uptimeSeconds / 86_400)d \(report.uptimeSeconds % 86_400 / 3600)h \(report.uptimeSeconds % 3600 / 60)m")
+            let console = report.console
+            do {
+                _ = try SDBusConsoleReader().read()
+                print("console      \(console.user.isEmpty ? "nobody logged in" : console.user) (\(console.sessionType), \(console.sessionClass)\(console.remote ? ", remote" : "")\(console.locked ? ", locked" : ""))")
+                print("presence     \(report.presence.present ? "present" : "not present")\(report.presence.screenStateUsed ? " (screen state used)" : "")")
+            } catch {
+                print("console      unknown: \(error)")
+            }
             if report.hasTemperatureMillicelsius { print("temperature  \(Double(report.temperatureMillicelsius) / 1000) °C") }
             for disk in report.disks {
                 print("disk         \(disk.mountPoint) (\(disk.filesystem)): \(disk.usedBytes / 1_048_576) MiB used of \(disk.totalBytes / 1_048_576) MiB")

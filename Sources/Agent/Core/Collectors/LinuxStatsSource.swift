@@ -9,16 +9,19 @@ public final class LinuxStatsSource: StatsSource {
     let root: URL
     let filesystems: any FilesystemUsageReader
     let interfaces: any InterfaceAddressReader
+    let console: (any ConsoleReader)?
     private let previousCPU = Mutex<[ProcParsers.CPUTimes]>([])
 
     public init(
         root: String = "/",
         filesystems: any FilesystemUsageReader = StatvfsReader(),
-        interfaces: any InterfaceAddressReader = GetifaddrsReader()
+        interfaces: any InterfaceAddressReader = GetifaddrsReader(),
+        console: (any ConsoleReader)? = nil
     ) {
         self.root = URL(fileURLWithPath: root, isDirectory: true)
         self.filesystems = filesystems
         self.interfaces = interfaces
+        self.console = console
         _ = cpu()  // the baseline, so the first report covers the time since the agent started
     }
 
@@ -26,7 +29,9 @@ public final class LinuxStatsSource: StatsSource {
         try? String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
     }
 
-    public func report(selection: Set<WireStatistic>, includeFacts: Bool) async -> WireStatsReport {
+    public func report(_ request: ReportRequest) async -> WireStatsReport {
+        let selection = request.selection
+        let includeFacts = request.includeFacts
         var report = WireStatsReport()
         report.takenAtMs = UInt64(Date().timeIntervalSince1970 * 1000)
         if selection.contains(.cpu), let (all, perCPU) = cpu() {
@@ -47,6 +52,11 @@ public final class LinuxStatsSource: StatsSource {
         }
         if let temperature = temperature() { report.temperatureMillicelsius = temperature }
         if selection.contains(.disk) { report.disks = disks() }
+        // Without logind (no system bus) the console stays unknown and presence is left out.
+        if let console, let reading = try? console.read() {
+            report.console = reading.state(screenSaver: .unknown)
+            report.presence = PresenceRule.presence(report.console, useScreenState: request.useScreenState)
+        }
         if includeFacts {
             report.host = hostFacts()
             report.network = networkFacts()

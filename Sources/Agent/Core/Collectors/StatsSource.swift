@@ -1,12 +1,29 @@
-public import Foundation
+import Foundation
 public import JumpProtocol
 
 /// Where statistics reports come from. The Linux collectors implement it; tests and the load
 /// generator use their own.
 public protocol StatsSource: Sendable {
-    /// A report with the selected statistics; `includeFacts` asks for host and network facts too
-    /// (the first report of a connection, and whenever they changed).
-    func report(selection: Set<WireStatistic>, includeFacts: Bool) async -> WireStatsReport
+    func report(_ request: ReportRequest) async -> WireStatsReport
+}
+
+/// What a report should hold.
+public struct ReportRequest: Hashable, Sendable {
+    /// The statistics the site selected.
+    public var selection: Set<WireStatistic>
+    /// Host and network facts too (the first report of a connection, and whenever they changed).
+    public var includeFacts: Bool
+    /// The site's "use screen state to detect customer presence".
+    public var useScreenState: Bool
+
+    public init(selection: Set<WireStatistic>, includeFacts: Bool, useScreenState: Bool = true) {
+        self.selection = selection
+        self.includeFacts = includeFacts
+        self.useScreenState = useScreenState
+    }
+
+    /// Everything, as `jump-agent stats` shows it.
+    public static let everything = ReportRequest(selection: [.cpu, .consoleUser, .disk, .thumbnail, .uptime], includeFacts: true)
 }
 
 /// The size and use of a mounted file system.

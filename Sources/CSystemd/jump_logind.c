@@ -1,0 +1,136 @@
+#include "jump_logind.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#define LOGIND "org.freedesktop.login1"
+#define SESSION_INTERFACE "org.freedesktop.login1.Session"
+
+static void copy(char *target, size_t size, const char *source) {
+    if (size == 0) return;
+    snprintf(target, size, "%s", source ? source : "");
+}
+
+static int fail(char *error, size_t length, const char *what, int code, const sd_bus_error *bus_error) {
+    snprintf(error, length, "%s: %s", what,
+             bus_error && bus_error->message ? bus_error->message : strerror(code < 0 ? -code : code));
+    return code < 0 ? code : -code;
+}
+
+static int open_bus(const char *address, sd_bus **bus) {
+    if (!address) return sd_bus_open_system(bus);
+    int r = sd_bus_new(bus);
+    if (r < 0) return r;
+    r = sd_bus_set_address(*bus, address);
+    if (r >= 0) r = sd_bus_set_bus_client(*bus, 1);
+    if (r >= 0) r = sd_bus_start(*bus);
+    if (r < 0) {
+        sd_bus_unref(*bus);
+        *bus = NULL;
+    }
+    return r;
+}
+
+static void string_property(sd_bus *bus, const char *path, const char *name, char *target, size_t size) {
+    char *value = NULL;
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    if (sd_bus_get_property_string(bus, LOGIND, path, SESSION_INTERFACE, name, &error, &value) >= 0) {
+        copy(target, size, value);
+    }
+    free(value);
+    sd_bus_error_free(&error);
+}
+
+static int bool_property(sd_bus *bus, const char *path, const char *name) {
+    int value = 0;
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    if (sd_bus_get_property_trivial(bus, LOGIND, path, SESSION_INTERFACE, name, &error, 'b', &value) < 0) value = 0;
+    sd_bus_error_free(&error);
+    return value ? 1 : 0;
+}
+
+static unsigned session_uid(sd_bus *bus, const char *path) {
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
+    uint32_t uid = 0;
+    const char *user_path = NULL;
+    if (sd_bus_get_property(bus, LOGIND, path, SESSION_INTERFACE, "User", &error, &reply, "(uo)") >= 0) {
+        if (sd_bus_message_read(reply, "(uo)", &uid, &user_path) < 0) uid = 0;
+    }
+    sd_bus_message_unref(reply);
+    sd_bus_error_free(&error);
+    return uid;
+}
+
+int jump_logind_console(const char *bus_address, jump_console *console, char *error, size_t error_length) {
+    memset(console, 0, sizeof(*console));
+    sd_bus *bus = NULL;
+    sd_bus_error bus_error = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
+    int r = open_bus(bus_address, &bus);
+    if (r < 0) return fail(error, error_length, "cannot connect to the system bus", r, NULL);
+
+    // The active session on seat0.
+    const char *session_id = NULL, *session_path = NULL;
+    char active_path[256] = "";
+    r = sd_bus_get_property(bus, LOGIND, "/org/freedesktop/login1/seat/seat0", "org.freedesktop.login1.Seat",
+                            "ActiveSession", &bus_error, &reply, "(so)");
+    if (r < 0) {
+        // No seat0 (a server without a console): nobody at the console, not an error. An object that
+        // does not exist answers UnknownObject, or UnknownMethod from simpler bus services.
+        if (sd_bus_error_has_name(&bus_error, "org.freedesktop.DBus.Error.UnknownObject")
+            || sd_bus_error_has_name(&bus_error, "org.freedesktop.DBus.Error.UnknownMethod")
+            || sd_bus_error_has_name(&bus_error, "org.freedesktop.login1.NoSuchSeat")) {
+            sd_bus_error_free(&bus_error);
+            sd_bus_unref(bus);
+            return 0;
+        }
+        r = fail(error, error_length, "cannot read seat0's active session from logind", r, &bus_error);
+        sd_bus_error_free(&bus_error);
+        sd_bus_unref(bus);
+        return r;
+    }
+    if (sd_bus_message_read(reply, "(so)", &session_id, &session_path) >= 0 && session_path
+        && strcmp(session_path, "/") != 0) {
+        console->has_active_session = 1;
+        copy(active_path, sizeof(active_path), session_path);
+        string_property(bus, session_path, "Name", console->active_user, sizeof(console->active_user));
+        string_property(bus, session_path, "Type", console->active_type, sizeof(console->active_type));
+        string_property(bus, session_path, "Class", console->active_class, sizeof(console->active_class));
+        string_property(bus, session_path, "Display", console->active_display, sizeof(console->active_display));
+        console->active_remote = bool_property(bus, session_path, "Remote");
+        console->active_locked = bool_property(bus, session_path, "LockedHint");
+        console->active_uid = session_uid(bus, session_path);
+    }
+    sd_bus_message_unref(reply);
+    reply = NULL;
+    sd_bus_error_free(&bus_error);
+
+    // A user session on seat0, active or not.
+    r = sd_bus_call_method(bus, LOGIND, "/org/freedesktop/login1", "org.freedesktop.login1.Manager", "ListSessions",
+                           &bus_error, &reply, "");
+    if (r >= 0 && sd_bus_message_enter_container(reply, 'a', "(susso)") >= 0) {
+        const char *id, *user, *seat, *path;
+        uint32_t uid;
+        while (sd_bus_message_read(reply, "(susso)", &id, &uid, &user, &seat, &path) > 0) {
+            if (strcmp(seat, "seat0") != 0) continue;
+            char class_[32] = "";
+            string_property(bus, path, "Class", class_, sizeof(class_));
+            if (strcmp(class_, "user") != 0) continue;
+            int is_active = console->has_active_session && strcmp(path, active_path) == 0;
+            if (console->seat_user[0] && !is_active) continue;  // prefer the active one
+            copy(console->seat_user, sizeof(console->seat_user), user);
+            console->seat_uid = uid;
+            string_property(bus, path, "Type", console->seat_type, sizeof(console->seat_type));
+            string_property(bus, path, "Display", console->seat_display, sizeof(console->seat_display));
+            console->seat_locked = bool_property(bus, path, "LockedHint");
+        }
+    }
+    sd_bus_message_unref(reply);
+    sd_bus_error_free(&bus_error);
+    sd_bus_unref(bus);
+    return 0;
+}

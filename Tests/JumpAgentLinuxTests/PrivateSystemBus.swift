@@ -1,0 +1,117 @@
+import Foundation
+
+/// A private system bus (dbus-daemon with a system-type configuration in a temporary folder) with
+/// python-dbusmock's logind template on it: a real D-Bus, a mocked logind. The mock's control methods
+/// (AddSession, SetLockedHint, Properties.Set) are called with dbus-send, as an outside tool would.
+final class PrivateSystemBus {
+    let directory: URL
+    let address: String
+    private let daemon: Process
+    private var mock: Process?
+
+    static var available: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/dbus-daemon")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/dbus-send")
+            && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/dbusmock")
+    }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-bus-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let socket = directory.appendingPathComponent("system_bus_socket").path
+        let configuration = directory.appendingPathComponent("system.conf")
+        try """
+            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+             "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+            <busconfig>
+              <type>system</type>
+              <listen>unix:path=\(socket)</listen>
+              <auth>EXTERNAL</auth>
+              <policy context="default">
+                <allow user="*"/>
+                <allow own="*"/>
+                <allow send_destination="*"/>
+                <allow receive_sender="*"/>
+              </policy>
+            </busconfig>
+            """.write(to: configuration, atomically: true, encoding: .utf8)
+        daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: "/usr/bin/dbus-daemon")
+        daemon.arguments = ["--config-file=\(configuration.path)", "--nofork", "--print-address"]
+        let output = Pipe()
+        daemon.standardOutput = output
+        try daemon.run()
+        // The daemon prints its address once it listens.
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw BusError("dbus-daemon exited") }
+            line.append(chunk)
+        }
+        address = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Starts the logind mock and waits until it owns its name.
+    func startLogind() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-m", "dbusmock", "--system", "--template", "logind"]
+        process.environment = ["DBUS_SYSTEM_BUS_ADDRESS": address, "PATH": "/usr/bin:/bin"]
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        mock = process
+        for _ in 0..<200 {
+            let reply = try send(destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", method: "org.freedesktop.DBus.NameHasOwner", ["string:org.freedesktop.login1"])
+            if reply.contains("boolean true") { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw BusError("the logind mock did not start")
+    }
+
+    /// Calls a method with dbus-send and returns its printed reply.
+    @discardableResult
+    func send(destination: String = "org.freedesktop.login1", path: String, method: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/dbus-send")
+        process.arguments = ["--bus=\(address)", "--print-reply", "--dest=\(destination)", path, method] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text
+    }
+
+    func addSession(_ id: String, uid: UInt32, user: String) throws {
+        try send(path: "/org/freedesktop/login1", method: "org.freedesktop.DBus.Mock.AddSession", [
+            "string:\(id)", "string:seat0", "uint32:\(uid)", "string:\(user)", "boolean:true",
+        ])
+    }
+
+    func setSession(_ id: String, _ property: String, _ value: String) throws {
+        try send(path: "/org/freedesktop/login1/session/\(id)", method: "org.freedesktop.DBus.Properties.Set", [
+            "string:org.freedesktop.login1.Session", "string:\(property)", "variant:\(value)",
+        ])
+    }
+
+    func lock(_ id: String, _ locked: Bool) throws {
+        try send(path: "/org/freedesktop/login1/session/\(id)", method: "org.freedesktop.login1.Session.SetLockedHint", ["boolean:\(locked)"])
+    }
+
+    deinit {
+        // Neither the mock's GLib main loop nor dbus-daemon reliably ends on SIGTERM from here
+        // (a test runner may hand its children an ignored SIGTERM); nothing of theirs needs saving.
+        for process in [mock, daemon].compactMap({ $0 }) where process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    struct BusError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}
