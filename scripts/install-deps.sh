@@ -7,7 +7,7 @@
 set -euo pipefail
 
 case "${1:-test}" in
-    test) packages=(protobuf-compiler openssl sqlite3 libsqlite3-dev curl libsystemd-dev pkg-config dbus-daemon dbus-bin python3-dbusmock) ;;
+    test) packages=(protobuf-compiler openssl sqlite3 libsqlite3-dev curl libsystemd-dev pkg-config dbus-daemon dbus-bin python3-dbusmock python3-psutil) ;;
     demo) packages=(libsqlite3-dev libsystemd-dev) ;;
     fuzz) packages=() ;;
     *) echo "usage: $0 test|demo|fuzz" >&2; exit 64 ;;

@@ -79,6 +79,35 @@ import Testing
         #expect(abs(Int64(root.usedBytes / 1024) - df.used) < 64 * 1024)
     }
 
+    static let psutilAvailable = FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/psutil")
+
+    /// psutil (Debian's python3-psutil) read in the same moment: CPU count, boot-based uptime, the root
+    /// file system and total memory agree within the stated tolerances.
+    @Test(.enabled(if: psutilAvailable, "needs python3-psutil (make test installs it)"))
+    func thisMachineAgreesWithPsutil() async throws {
+        let report = await LinuxStatsSource().report(ReportRequest(selection: Self.all, includeFacts: true))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", """
+            import psutil, time
+            d = psutil.disk_usage('/')
+            print(psutil.cpu_count(), int(time.time() - psutil.boot_time()), d.total, d.used, psutil.virtual_memory().total)
+            """]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let values = text.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(values.count == 5)
+        #expect(Int64(report.host.cpuCount) == values[0])
+        #expect(abs(Int64(report.uptimeSeconds) - values[1]) <= 2, "uptime within 2 s")
+        let root = try #require(report.disks.first { $0.mountPoint == "/" })
+        #expect(Int64(root.totalBytes) == values[2])
+        #expect(abs(Int64(root.usedBytes) - values[3]) < 64 * 1024 * 1024, "used within 64 MiB (writes in between)")
+        #expect(Int64(report.memory.totalBytes) == values[4])
+    }
+
     static func df(_ path: String) throws -> (total: Int64, used: Int64) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/df")
