@@ -202,7 +202,7 @@ import Testing
 
     @Test(arguments: [(UInt32(1), Int64(5)), (0, 30), (99_999, 3600)])
     func heartbeatIsClamped(requested: UInt32, seconds: Int64) {
-        var m = active(heartbeat: requested)
+        let m = active(heartbeat: requested)
         #expect(m.nextDeadline == t0.monotonic + .seconds(seconds))
     }
 

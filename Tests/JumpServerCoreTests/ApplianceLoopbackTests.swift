@@ -46,7 +46,7 @@ import X509
         disk.usedBytes = 250
         report.disks = [disk]
         let events = agent.eventCount
-        try await #require(agent.connection.withLock { $0 }).send(.statsReport(report)).get()
+        _ = try await #require(agent.connection.withLock { $0 }).send(.statsReport(report)).get()
         await agent.waitForEvents(events + 1)
         #expect(agent.acks.withLock { $0.last?.result } == .ok)
 
@@ -249,7 +249,7 @@ import X509
             report.thumbnailStatus = status
             report.thumbnail.jpeg = Data(jpeg)
             let before = agent.eventCount
-            try await connection.send(.statsReport(report)).get()
+            _ = try await connection.send(.statsReport(report)).get()
             await agent.waitForEvents(before + 1)
         }
         try await send(.captured, jpeg: [0xFF, 0xD8, 0xFF, 0xD9])

@@ -36,7 +36,7 @@ import Testing
 
         // Fill the file system.
         let filler = mount.appendingPathComponent("filler")
-        FileManager.default.createFile(atPath: filler.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: filler.path, contents: nil)
         let handle = try FileHandle(forWritingTo: filler)
         let block = Data(count: 64 * 1024)
         while (try? handle.write(contentsOf: block)) != nil {}
@@ -53,7 +53,7 @@ import Testing
             return disk
         }
         let before = agent.eventCount
-        try await #require(agent.connection.withLock { $0 }).send(.statsReport(report)).get()
+        _ = try await #require(agent.connection.withLock { $0 }).send(.statsReport(report)).get()
         await agent.waitForEvents(before + 1)
         #expect(agent.acks.withLock { $0.last?.result } == .ok)
         #expect(await harness.hub.flushStats() == 0, "nothing can be written")

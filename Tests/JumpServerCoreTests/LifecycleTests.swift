@@ -87,7 +87,7 @@ import Testing
         message.kind = .uninstall
         message.localUser = "bob"
         let before = agent.eventCount
-        try await #require(agent.connection.withLock { $0 }).send(.localUninstall(message)).get()
+        _ = try await #require(agent.connection.withLock { $0 }).send(.localUninstall(message)).get()
         await agent.waitForEvents(before + 1)
         let view = harness.hub.clientView(id: id, groups: [:])
         if behaviour == "keep" {

@@ -52,7 +52,7 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
     }
 
     private var connection: AgentConnection {
-        AgentConnection(handler: NIOLoopBound(self, eventLoop: context!.eventLoop), channel: context!.channel)
+        AgentConnection(reference: HandlerReference(self, channel: context!.channel))
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -215,57 +215,35 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
 
 /// A handle on the agent's connection. Every method may be called from any thread.
 public struct AgentConnection: Sendable, Hashable {
-    private let handler: NIOLoopBound<AgentConnectionHandler>
-    public let channel: any Channel
+    let reference: HandlerReference<AgentConnectionHandler>
 
-    init(handler: NIOLoopBound<AgentConnectionHandler>, channel: any Channel) {
-        self.handler = handler
-        self.channel = channel
-    }
-
-    public var eventLoop: any EventLoop { channel.eventLoop }
+    public var channel: any Channel { reference.channel }
+    public var eventLoop: any EventLoop { reference.channel.eventLoop }
 
     /// Sends a control message once the connection is ready; the future gives its envelope id.
     @discardableResult
     public func send(_ message: ControlMessage) -> EventLoopFuture<UInt64> {
         let promise = eventLoop.makePromise(of: UInt64.self)
-        run { $0.send(message, promise: promise) }
+        reference.run { $0.send(message, promise: promise) }
         return promise.futureResult
     }
 
     /// Says goodbye and closes.
-    public func close(_ goodbye: WireGoodbye) { run { $0.close(goodbye) } }
+    public func close(_ goodbye: WireGoodbye) { reference.run { $0.close(goodbye) } }
 
     /// The command gate's state, for persisting its last sequence. Call on the event loop.
-    public var commandGate: CommandGate? { handler.value.commandGate }
+    public var commandGate: CommandGate? { reference.onLoop.commandGate }
 
     /// Registers a session channel the appliance opened. Call on the event loop.
     public func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
-        try handler.value.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
+        try reference.onLoop.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
     }
 
-    public func closeChannel(_ id: UInt32) { run { $0.closeChannel(id) } }
+    public func closeChannel(_ id: UInt32) { reference.run { $0.closeChannel(id) } }
 
-    public func sendData(_ bytes: ByteBuffer, channel: UInt32) { run { $0.sendData(bytes, channel: channel) } }
+    public func sendData(_ bytes: ByteBuffer, channel: UInt32) { reference.run { $0.sendData(bytes, channel: channel) } }
 
-    public func consumed(_ length: Int, channel: UInt32) { run { $0.consumed(length, channel: channel) } }
-
-    private func run(_ body: @escaping @Sendable (AgentConnectionHandler) -> Void) {
-        if eventLoop.inEventLoop {
-            body(handler.value)
-        } else {
-            let handler = self.handler
-            eventLoop.execute { body(handler.value) }
-        }
-    }
-
-    public static func == (lhs: AgentConnection, rhs: AgentConnection) -> Bool {
-        ObjectIdentifier(lhs.channel) == ObjectIdentifier(rhs.channel)
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(ObjectIdentifier(channel))
-    }
+    public func consumed(_ length: Int, channel: UInt32) { reference.run { $0.consumed(length, channel: channel) } }
 }
 
 /// Adds the frame decoder and `handler` to a pipeline: the one place both ends set up framing.

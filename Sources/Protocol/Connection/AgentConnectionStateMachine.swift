@@ -6,7 +6,7 @@ public import NIOCore
 /// `EnrollRequest`, take the answer, close) or to serve as the authenticated Jump Client (statistics,
 /// commands, sessions). The agent sends a PING when it has sent nothing, or heard nothing, for one
 /// heartbeat, and gives the connection up after ``ConnectionTimeouts/idle`` of silence.
-public struct AgentConnectionStateMachine: Sendable {
+public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
     public enum Purpose: Hashable, Sendable {
         case enroll(WireEnrollRequest)
         /// Commands must pass this gate (agent id, expiry, sequence).
@@ -305,32 +305,11 @@ public struct AgentConnectionStateMachine: Sendable {
 
     // MARK: Channels (sessions)
 
-    public mutating func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
-        guard case .active(var active) = state else {
-            throw ProtocolError(.unexpectedFrame, "channel \(id) opened on a connection that is not active")
-        }
-        try active.channels.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
-        state = .active(active)
-    }
-
-    public mutating func closeChannel(_ id: UInt32) {
-        guard case .active(var active) = state else { return }
-        active.channels.closeChannel(id)
-        state = .active(active)
-    }
-
-    public mutating func consumed(_ length: Int, on channel: UInt32) -> UInt32? {
+    public mutating func withActiveChannels<R>(_ body: (inout ChannelTable) -> R) -> R? {
         guard case .active(var active) = state else { return nil }
-        let increment = active.channels.consumed(length, on: channel)
+        let result = body(&active.channels)
         state = .active(active)
-        return increment
-    }
-
-    public mutating func reserveSend(_ wanted: Int, on channel: UInt32) -> Int {
-        guard case .active(var active) = state else { return 0 }
-        let granted = active.channels.reserveSend(wanted, on: channel)
-        state = .active(active)
-        return granted
+        return result
     }
 
     // MARK: Helpers

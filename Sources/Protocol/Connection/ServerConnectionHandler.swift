@@ -62,7 +62,7 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 
     private var connection: ServerConnection {
-        ServerConnection(handler: NIOLoopBound(self, eventLoop: context!.eventLoop), channel: context!.channel)
+        ServerConnection(reference: HandlerReference(self, channel: context!.channel))
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -238,63 +238,41 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
 /// A handle on one agent connection for the appliance's code. Every method may be called from any
 /// thread; it runs on the connection's event loop.
 public struct ServerConnection: Sendable, Hashable {
-    private let handler: NIOLoopBound<ServerConnectionHandler>
-    public let channel: any Channel
+    let reference: HandlerReference<ServerConnectionHandler>
 
-    init(handler: NIOLoopBound<ServerConnectionHandler>, channel: any Channel) {
-        self.handler = handler
-        self.channel = channel
-    }
-
-    public var eventLoop: any EventLoop { channel.eventLoop }
+    public var channel: any Channel { reference.channel }
+    public var eventLoop: any EventLoop { reference.channel.eventLoop }
 
     /// Lets an authenticated client in: sends `Welcome` with the site configuration.
-    public func admit(config: WireSiteConfig) { run { $0.admit(config: config) } }
+    public func admit(config: WireSiteConfig) { reference.run { $0.admit(config: config) } }
 
     /// Turns a client away with a reason.
-    public func refuse(_ goodbye: WireGoodbye) { run { $0.refuse(goodbye) } }
+    public func refuse(_ goodbye: WireGoodbye) { reference.run { $0.refuse(goodbye) } }
 
     /// Answers an enrollment and ends the connection.
-    public func finishEnrollment(_ response: WireEnrollResponse) { run { $0.finishEnrollment(response) } }
+    public func finishEnrollment(_ response: WireEnrollResponse) { reference.run { $0.finishEnrollment(response) } }
 
     /// Sends a control message on an admitted connection; the future gives its envelope id.
     @discardableResult
     public func send(_ message: ControlMessage) -> EventLoopFuture<UInt64> {
         let promise = eventLoop.makePromise(of: UInt64.self)
-        run { $0.send(message, promise: promise) }
+        reference.run { $0.send(message, promise: promise) }
         return promise.futureResult
     }
 
     /// Says goodbye and closes.
-    public func close(_ goodbye: WireGoodbye) { run { $0.close(goodbye) } }
+    public func close(_ goodbye: WireGoodbye) { reference.run { $0.close(goodbye) } }
 
     /// Registers a session channel (numbered by the appliance, above every earlier one). Call on the event loop.
     public func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
-        try handler.value.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
+        try reference.onLoop.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
     }
 
-    public func closeChannel(_ id: UInt32) { run { $0.closeChannel(id) } }
+    public func closeChannel(_ id: UInt32) { reference.run { $0.closeChannel(id) } }
 
     /// Queues session bytes; they go out as the channel's window allows.
-    public func sendData(_ bytes: ByteBuffer, channel: UInt32) { run { $0.sendData(bytes, channel: channel) } }
+    public func sendData(_ bytes: ByteBuffer, channel: UInt32) { reference.run { $0.sendData(bytes, channel: channel) } }
 
     /// The application is done with `length` received bytes of `channel`; the window grows again.
-    public func consumed(_ length: Int, channel: UInt32) { run { $0.consumed(length, channel: channel) } }
-
-    private func run(_ body: @escaping @Sendable (ServerConnectionHandler) -> Void) {
-        if eventLoop.inEventLoop {
-            body(handler.value)
-        } else {
-            let handler = self.handler
-            eventLoop.execute { body(handler.value) }
-        }
-    }
-
-    public static func == (lhs: ServerConnection, rhs: ServerConnection) -> Bool {
-        ObjectIdentifier(lhs.channel) == ObjectIdentifier(rhs.channel)
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(ObjectIdentifier(channel))
-    }
+    public func consumed(_ length: Int, channel: UInt32) { reference.run { $0.consumed(length, channel: channel) } }
 }

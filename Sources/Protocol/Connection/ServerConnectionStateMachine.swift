@@ -5,7 +5,7 @@ public import NIOCore
 /// Every input is a `mutating func` returning one ``Action``; the handler only carries actions out.
 /// Before authentication the allow-list is: `Hello` first, then, on a connection without a client
 /// certificate, one `EnrollRequest`. Anything else closes the connection.
-public struct ServerConnectionStateMachine: Sendable {
+public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
     public struct Configuration: Sendable {
         public var timeouts: ConnectionTimeouts
         public var supportedVersions: ClosedRange<UInt32>
@@ -237,27 +237,8 @@ public struct ServerConnectionStateMachine: Sendable {
 
     // MARK: Channels (sessions)
 
-    /// Opens a session channel that the appliance numbered.
-    public mutating func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
-        guard case .active(var active) = state else {
-            throw ProtocolError(.unexpectedFrame, "channel \(id) opened on a connection that is not active")
-        }
-        try active.channels.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
-        state = .active(active)
-    }
-
-    public mutating func closeChannel(_ id: UInt32) {
-        modifyActive { $0.channels.closeChannel(id) }
-    }
-
-    /// The application consumed `length` bytes of `channel`: the increment to grant, if one is due.
-    public mutating func consumed(_ length: Int, on channel: UInt32) -> UInt32? {
-        modifyActive { $0.channels.consumed(length, on: channel) } ?? nil
-    }
-
-    /// How many of `wanted` bytes may go out on `channel` now.
-    public mutating func reserveSend(_ wanted: Int, on channel: UInt32) -> Int {
-        modifyActive { $0.channels.reserveSend(wanted, on: channel) } ?? 0
+    public mutating func withActiveChannels<R>(_ body: (inout ChannelTable) -> R) -> R? {
+        modifyActive { body(&$0.channels) }
     }
 
     // MARK: Helpers
