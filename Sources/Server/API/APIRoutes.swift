@@ -105,9 +105,10 @@ public struct APIRoutes: Sendable {
 
     @Sendable func login(_ request: Request, context: APIContext) async throws -> LoginResponse {
         let body = try await request.decode(as: LoginRequest.self, context: context)
-        guard let user = try await store.user(named: body.user),
-            PasswordHasher.verify(body.password, hash: user.passwordHash)
-        else {
+        let user = try await store.user(named: body.user)
+        // An unknown user costs the same bcrypt as a known one, so timing does not tell names apart.
+        let verified = await PasswordHasher.verifyOffloaded(body.password, hash: user?.passwordHash ?? PasswordHasher.decoyHash)
+        guard let user, verified else {
             try await store.appendAudit(AuditEvent(actor: body.user, action: "user.login-failed", target: body.user))
             throw HTTPError(.unauthorized, message: "wrong user name or password")
         }

@@ -29,7 +29,17 @@ public final class LinuxStatsSource: StatsSource {
         try? String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
     }
 
+    /// Collects on a Dispatch thread: reading files, statvfs (up to its deadline) and D-Bus block,
+    /// and must not hold a thread of Swift's cooperative pool.
     public func report(_ request: ReportRequest) async -> WireStatsReport {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                continuation.resume(returning: self.collect(request))
+            }
+        }
+    }
+
+    func collect(_ request: ReportRequest) -> WireStatsReport {
         let selection = request.selection
         let includeFacts = request.includeFacts
         var report = WireStatsReport()
