@@ -63,6 +63,21 @@ struct ApplianceHarness {
         }
     }
 
+    /// A new agent, enrolled and connected; returns it and its client id.
+    func connectedAgent() async throws -> (TestAgent, String) {
+        let agent = TestAgent()
+        let installer = try await makeInstaller(expiresIn: 3650 * 86_400)
+        let response = try await agent.enroll(self, token: installer.token)
+        let result = try await agent.connect(
+            port: port,
+            trusting: ca.certificate,
+            identity: try agent.identity(from: response),
+            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
+        )
+        guard result == .ready(response.clientID) else { throw TestFailure("connecting ended with \(result)") }
+        return (agent, response.clientID)
+    }
+
     /// Creates an installer the way the API does; returns its token.
     @discardableResult
     func makeInstaller(

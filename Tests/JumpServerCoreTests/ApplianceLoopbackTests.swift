@@ -234,15 +234,7 @@ import X509
     @Test func thumbnailsAreKeptUntilTheScreenChangesOrGoesAway() async throws {
         let harness = try await ApplianceHarness.start()
         defer { Task { await harness.stop() } }
-        let agent = TestAgent()
-        let installer = try await harness.makeInstaller()
-        let response = try await agent.enroll(harness, token: installer.token)
-        _ = try await agent.connect(
-            port: harness.port,
-            trusting: harness.ca.certificate,
-            identity: try agent.identity(from: response),
-            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
-        )
+        let (agent, clientID) = try await harness.connectedAgent()
         let connection = try #require(agent.connection.withLock { $0 })
         func send(_ status: WireThumbnailStatus, jpeg: [UInt8] = []) async throws {
             var report = WireStatsReport()
@@ -253,14 +245,14 @@ import X509
             await agent.waitForEvents(before + 1)
         }
         try await send(.captured, jpeg: [0xFF, 0xD8, 0xFF, 0xD9])
-        #expect(harness.hub.thumbnail(id: response.clientID) == Data([0xFF, 0xD8, 0xFF, 0xD9]))
+        #expect(harness.hub.thumbnail(id: clientID) == Data([0xFF, 0xD8, 0xFF, 0xD9]))
         try await send(.unchanged)
-        #expect(harness.hub.thumbnail(id: response.clientID) == Data([0xFF, 0xD8, 0xFF, 0xD9]), "unchanged keeps the last picture")
-        #expect(harness.hub.clientView(id: response.clientID, groups: [:])?.thumbnail == true)
+        #expect(harness.hub.thumbnail(id: clientID) == Data([0xFF, 0xD8, 0xFF, 0xD9]), "unchanged keeps the last picture")
+        #expect(harness.hub.clientView(id: clientID, groups: [:])?.thumbnail == true)
         #expect(await harness.hub.flushStats() == 1)
-        #expect(try await harness.store.stats(clientID: response.clientID)?.thumbnail == Data([0xFF, 0xD8, 0xFF, 0xD9]))
+        #expect(try await harness.store.stats(clientID: clientID)?.thumbnail == Data([0xFF, 0xD8, 0xFF, 0xD9]))
         try await send(.noDisplay)
-        #expect(harness.hub.thumbnail(id: response.clientID) == nil, "no display: no stale picture")
+        #expect(harness.hub.thumbnail(id: clientID) == nil, "no display: no stale picture")
     }
 
     @Test func aSecondConnectionReplacesTheFirst() async throws {
@@ -288,15 +280,7 @@ import X509
     @Test func settingsChangesReachConnectedAgents() async throws {
         let harness = try await ApplianceHarness.start()
         defer { Task { await harness.stop() } }
-        let agent = TestAgent()
-        let installer = try await harness.makeInstaller()
-        let response = try await agent.enroll(harness, token: installer.token)
-        _ = try await agent.connect(
-            port: harness.port,
-            trusting: harness.ca.certificate,
-            identity: try agent.identity(from: response),
-            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
-        )
+        let (agent, _) = try await harness.connectedAgent()
         let before = agent.eventCount
         _ = try await harness.hub.updateSettings([("statistics-interval", "30"), ("delete-days", "60")], actor: "admin")
         await agent.waitForEvents(before + 1)

@@ -31,7 +31,7 @@ import Testing
 
         let harness = try await ApplianceHarness.start(in: mount.appendingPathComponent("data"))
         defer { Task { await harness.stop() } }
-        let (agent, id) = try await LifecycleTests.connectedClient(harness)
+        let (agent, id) = try await harness.connectedAgent()
         let auditBefore = try await harness.store.auditRecords(afterID: 0, limit: 1000)
 
         // Fill the file system.

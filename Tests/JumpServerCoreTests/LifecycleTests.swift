@@ -16,21 +16,6 @@ import Testing
         func advance(days: Double) { value.withLock { $0 += days * 86_400 } }
     }
 
-    /// Enrolls a client, connects it, and returns the agent and its id.
-    static func connectedClient(_ harness: ApplianceHarness) async throws -> (TestAgent, String) {
-        let agent = TestAgent()
-        let installer = try await harness.makeInstaller(expiresIn: 3650 * 86_400)
-        let response = try await agent.enroll(harness, token: installer.token)
-        let result = try await agent.connect(
-            port: harness.port,
-            trusting: harness.ca.certificate,
-            identity: try agent.identity(from: response),
-            purpose: .serve(CommandGate(agentID: response.clientID, lastSequence: 0))
-        )
-        #expect(result == .ready(response.clientID))
-        return (agent, response.clientID)
-    }
-
     static func disconnect(_ agent: TestAgent, _ harness: ApplianceHarness, _ id: String) async throws {
         let before = agent.eventCount
         try await agent.connection.withLock { $0 }?.channel.close()
@@ -44,7 +29,7 @@ import Testing
         let harness = try await ApplianceHarness.start(now: { clock.now })
         defer { Task { await harness.stop() } }
         _ = try await harness.hub.updateSettings([("lost-days", "20"), ("delete-days", "40")], actor: "admin")
-        let (agent, id) = try await Self.connectedClient(harness)
+        let (agent, id) = try await harness.connectedAgent()
         #expect(harness.hub.clientView(id: id, groups: [:])?.status == "online")
 
         try await Self.disconnect(agent, harness, id)
@@ -71,7 +56,7 @@ import Testing
         let clock = ManualDate(Date())
         let harness = try await ApplianceHarness.start(now: { clock.now })
         defer { Task { await harness.stop() } }
-        let (_, id) = try await Self.connectedClient(harness)
+        let (_, id) = try await harness.connectedAgent()
         clock.advance(days: 400)
         #expect(await harness.hub.sweep().isEmpty)
         #expect(harness.hub.clientView(id: id, groups: [:])?.status == "online")
@@ -82,7 +67,7 @@ import Testing
         let harness = try await ApplianceHarness.start()
         defer { Task { await harness.stop() } }
         _ = try await harness.hub.updateSettings([("uninstalled-behavior", behaviour)], actor: "admin")
-        let (agent, id) = try await Self.connectedClient(harness)
+        let (agent, id) = try await harness.connectedAgent()
         var message = WireLocalUninstall()
         message.kind = .uninstall
         message.localUser = "bob"
