@@ -82,10 +82,26 @@ let package = Package(
             path: "Sources/CSystemd",
             linkerSettings: [.linkedLibrary("systemd")]
         ),
+        .target(
+            name: "CX11",
+            path: "Sources/CX11",
+            linkerSettings: [.linkedLibrary("X11"), .linkedLibrary("Xext"), .linkedLibrary("Xrandr"), .linkedLibrary("Xss")]
+        ),
+        .target(
+            name: "CJPEG",
+            path: "Sources/CJPEG",
+            linkerSettings: [.linkedLibrary("jpeg")]
+        ),
+        // Draws known pictures on an X server, for the capture tests and benchmark.
+        .target(
+            name: "CX11TestSupport",
+            path: "Tests/CX11TestSupport",
+            linkerSettings: [.linkedLibrary("X11")]
+        ),
         // The agent's Linux side: the only agent module that imports C.
         .target(
             name: "JumpAgentLinux",
-            dependencies: ["JumpAgentCore", "JumpProtocol", "CSystemd"],
+            dependencies: ["JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG"],
             path: "Sources/Agent/Linux"
         ),
         .executableTarget(
@@ -224,7 +240,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JumpAgentLinuxTests",
-            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol"]
+            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "CX11TestSupport", "jump-agent"]
         ),
         .testTarget(
             name: "JumpStoreTests",

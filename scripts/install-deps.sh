@@ -6,9 +6,14 @@
 #   scripts/install-deps.sh fuzz    what `make fuzz` needs
 set -euo pipefail
 
+# The libraries the programs link: SQLite (the store), libsystemd (logind), X11 and libjpeg-turbo (the
+# screen thumbnail).
+build=(pkg-config libsqlite3-dev libsystemd-dev libx11-dev libxext-dev libxrandr-dev libxss-dev libjpeg62-turbo-dev)
+
 case "${1:-test}" in
-    test) packages=(protobuf-compiler openssl sqlite3 libsqlite3-dev curl libsystemd-dev pkg-config dbus-daemon dbus-bin python3-dbusmock python3-psutil) ;;
-    demo) packages=(libsqlite3-dev libsystemd-dev) ;;
+    test) packages=("${build[@]}" protobuf-compiler openssl sqlite3 curl dbus-daemon dbus-bin python3-dbusmock python3-psutil
+                    xvfb xauth x11-xserver-utils x11-utils) ;;
+    demo) packages=("${build[@]}") ;;
     fuzz) packages=() ;;
     *) echo "usage: $0 test|demo|fuzz" >&2; exit 64 ;;
 esac

@@ -134,3 +134,63 @@ int jump_logind_console(const char *bus_address, jump_console *console, char *er
     sd_bus_unref(bus);
     return 0;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The desktop's screen saver on a session bus
+
+static int open_session_bus(const char *address, sd_bus **bus) {
+    if (!address) return sd_bus_open_user(bus);
+    int r = sd_bus_new(bus);
+    if (r < 0) return r;
+    r = sd_bus_set_address(*bus, address);
+    if (r >= 0) r = sd_bus_set_bus_client(*bus, 1);
+    if (r >= 0) r = sd_bus_start(*bus);
+    if (r < 0) {
+        sd_bus_unref(*bus);
+        *bus = NULL;
+    }
+    return r;
+}
+
+int jump_session_screen_saver(const char *bus_address, unsigned timeout_ms, char *service, size_t service_length,
+                              char *error, size_t error_length) {
+    // GNOME answers only its own name (org.freedesktop.ScreenSaver.GetActive returns NotSupported
+    // there), KDE the freedesktop one, which some desktops export at /ScreenSaver.
+    static const struct { const char *name, *path, *interface; } services[] = {
+        {"org.gnome.ScreenSaver", "/org/gnome/ScreenSaver", "org.gnome.ScreenSaver"},
+        {"org.freedesktop.ScreenSaver", "/org/freedesktop/ScreenSaver", "org.freedesktop.ScreenSaver"},
+        {"org.freedesktop.ScreenSaver", "/ScreenSaver", "org.freedesktop.ScreenSaver"},
+        {"org.xfce.ScreenSaver", "/org/xfce/ScreenSaver", "org.xfce.ScreenSaver"},
+    };
+    copy(service, service_length, "");
+    sd_bus *bus = NULL;
+    int r = open_session_bus(bus_address, &bus);
+    if (r < 0) return fail(error, error_length, "cannot connect to the session bus", r, NULL);
+    sd_bus_set_method_call_timeout(bus, (uint64_t)timeout_ms * 1000);
+
+    int result = -ENOENT;
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]) && result == -ENOENT; i++) {
+        sd_bus_error bus_error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        int active = 0;
+        // No auto-start: asking must never launch a desktop's screen saver on the user's bus.
+        sd_bus_message *call = NULL;
+        r = sd_bus_message_new_method_call(bus, &call, services[i].name, services[i].path, services[i].interface,
+                                           "GetActive");
+        if (r >= 0) r = sd_bus_message_set_auto_start(call, 0);
+        if (r >= 0) r = sd_bus_call(bus, call, 0, &bus_error, &reply);
+        sd_bus_message_unref(call);
+        if (r >= 0 && sd_bus_message_read(reply, "b", &active) >= 0) {
+            result = active ? 1 : 0;
+            copy(service, service_length, services[i].name);
+        } else if (r == -ETIMEDOUT) {
+            result = fail(error, error_length, services[i].name, r, &bus_error);
+        }
+        // Any other failure (no such name, object or method, NotSupported): try the next service.
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&bus_error);
+    }
+    sd_bus_unref(bus);
+    if (result == -ENOENT) copy(error, error_length, "no screen saver service on the session bus");
+    return result;
+}

@@ -3,9 +3,12 @@ import Foundation
 /// A private system bus (dbus-daemon with a system-type configuration in a temporary folder) with
 /// python-dbusmock's logind template on it: a real D-Bus, a mocked logind. The mock's control methods
 /// (AddSession, SetLockedHint, Properties.Set) are called with dbus-send, as an outside tool would.
+/// With `session: true` it is a session bus instead (for a desktop's mocked screen saver); every user
+/// may connect to either.
 final class PrivateSystemBus {
     let directory: URL
     let address: String
+    let session: Bool
     private let daemon: Process
     private var mock: Process?
 
@@ -15,16 +18,19 @@ final class PrivateSystemBus {
             && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/dbusmock")
     }
 
-    init() throws {
+    init(session: Bool = false) throws {
+        self.session = session
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-bus-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let socket = directory.appendingPathComponent("system_bus_socket").path
+        // Other users (the screen helper runs as nobody) must reach the socket.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        let socket = directory.appendingPathComponent("bus_socket").path
         let configuration = directory.appendingPathComponent("system.conf")
         try """
             <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
              "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
             <busconfig>
-              <type>system</type>
+              <type>\(session ? "session" : "system")</type>
               <listen>unix:path=\(socket)</listen>
               <auth>EXTERNAL</auth>
               <policy context="default">
@@ -53,20 +59,25 @@ final class PrivateSystemBus {
 
     /// Starts the logind mock and waits until it owns its name.
     func startLogind() throws {
+        try startMock(template: "logind", name: "org.freedesktop.login1")
+    }
+
+    /// Starts a python-dbusmock template and waits until it owns `name`.
+    func startMock(template: String, name: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-m", "dbusmock", "--system", "--template", "logind"]
-        process.environment = ["DBUS_SYSTEM_BUS_ADDRESS": address, "PATH": "/usr/bin:/bin"]
+        process.arguments = ["-m", "dbusmock", session ? "--session" : "--system", "--template", template]
+        process.environment = [session ? "DBUS_SESSION_BUS_ADDRESS" : "DBUS_SYSTEM_BUS_ADDRESS": address, "PATH": "/usr/bin:/bin"]
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
         mock = process
         for _ in 0..<200 {
-            let reply = try send(destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", method: "org.freedesktop.DBus.NameHasOwner", ["string:org.freedesktop.login1"])
+            let reply = try send(destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", method: "org.freedesktop.DBus.NameHasOwner", ["string:\(name)"])
             if reply.contains("boolean true") { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        throw BusError("the logind mock did not start")
+        throw BusError("the \(template) mock did not start")
     }
 
     /// Calls a method with dbus-send and returns its printed reply.

@@ -117,7 +117,7 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
         case usage = 64
         /// The installer file or a configuration file cannot be read or is damaged.
         case data = 65
-        /// The appliance cannot be reached.
+        /// The appliance cannot be reached; or what was asked for is not available (a thumbnail).
         case unavailable = 69
         /// Files cannot be written.
         case io = 74

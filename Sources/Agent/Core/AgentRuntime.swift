@@ -187,6 +187,7 @@ public final class AgentRuntime: Sendable {
             runtime.logger.info("connected to the appliance", metadata: ["client": "\(welcome.clientID)"])
             let reporter = Task { [runtime] in
                 var first = true
+                var thumbnails = ThumbnailGate()  // per connection: a new connection gets the picture again
                 while !Task.isCancelled {
                     let (request, interval) = runtime.state.withLock { state in
                         (
@@ -198,7 +199,8 @@ public final class AgentRuntime: Sendable {
                             max(state.statisticsIntervalSeconds, 5)
                         )
                     }
-                    let report = await runtime.stats.report(request)
+                    var report = await runtime.stats.report(request)
+                    thumbnails.filter(&report)
                     first = false
                     connection.send(.statsReport(report))
                     try? await Task.sleep(for: .seconds(Int64(interval)))

@@ -22,7 +22,7 @@ struct JumpAgentCommand: AsyncParsableCommand {
             appliance deleted this Jump Client.
             """,
         version: JumpBuild.version,
-        subcommands: [Enroll.self, Run.self, Status.self, Stats.self]
+        subcommands: [Enroll.self, Run.self, Status.self, Stats.self, ScreenProbeCommand.self]
     )
 }
 
@@ -116,7 +116,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = try makeLogger(logLevel)
-            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader()), logger: logger)
+            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader(), screen: HelperScreenReader()), logger: logger)
             let task = Task { await runtime.run() }
             let signals = SignalWatcher { task.cancel() }
             let ending = await task.value
@@ -202,55 +202,150 @@ final class SignalWatcher {
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Collect one statistics report, as the agent would send it, and print it.",
-        discussion: "Every statistic is collected, selected or not, with host and network facts; CPU is measured over --sample."
+        discussion: """
+            Every statistic is collected, selected or not, with host and network facts; CPU is \
+            measured over --sample. The screen thumbnail is captured from the console user's X11 \
+            display by the same helper the agent uses; --thumbnail writes it as a JPEG file, and the \
+            command fails with status 69 when there is no picture (with the reason: Wayland, nobody \
+            logged in, a locked screen, no access to the display).
+            """
     )
 
-    @Flag(help: "Print the report as JSON (the protocol's field names).") var json = false
+    @Flag(help: "Print the report as JSON (the protocol's field names; the thumbnail's JPEG as its size).") var json = false
     @Option(help: "Read /proc and /sys under this root.") var root = "/"
     @Option(help: "How long to measure CPU use, in milliseconds.") var sample = 500
+    @Option(help: ArgumentHelp("Write the screen thumbnail to this JPEG file.", valueName: "file")) var thumbnail: String?
 
     func run() async throws {
         try await reportingErrors {
             guard (10...60_000).contains(sample) else { throw AgentError(.usage, "--sample must be 10 to 60000 milliseconds") }
-            let source = LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader())
+            let source = LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader(), screen: HelperScreenReader())
             try await Task.sleep(for: .milliseconds(sample))
             let report = await source.report(.everything)
+            let probe = source.lastScreenProbe
+            if let thumbnail {
+                guard report.thumbnailStatus == .captured, report.hasThumbnail else {
+                    throw AgentError(.unavailable, "no thumbnail (\(report.thumbnailStatus)): \(report.thumbnailDetail)")
+                }
+                do {
+                    try report.thumbnail.jpeg.write(to: URL(fileURLWithPath: thumbnail))
+                } catch {
+                    throw AgentError(.io, "cannot write \(thumbnail): \(error.localizedDescription)")
+                }
+            }
             if json {
-                var options = JSONEncodingOptions()
-                options.preserveProtoFieldNames = true
-                let text = try report.jsonString(options: options)
-                let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
-                let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                print(String(decoding: pretty, as: UTF8.self))
+                print(try Self.json(report, probe: probe))
                 return
             }
-            let host = report.host
-            print("host         \(host.hostname) (\(host.osName), kernel \(host.kernel), \(host.architecture))")
-            if !host.model.isEmpty { print("model        \(host.model)") }
-            print("cpu          \(Double(report.cpuPermille) / 10)% of \(host.cpuCount) CPUs: \(report.cpuPermillePerCpu.map { "\(Double($0) / 10)%" }.joined(separator: " "))")
-            print("load         \(Double(report.load.one) / 100) \(Double(report.load.five) / 100) \(Double(report.load.fifteen) / 100)")
-            print("memory       \(report.memory.availableBytes / 1_048_576) MiB available of \(report.memory.totalBytes / 1_048_576) MiB")
-            print("uptime       \(report.uptimeSeconds / 86_400)d \(report.uptimeSeconds % 86_400 / 3600)h \(report.uptimeSeconds % 3600 / 60)m")
-            let console = report.console
-            do {
-                _ = try SDBusConsoleReader().read()
-                print("console      \(console.user.isEmpty ? "nobody logged in" : console.user) (\(console.sessionType), \(console.sessionClass)\(console.remote ? ", remote" : "")\(console.locked ? ", locked" : ""))")
-                print("presence     \(report.presence.present ? "present" : "not present")\(report.presence.screenStateUsed ? " (screen state used)" : "")")
-            } catch {
-                print("console      unknown: \(error)")
-            }
-            if report.hasTemperatureMillicelsius { print("temperature  \(Double(report.temperatureMillicelsius) / 1000) °C") }
-            for disk in report.disks {
-                print("disk         \(disk.mountPoint) (\(disk.filesystem)): \(disk.usedBytes / 1_048_576) MiB used of \(disk.totalBytes / 1_048_576) MiB")
-            }
-            for interface in report.network.interfaces {
-                let mac = interface.mac.map { String(format: "%02x", $0) }.joined(separator: ":")
-                print("interface    \(interface.name) \(mac) \(interface.addresses.count) addresses")
-            }
-            if !report.network.gatewayIpv4.isEmpty {
-                let mac = report.network.gatewayIpv4Mac.map { String(format: "%02x", $0) }.joined(separator: ":")
-                print("gateway      \(report.network.gatewayIpv4.map(String.init).joined(separator: ".")) via \(report.network.gatewayIpv4Interface) (\(mac.isEmpty ? "MAC unknown" : mac))")
-            }
+            Self.printText(report, probe: probe)
+            if let thumbnail { print("written      \(thumbnail)") }
         }
+    }
+
+    /// The report in the protocol's JSON form, the JPEG replaced by its size, with the screen
+    /// helper's answers (the inputs of the screen-saver state) under "screen_probe".
+    static func json(_ report: WireStatsReport, probe: ScreenProbe?) throws -> String {
+        var options = JSONEncodingOptions()
+        options.preserveProtoFieldNames = true
+        options.alwaysPrintEnumsAsInts = false
+        let text = try report.jsonString(options: options)
+        guard var object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return text }
+        if var picture = object["thumbnail"] as? [String: Any] {
+            picture.removeValue(forKey: "jpeg")
+            picture["jpeg_bytes"] = report.thumbnail.jpeg.count
+            object["thumbnail"] = picture
+        }
+        object["thumbnail_captured"] = report.thumbnailStatus == .captured
+        if let probe {
+            var copy = probe
+            copy.thumbnail?.jpeg = Data()
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            var answers = try JSONSerialization.jsonObject(with: encoder.encode(copy)) as? [String: Any] ?? [:]
+            if var picture = answers["thumbnail"] as? [String: Any] {
+                picture.removeValue(forKey: "jpeg")
+                answers["thumbnail"] = picture
+            }
+            object["screen_probe"] = answers
+        }
+        let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: pretty, as: UTF8.self)
+    }
+
+    static func printText(_ report: WireStatsReport, probe: ScreenProbe?) {
+        let host = report.host
+        print("host         \(host.hostname) (\(host.osName), kernel \(host.kernel), \(host.architecture))")
+        if !host.model.isEmpty { print("model        \(host.model)") }
+        print("cpu          \(Double(report.cpuPermille) / 10)% of \(host.cpuCount) CPUs: \(report.cpuPermillePerCpu.map { "\(Double($0) / 10)%" }.joined(separator: " "))")
+        print("load         \(Double(report.load.one) / 100) \(Double(report.load.five) / 100) \(Double(report.load.fifteen) / 100)")
+        print("memory       \(report.memory.availableBytes / 1_048_576) MiB available of \(report.memory.totalBytes / 1_048_576) MiB")
+        print("uptime       \(report.uptimeSeconds / 86_400)d \(report.uptimeSeconds % 86_400 / 3600)h \(report.uptimeSeconds % 3600 / 60)m")
+        let console = report.console
+        if report.hasPresence {
+            print("console      \(console.user.isEmpty ? "nobody logged in" : console.user) (\(console.sessionType), \(console.sessionClass)\(console.remote ? ", remote" : "")\(console.locked ? ", locked" : ""))")
+            print("screen saver \(console.screenSaver)\(probe.map { " (" + Self.saverSources($0) + ")" } ?? "")")
+            print("presence     \(report.presence.present ? "present" : "not present")\(report.presence.screenStateUsed ? " (screen state used)" : "")")
+        } else {
+            print("console      unknown: logind cannot be reached")
+        }
+        switch report.thumbnailStatus {
+        case .captured:
+            let picture = report.thumbnail
+            let timing = probe?.thumbnail.map { ", \(Double($0.captureMicroseconds) / 1000) ms capture, \(Double($0.encodeMicroseconds) / 1000) ms JPEG" } ?? ""
+            print("thumbnail    \(picture.width)x\(picture.height), \(picture.jpeg.count) bytes\(timing)")
+        default:
+            print("thumbnail    none (\(report.thumbnailStatus)): \(report.thumbnailDetail)")
+        }
+        if report.hasTemperatureMillicelsius { print("temperature  \(Double(report.temperatureMillicelsius) / 1000) °C") }
+        for disk in report.disks {
+            print("disk         \(disk.mountPoint) (\(disk.filesystem)): \(disk.usedBytes / 1_048_576) MiB used of \(disk.totalBytes / 1_048_576) MiB")
+        }
+        for interface in report.network.interfaces {
+            let mac = interface.mac.map { String(format: "%02x", $0) }.joined(separator: ":")
+            print("interface    \(interface.name) \(mac) \(interface.addresses.count) addresses")
+        }
+        if !report.network.gatewayIpv4.isEmpty {
+            let mac = report.network.gatewayIpv4Mac.map { String(format: "%02x", $0) }.joined(separator: ":")
+            print("gateway      \(report.network.gatewayIpv4.map(String.init).joined(separator: ".")) via \(report.network.gatewayIpv4Interface) (\(mac.isEmpty ? "MAC unknown" : mac))")
+        }
+    }
+
+    static func saverSources(_ probe: ScreenProbe) -> String {
+        var parts = ["X server: \(probe.x11ScreenSaver ?? "unknown")", "xscreensaver: \(probe.xscreensaver ?? "not running")"]
+        parts.append("desktop: " + (probe.desktopScreenSaver.map { "\(probe.desktopScreenSaverService ?? "") \($0 ? "active" : "inactive")" } ?? "no answer"))
+        return parts.joined(separator: "; ")
+    }
+}
+
+/// The screen helper the agent starts as the console user for every report (see ScreenHelper).
+struct ScreenProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "screen-probe",
+        abstract: "Internal: ask the console's screen as its user and print the answer as JSON.",
+        discussion: """
+            Started by the agent for each report. Run as root it first becomes --uid/--gid. It reads \
+            the X server's screen saver, xscreensaver's state and the desktop's screen saver on \
+            --session-bus, and with --thumbnail captures the display.
+            """,
+        shouldDisplay: false
+    )
+
+    @Option(help: "Become this user id first (when run as root).") var uid: UInt32
+    @Option(help: "Become this group id first (when run as root).") var gid: UInt32
+    @Option(help: "The X display, e.g. :0.") var display: String?
+    @Option(help: "The user's session bus address.") var sessionBus: String?
+    @Flag(help: "Capture the screen thumbnail too.") var thumbnail = false
+
+    func run() throws {
+        // A hung X server or bus must not keep the helper alive after the agent gave up on it.
+        alarm(10)
+        do {
+            try ScreenHelper.becomeUser(uid: uid, gid: gid)
+        } catch {
+            FileHandle.standardError.write(Data("jump-agent screen-probe: \(error)\n".utf8))
+            throw ExitCode(77)
+        }
+        let probe = ScreenHelper.probe(display: display, sessionBus: sessionBus, thumbnail: thumbnail)
+        FileHandle.standardOutput.write(try JSONEncoder().encode(probe))
     }
 }

@@ -28,4 +28,13 @@ typedef struct {
 /// Returns 0, or a negative errno with a message in `error`.
 int jump_logind_console(const char *bus_address, jump_console *console, char *error, size_t error_length);
 
+/// Asks the desktop's screen saver on a user's session bus whether it runs: GNOME's
+/// org.gnome.ScreenSaver, KDE's and others' org.freedesktop.ScreenSaver, Xfce's org.xfce.ScreenSaver, in
+/// that order, each method call bounded by `timeout_ms`. `bus_address` NULL means the session bus of
+/// this process ($DBUS_SESSION_BUS_ADDRESS). Returns 1 (active) or 0 (not active) with the service that
+/// answered in `service`; -ENOENT when no screen saver service is on the bus; another negative errno
+/// with a message in `error`.
+int jump_session_screen_saver(const char *bus_address, unsigned timeout_ms, char *service, size_t service_length,
+                              char *error, size_t error_length);
+
 #endif

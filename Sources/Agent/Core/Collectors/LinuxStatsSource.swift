@@ -10,18 +10,25 @@ public final class LinuxStatsSource: StatsSource {
     let filesystems: any FilesystemUsageReader
     let interfaces: any InterfaceAddressReader
     let console: (any ConsoleReader)?
+    let screen: (any ScreenReader)?
+    let locator: DisplayLocator
     private let previousCPU = Mutex<[ProcParsers.CPUTimes]>([])
+    private let lastProbe = Mutex<ScreenProbe?>(nil)
 
     public init(
         root: String = "/",
         filesystems: any FilesystemUsageReader = StatvfsReader(),
         interfaces: any InterfaceAddressReader = GetifaddrsReader(),
-        console: (any ConsoleReader)? = nil
+        console: (any ConsoleReader)? = nil,
+        screen: (any ScreenReader)? = nil,
+        locator: DisplayLocator? = nil
     ) {
         self.root = URL(fileURLWithPath: root, isDirectory: true)
         self.filesystems = filesystems
         self.interfaces = interfaces
         self.console = console
+        self.screen = screen
+        self.locator = locator ?? DisplayLocator(root: root)
         _ = cpu()  // the baseline, so the first report covers the time since the agent started
     }
 
@@ -64,8 +71,13 @@ public final class LinuxStatsSource: StatsSource {
         if selection.contains(.disk) { report.disks = disks() }
         // Without logind (no system bus) the console stays unknown and presence is left out.
         if let console, let reading = try? console.read() {
-            report.console = reading.state(screenSaver: .unknown)
+            let probe = screenProbe(reading, request: request, into: &report)
+            report.console = reading.state(screenSaver: probe?.screenSaverState ?? .unknown)
+            if probe?.lockedByScreenSaver == true { report.console.locked = true }
             report.presence = PresenceRule.presence(report.console, useScreenState: request.useScreenState)
+        } else if selection.contains(.thumbnail) {
+            report.thumbnailStatus = .noDisplay
+            report.thumbnailDetail = "the console is unknown: logind cannot be reached"
         }
         if includeFacts {
             report.host = hostFacts()
@@ -73,6 +85,41 @@ public final class LinuxStatsSource: StatsSource {
         }
         return report
     }
+
+    /// The screen's saver state and, when selected, its thumbnail, from the helper that runs as the
+    /// console user. Thumbnail status and detail go into `report`.
+    func screenProbe(_ console: LogindConsole, request: ReportRequest, into report: inout WireStatsReport) -> ScreenProbe? {
+        let wantThumbnail = request.selection.contains(.thumbnail)
+        let plan = ScreenPlan.plan(for: console)
+        var probe: ScreenProbe?
+        if let screen, let session = plan.session {
+            if let display = locator.locate(session, wantDisplay: plan.capture) {
+                probe = screen.probe(display, thumbnail: wantThumbnail && plan.capture)
+            } else if plan.capture {
+                report.thumbnailStatus = .failed
+                report.thumbnailDetail = "cannot find the X display of \(session.user)'s session"
+            }
+        }
+        lastProbe.withLock { $0 = probe }
+        guard wantThumbnail, !report.hasThumbnail, report.thumbnailStatus == .unspecified else { return probe }
+        if !plan.capture {
+            report.thumbnailStatus = plan.status
+            report.thumbnailDetail = plan.detail
+        } else if let picture = probe?.thumbnail {
+            report.thumbnailStatus = .captured
+            report.thumbnail.jpeg = picture.jpeg
+            report.thumbnail.width = picture.width
+            report.thumbnail.height = picture.height
+            report.thumbnail.signature = picture.signature
+        } else {
+            report.thumbnailStatus = .failed
+            report.thumbnailDetail = String((probe?.captureError ?? (screen == nil ? "this agent has no screen capture" : "the screen helper gave no picture")).prefix(512))
+        }
+        return probe
+    }
+
+    /// The screen helper's last answer: the inputs of the screen-saver state, for `jump-agent stats`.
+    public var lastScreenProbe: ScreenProbe? { lastProbe.withLock { $0 } }
 
     /// Busy thousandths of all CPUs and of each, since the previous call.
     func cpu() -> (UInt32, [UInt32])? {

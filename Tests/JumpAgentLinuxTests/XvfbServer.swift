@@ -1,0 +1,96 @@
+import CX11TestSupport
+import Foundation
+
+/// A real X server (Xvfb) on a display number it picks itself (-displayfd), with access control by an
+/// Xauthority file of its own: only clients that present the cookie get in. -noreset keeps the root
+/// window's picture and the RandR monitors after each test client leaves.
+final class XvfbServer {
+    let display: String
+    let directory: URL
+    /// The cookie file, readable by every user (the screen helper runs as nobody in the tests).
+    let xauthority: String
+    private let process: Process
+
+    static var available: Bool {
+        ["/usr/bin/Xvfb", "/usr/bin/xauth", "/usr/bin/xrandr", "/usr/bin/xset", "/usr/bin/xprop"].allSatisfy(FileManager.default.isExecutableFile)
+    }
+
+    init(width: Int = 1920, height: Int = 1080) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-x11-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        xauthority = directory.appendingPathComponent("Xauthority").path
+        let cookie = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        // The cookie goes in for display 0 first; once the display is known it is added for it.
+        let serverAuthority = directory.appendingPathComponent("server-auth").path
+        try Self.tool("/usr/bin/xauth", ["-f", serverAuthority, "add", ":0", "MIT-MAGIC-COOKIE-1", cookie])
+
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/Xvfb")
+        process.arguments = ["-displayfd", "1", "-screen", "0", "\(width)x\(height)x24", "-noreset", "-nolisten", "tcp", "-auth", serverAuthority]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        // Xvfb writes the display number once it accepts clients.
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw XError("Xvfb exited before it was ready") }
+            line.append(chunk)
+        }
+        display = ":" + String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try Self.tool("/usr/bin/xauth", ["-f", xauthority, "add", display, "MIT-MAGIC-COOKIE-1", cookie])
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: xauthority)
+        // This process's own X clients (the drawing, the capture tests) find the cookie here; the
+        // suites that use X run one test at a time.
+        setenv("XAUTHORITY", xauthority, 1)
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// The environment for a client of this server.
+    var environment: [String: String] { ["DISPLAY": display, "XAUTHORITY": xauthority, "PATH": "/usr/bin:/bin"] }
+
+    /// Runs an X client tool (xrandr, xset, xprop) against this server.
+    @discardableResult
+    func run(_ tool: String, _ arguments: [String]) throws -> String {
+        try Self.tool("/usr/bin/" + tool, arguments, environment: environment)
+    }
+
+    /// Fills the screen with cells of solid colours, row by row.
+    func fillGrid(columns: Int, rows: Int, _ colors: [UInt32]) throws {
+        var error = [CChar](repeating: 0, count: 256)
+        let result = display.withCString { jump_x11_test_fill_grid($0, Int32(columns), Int32(rows), colors, &error, error.count) }
+        guard result == 0 else { throw XError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+    }
+
+    @discardableResult
+    static func tool(_ path: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin"]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw XError("\(path) \(arguments.joined(separator: " ")) failed: \(text)")
+        }
+        return text
+    }
+
+    struct XError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}
