@@ -42,8 +42,12 @@ fuzz:
 	    -artifact_prefix=$(FUZZ_DIR)/crashes/ "$$work" $(FUZZ_DIR)/corpus
 
 bench:
+	scripts/install-deps.sh test
 	$(SWIFT) build -c release --product jump-bench-codec
+	$(SWIFT) build -c release --product jump-agent
+	$(SWIFT) build -c release --product jump-bench-capture
 	.build/release/jump-bench-codec
+	.build/release/jump-bench-capture
 
 protos-check:
 	scripts/install-deps.sh test

@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "jumpctl", targets: ["jumpctl"]),
         .executable(name: "jump-bench-codec", targets: ["jump-bench-codec"]),
         .executable(name: "jump-bench-admission", targets: ["jump-bench-admission"]),
+        .executable(name: "jump-bench-capture", targets: ["jump-bench-capture"]),
         .library(name: "JumpProtocol", targets: ["JumpProtocol"]),
         .library(name: "JumpProtocolFuzzing", targets: ["JumpProtocolFuzzing"]),
     ],
@@ -208,6 +209,11 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
             path: "Benchmarks/AdmissionBenchmark"
+        ),
+        .executableTarget(
+            name: "jump-bench-capture",
+            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "CX11TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/CaptureBenchmark"
         ),
         .testTarget(
             name: "JumpProtocolTests",

@@ -12,7 +12,7 @@
 #include <string.h>
 
 // Records protocol errors instead of letting Xlib end the process; read after XSync.
-static __thread int jump_x11_test_error_code;
+static _Thread_local int jump_x11_test_error_code;
 
 static int jump_x11_test_on_error(Display *display, XErrorEvent *event) {
     (void)display;
@@ -197,15 +197,19 @@ static void jump_x11_test_text(jump_x11_test_canvas *canvas, jump_x11_test_batch
         while (x + glyph_width <= line_end) {
             int letters = jump_x11_test_between(state, 2, 9);
             for (int i = 0; i < letters && x + glyph_width <= line_end; i++, x += glyph_width) {
-                // A glyph: a stem and one or two short strokes, each 1 to 3 pixels thick.
+                // A glyph: a stem and one or two short strokes, each 1 to 3 pixels thick. The random numbers
+                // are drawn one statement at a time: argument evaluation order is unspecified in C.
                 int stem_height = jump_x11_test_between(state, 5, 9);
-                jump_x11_test_add(canvas, batch, x + jump_x11_test_between(state, 0, 2), y + 9 - stem_height,
-                                  jump_x11_test_between(state, 1, 2), stem_height);
+                int stem_x = x + jump_x11_test_between(state, 0, 2);
+                int stem_width = jump_x11_test_between(state, 1, 2);
+                jump_x11_test_add(canvas, batch, stem_x, y + 9 - stem_height, stem_width, stem_height);
                 int strokes = jump_x11_test_between(state, 1, 2);
                 for (int k = 0; k < strokes; k++) {
-                    jump_x11_test_add(canvas, batch, x + jump_x11_test_between(state, 0, 3),
-                                      y + jump_x11_test_between(state, 3, 8), jump_x11_test_between(state, 1, 3),
-                                      jump_x11_test_between(state, 1, 3));
+                    int stroke_x = x + jump_x11_test_between(state, 0, 3);
+                    int stroke_y = y + jump_x11_test_between(state, 3, 8);
+                    int stroke_width = jump_x11_test_between(state, 1, 3);
+                    int stroke_height = jump_x11_test_between(state, 1, 3);
+                    jump_x11_test_add(canvas, batch, stroke_x, stroke_y, stroke_width, stroke_height);
                 }
             }
             x += glyph_width;  // the space between words

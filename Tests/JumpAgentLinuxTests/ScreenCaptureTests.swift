@@ -74,6 +74,18 @@ struct ScreenCaptureTests {
         }
     }
 
+    @Test func withoutSharedMemoryTheCaptureIsTheSame() throws {
+        let server = try XvfbServer()
+        try server.fillGrid(columns: 3, rows: 3, [Self.red, Self.green, Self.blue, Self.white, Self.black, Self.red, Self.green, Self.blue, Self.white])
+        let shared = try X11Display(server.display).capture(largestSide: 333)
+        setenv("JUMP_X11_NO_SHM", "1", 1)
+        defer { unsetenv("JUMP_X11_NO_SHM") }
+        let plain = try X11Display(server.display).capture(largestSide: 333)
+        #expect(shared.usedSharedMemory && !plain.usedSharedMemory)
+        #expect(plain.picture == shared.picture)
+        #expect(plain.picture.width == 333 && plain.picture.height == 187)
+    }
+
     @Test func theXServersScreenSaverFollowsXset() throws {
         let server = try XvfbServer()
         let display = try X11Display(server.display)
@@ -210,6 +222,82 @@ struct ScreenCaptureTests {
         gate.filter(&third)
         #expect(third.console.screenSaver == .active)
         #expect(!third.presence.present)
+    }
+}
+
+/// `jump-agent stats` as an administrator runs it on an endpoint: logind (mocked on a private system
+/// bus) says nobody's X11 session on the Xvfb display is in front; the agent finds the cookie in the
+/// environment of nobody's program, its helper captures as nobody, and the JPEG lands in the file.
+@Suite(.serialized, .enabled(if: XvfbServer.available && PrivateSystemBus.available, "needs Xvfb and python3-dbusmock (make test installs them)"))
+struct StatsCommandScreenTests {
+    static func run(_ arguments: [String], bus: PrivateSystemBus) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ScreenCaptureTests.agentProgram)
+        process.arguments = arguments
+        process.environment = ["DBUS_SYSTEM_BUS_ADDRESS": bus.address, "PATH": "/usr/bin:/bin"]
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let text = output.fileHandleForReading.readDataToEndOfFile()
+        let errorText = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: text, as: UTF8.self), String(decoding: errorText, as: UTF8.self))
+    }
+
+    @Test func statsWritesTheThumbnailAndShowsItsInputs() throws {
+        let server = try XvfbServer()
+        try server.fillGrid(columns: 2, rows: 2, [ScreenCaptureTests.red, ScreenCaptureTests.green, ScreenCaptureTests.blue, ScreenCaptureTests.white])
+        let bus = try PrivateSystemBus()
+        try bus.startLogind()
+        try bus.addSession("c1", uid: ScreenCaptureTests.nobody, user: "nobody")
+        try bus.setSession("c1", "Type", "string:x11")
+        try bus.setSession("c1", "Display", "string:\(server.display)")
+        let desktopProgram = Process()
+        desktopProgram.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        desktopProgram.arguments = ["--reuid=\(ScreenCaptureTests.nobody)", "--regid=\(ScreenCaptureTests.nobody)", "--clear-groups", "/bin/sleep", "300"]
+        desktopProgram.environment = ["DISPLAY": server.display, "XAUTHORITY": server.xauthority]
+        try desktopProgram.run()
+        defer {
+            kill(desktopProgram.processIdentifier, SIGKILL)
+            desktopProgram.waitUntilExit()
+        }
+
+        let file = server.directory.appendingPathComponent("shot.jpg")
+        let result = try Self.run(["stats", "--json", "--sample", "10", "--thumbnail", file.path], bus: bus)
+        #expect(result.status == 0, "\(result.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(report["thumbnail_captured"] as? Bool == true)
+        #expect(report["thumbnail_status"] as? String == "THUMBNAIL_STATUS_CAPTURED")
+        let thumbnail = try #require(report["thumbnail"] as? [String: Any])
+        #expect(thumbnail["width"] as? Int == 320)
+        #expect(thumbnail["jpeg"] == nil, "the JSON shows the size, not the bytes")
+        let bytes = try #require(thumbnail["jpeg_bytes"] as? Int)
+        let probe = try #require(report["screen_probe"] as? [String: Any])
+        #expect(probe["helper_uid"] as? Int == Int(ScreenCaptureTests.nobody))
+        #expect(probe["x11_screen_saver"] as? String == "off")
+        let console = try #require(report["console"] as? [String: Any])
+        #expect(console["user"] as? String == "nobody")
+        #expect(console["screen_saver"] as? String == "SCREEN_SAVER_STATE_INACTIVE")
+        #expect((report["presence"] as? [String: Any])?["present"] as? Bool == true)
+
+        let jpeg = try Data(contentsOf: file)
+        #expect(jpeg.count == bytes)
+        let picture = try JPEG.decode(jpeg)
+        #expect(ScreenCaptureTests.matches(ScreenCaptureTests.quadrants(picture)[3], ScreenCaptureTests.white))
+    }
+
+    @Test func withoutAPictureStatsSaysWhyAndFails() throws {
+        let bus = try PrivateSystemBus()
+        try bus.startLogind()
+        try bus.addSession("c1", uid: ScreenCaptureTests.nobody, user: "nobody")
+        try bus.setSession("c1", "Type", "string:wayland")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("jump-shot-\(UUID().uuidString).jpg")
+        let result = try Self.run(["stats", "--sample", "10", "--thumbnail", file.path], bus: bus)
+        #expect(result.status == 69)
+        #expect(result.error.contains("no thumbnail (wayland): a Wayland session cannot be captured"), "\(result.error)")
+        #expect(!FileManager.default.fileExists(atPath: file.path))
     }
 }
 

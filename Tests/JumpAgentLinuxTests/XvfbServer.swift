@@ -8,6 +8,7 @@ final class XvfbServer {
     let display: String
     let directory: URL
     /// The cookie file, readable by every user (the screen helper runs as nobody in the tests).
+    /// `directory` is this server's own scratch folder.
     let xauthority: String
     private let process: Process
 
@@ -15,19 +16,32 @@ final class XvfbServer {
         ["/usr/bin/Xvfb", "/usr/bin/xauth", "/usr/bin/xrandr", "/usr/bin/xset", "/usr/bin/xprop"].allSatisfy(FileManager.default.isExecutableFile)
     }
 
-    init(width: Int = 1920, height: Int = 1080) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-x11-\(UUID().uuidString)")
+    /// One cookie and one Xauthority file for every server of this test process, so XAUTHORITY is
+    /// set once and suites running side by side never change it under each other.
+    private static let shared: Result<(cookie: String, directory: URL), any Error> = Result {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-x11-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
-        xauthority = directory.appendingPathComponent("Xauthority").path
         let cookie = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        // The cookie goes in for display 0 first; once the display is known it is added for it.
-        let serverAuthority = directory.appendingPathComponent("server-auth").path
-        try Self.tool("/usr/bin/xauth", ["-f", serverAuthority, "add", ":0", "MIT-MAGIC-COOKIE-1", cookie])
+        // The server reads its own copy, with the cookie for any display number.
+        try tool("/usr/bin/xauth", ["-f", directory.appendingPathComponent("server-auth").path, "add", ":0", "MIT-MAGIC-COOKIE-1", cookie])
+        let clients = directory.appendingPathComponent("Xauthority").path
+        _ = FileManager.default.createFile(atPath: clients, contents: nil, attributes: [.posixPermissions: 0o644])
+        // This process's own X clients (the drawing, the capture tests) find the cookie here.
+        setenv("XAUTHORITY", clients, 1)
+        return (cookie, directory)
+    }
+
+    init(width: Int = 1920, height: Int = 1080) throws {
+        let (cookie, shared) = try Self.shared.get()
+        directory = shared.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        xauthority = shared.appendingPathComponent("Xauthority").path
 
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/Xvfb")
-        process.arguments = ["-displayfd", "1", "-screen", "0", "\(width)x\(height)x24", "-noreset", "-nolisten", "tcp", "-auth", serverAuthority]
+        process.arguments = ["-displayfd", "1", "-screen", "0", "\(width)x\(height)x24", "-noreset", "-nolisten", "tcp", "-auth", shared.appendingPathComponent("server-auth").path]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -42,9 +56,6 @@ final class XvfbServer {
         display = ":" + String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         try Self.tool("/usr/bin/xauth", ["-f", xauthority, "add", display, "MIT-MAGIC-COOKIE-1", cookie])
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: xauthority)
-        // This process's own X clients (the drawing, the capture tests) find the cookie here; the
-        // suites that use X run one test at a time.
-        setenv("XAUTHORITY", xauthority, 1)
     }
 
     deinit {

@@ -89,6 +89,9 @@ import Testing
         let seconds = Double(span.components.seconds) + Double(span.components.attoseconds) / 1e18
         let rate = Double(times.count - 1) / seconds
         #expect(rate <= 44, "admitted at \(rate)/s, above the setting")
-        #expect(rate >= 20, "admitted at \(rate)/s, far below the setting")
+        // The lower bound only catches admission that throttles far below the setting: on two cores
+        // shared with the rest of the suite (X servers, D-Bus, other TLS tests) the handshakes
+        // themselves can hold the rate near 20/s. Benchmarks/admission.sh measures the rate unloaded.
+        #expect(rate >= 10, "admitted at \(rate)/s, far below the setting")
     }
 }

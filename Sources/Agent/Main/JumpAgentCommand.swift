@@ -17,7 +17,7 @@ struct JumpAgentCommand: AsyncParsableCommand {
             and runs the endpoint side of remote sessions.
 
             Exit status: 0 success; 64 bad arguments or installer; 65 damaged files; 69 the \
-            appliance cannot be reached; 74 files cannot be written; 77 the appliance refused \
+            appliance cannot be reached (stats --thumbnail: no picture); 74 files cannot be written; 77 the appliance refused \
             (expired or used-up installer, override not allowed, certificate revoked); 3 the \
             appliance deleted this Jump Client.
             """,

@@ -16,7 +16,7 @@ jump_x11 *jump_x11_open(const char *display, char *error, size_t error_length);
 void jump_x11_close(jump_x11 *x11);
 
 enum {
-    JUMP_X11_SAVER_UNKNOWN = -1,  // no MIT-SCREEN-SAVER extension / no property
+    JUMP_X11_SAVER_UNKNOWN = -1,  // the server has no MIT-SCREEN-SAVER extension
     JUMP_X11_SAVER_OFF = 0,
     JUMP_X11_SAVER_ON = 1,        // the X server's own saver runs (e.g. after `xset s activate`)
     JUMP_X11_SAVER_DISABLED = 2,  // the X server's saver is disabled
