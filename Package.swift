@@ -244,9 +244,15 @@ let package = Package(
             dependencies: ["JumpAgentCore", "JumpAgentLinux", "JumpProtocol", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
         ),
+        // Real parts for tests: an X server with its own cookie, a private D-Bus with python-dbusmock.
+        .target(
+            name: "JumpTestSupport",
+            dependencies: ["CX11TestSupport"],
+            path: "Tests/Support"
+        ),
         .testTarget(
             name: "JumpAgentLinuxTests",
-            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "CX11TestSupport", "jump-agent"]
+            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "JumpTestSupport", "jump-agent"]
         ),
         .testTarget(
             name: "JumpStoreTests",
@@ -269,7 +275,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["JumpProtocol", "jump-agent", "jump-server", "jumpctl"]
+            dependencies: ["JumpProtocol", "JumpAgentLinux", "JumpTestSupport", "jump-agent", "jump-server", "jumpctl"]
         ),
     ]
 )

@@ -32,6 +32,10 @@ struct ClientCommand: AsyncParsableCommand {
         var uptimeSeconds: UInt64?
         var addresses: [String]
         var thumbnail: Bool
+        var thumbnailNote: String?
+        var sessionType: String?
+        var locked: Bool?
+        var screenSaver: String?
     }
 
     struct List: AsyncParsableCommand {
@@ -81,10 +85,11 @@ struct ClientCommand: AsyncParsableCommand {
                     ("hostname", row.hostname), ("os", row.os ?? ""),
                     ("presence", row.presence.map { $0 ? "present" : "not present" } ?? ""),
                     ("console user", row.consoleUser ?? ""),
+                    ("screen", [row.sessionType, row.locked.map { $0 ? "locked" : "unlocked" }, row.screenSaver.map { "screen saver \($0)" }].compactMap { $0 }.joined(separator: ", ")),
                     ("cpu", row.cpuPercent.map { String(format: "%.1f%%", $0) } ?? ""),
                     ("uptime", row.uptimeSeconds.map { "\($0 / 86_400)d \($0 % 86_400 / 3600)h \($0 % 3600 / 60)m" } ?? ""),
                     ("addresses", row.addresses.joined(separator: " ")),
-                    ("thumbnail", row.thumbnail ? "yes" : "no"),
+                    ("thumbnail", row.thumbnail ? "yes (jumpctl client thumbnail \(row.id) -o FILE)" : "no" + (row.thumbnailNote.map { " (\($0))" } ?? "")),
                 ]
                 for disk in row.disks ?? [] {
                     lines.append(("disk \(disk.mountPoint)", "\(Output.bytes(disk.usedBytes)) of \(Output.bytes(disk.totalBytes)) used"))

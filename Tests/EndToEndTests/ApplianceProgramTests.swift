@@ -1,4 +1,6 @@
 import Foundation
+import JumpAgentLinux
+import JumpTestSupport
 import Testing
 
 /// The appliance, jumpctl and the agent as a person uses them: real binaries, real TLS, loopback.
@@ -157,6 +159,76 @@ import Testing
         #expect(try appliance.jumpctl(["client", "show", id]).status == 66)
 
         #expect(appliance.stop() == 0, "a clean shutdown on SIGTERM")
+    }
+
+    /// A representative's view of a desktop: logind (mocked on a private system bus) says nobody's
+    /// X11 session on an Xvfb display is in front; the agent finds the display's cookie, captures as
+    /// nobody, and the appliance hands the picture and the screen state to jumpctl.
+    @Test(.enabled(if: XvfbServer.available && PrivateSystemBus.available, "needs Xvfb and python3-dbusmock (make test installs them)"))
+    func aDesktopsThumbnailReachesTheAdministrator() async throws {
+        let appliance = try Appliance()
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+        let screen = try XvfbServer()
+        try screen.fillGrid(columns: 2, rows: 2, [0xE0_2020, 0x20_C040, 0x20_40E0, 0xF0_F0F0])
+        let bus = try PrivateSystemBus()
+        try bus.startLogind()
+        try bus.addSession("c1", uid: 65534, user: "nobody")
+        try bus.setSession("c1", "Type", "string:x11")
+        try bus.setSession("c1", "Display", "string:\(screen.display)")
+        let desktop = try screen.userProgram(uid: 65534)
+        defer {
+            kill(desktop.processIdentifier, SIGKILL)
+            desktop.waitUntilExit()
+        }
+
+        let installer = appliance.directory.appendingPathComponent("installer.json")
+        #expect(try appliance.jumpctl(["installer", "create", "--group", "Default", "--output", installer.path, "--expires", "1h", "--allow-override", "install-dir"]).status == 0)
+        let agentDirectory = appliance.directory.appendingPathComponent("agent")
+        let enrolled = try Self.run("jump-agent", ["enroll", "--installer", installer.path, "--dir", agentDirectory.path])
+        #expect(enrolled.status == 0, "\(enrolled.error)")
+        let agent = Process()
+        agent.executableURL = ProgramTests.binDirectory.appendingPathComponent("jump-agent")
+        agent.arguments = ["run", "--dir", agentDirectory.path, "--log-level", "warning"]
+        agent.environment = ["DBUS_SYSTEM_BUS_ADDRESS": bus.address, "PATH": "/usr/bin:/bin"]
+        agent.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try agent.run()
+        defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
+
+        var client: [String: Any] = [:]
+        for _ in 0..<100 {
+            let list = try appliance.jumpctl(["client", "list", "--json"])
+            client = ((try? JSONSerialization.jsonObject(with: Data(list.output.utf8))) as? [[String: Any]])?.first ?? [:]
+            if client["thumbnail"] as? Bool == true { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(client["thumbnail"] as? Bool == true, "\(client)")
+        #expect(client["presence"] as? Bool == true)
+        #expect(client["consoleUser"] as? String == "nobody")
+        #expect(client["sessionType"] as? String == "x11")
+        #expect(client["screenSaver"] as? String == "inactive")
+        #expect(client["locked"] as? Bool == false)
+        let id = try #require(client["id"] as? String)
+
+        let file = appliance.directory.appendingPathComponent("shot.jpg")
+        let saved = try appliance.jumpctl(["client", "thumbnail", id, "-o", file.path])
+        #expect(saved.status == 0, "\(saved.error)")
+        let picture = try JPEG.decode(try Data(contentsOf: file))
+        #expect(picture.width == 320 && picture.height == 180)
+        let red = picture.pixel(x: 80, y: 45)
+        let white = picture.pixel(x: 240, y: 135)
+        #expect(red.red > 200 && red.green < 60 && red.blue < 60, "\(red)")
+        #expect(white.red > 220 && white.green > 220 && white.blue > 220, "\(white)")
+        let shown = try appliance.jumpctl(["client", "show", id])
+        #expect(shown.output.contains("x11, unlocked, screen saver inactive"), "\(shown.output)")
+
+        // SIGTERM stops the agent cleanly: it says goodbye, and the appliance shows it offline.
+        agent.terminate()
+        agent.waitUntilExit()
+        #expect(agent.terminationReason == .exit && agent.terminationStatus == 0)
+        let after = try appliance.jumpctl(["client", "show", id, "--json"])
+        #expect(after.output.contains("\"status\" : \"offline\""), "\(after.output)")
+        withExtendedLifetime(screen) {}
     }
 
     static let opensslAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")

@@ -2,6 +2,7 @@ import Foundation
 import JumpAgentCore
 import JumpAgentLinux
 import JumpProtocol
+import JumpTestSupport
 import Testing
 
 /// The console user, session and lock state read over a real D-Bus from python-dbusmock's logind

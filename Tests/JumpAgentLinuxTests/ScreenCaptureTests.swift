@@ -2,6 +2,7 @@ import Foundation
 import JumpAgentCore
 import JumpAgentLinux
 import JumpProtocol
+import JumpTestSupport
 import Testing
 
 /// The thumbnail and the screen-saver sources against a real X server (Xvfb), and the screen helper
@@ -179,22 +180,18 @@ struct ScreenCaptureTests {
     }
 
     /// The whole path a report takes: logind says an X11 session of nobody's is in front (a fake
-    /// console reader), the display and cookie are found in the environment of nobody's processes
+    /// console reader), the cookie is found in the environment of nobody's program on that display
     /// in the live /proc, the helper captures as nobody, and the report carries the thumbnail once.
     @Test func aReportCarriesTheThumbnailOnlyWhenItChanged() async throws {
         let server = try XvfbServer()
         try server.fillGrid(columns: 2, rows: 2, [Self.red, Self.green, Self.blue, Self.white])
-        let desktopProgram = Process()
-        desktopProgram.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        desktopProgram.arguments = ["--reuid=\(Self.nobody)", "--regid=\(Self.nobody)", "--clear-groups", "/bin/sleep", "300"]
-        desktopProgram.environment = ["DISPLAY": server.display, "XAUTHORITY": server.xauthority, "PATH": "/usr/bin:/bin"]
-        try desktopProgram.run()
+        let desktopProgram = try server.userProgram(uid: Self.nobody)
         defer {
             kill(desktopProgram.processIdentifier, SIGKILL)
             desktopProgram.waitUntilExit()
         }
 
-        let session = LogindConsole.Session(user: "nobody", uid: Self.nobody, type: "x11", sessionClass: "user", display: "", remote: false, locked: false)
+        let session = LogindConsole.Session(user: "nobody", uid: Self.nobody, type: "x11", sessionClass: "user", display: server.display, remote: false, locked: false)
         let source = LinuxStatsSource(
             console: FixedConsole(LogindConsole(active: session, userSession: session)),
             screen: HelperScreenReader(program: Self.agentProgram),
@@ -254,11 +251,7 @@ struct StatsCommandScreenTests {
         try bus.addSession("c1", uid: ScreenCaptureTests.nobody, user: "nobody")
         try bus.setSession("c1", "Type", "string:x11")
         try bus.setSession("c1", "Display", "string:\(server.display)")
-        let desktopProgram = Process()
-        desktopProgram.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        desktopProgram.arguments = ["--reuid=\(ScreenCaptureTests.nobody)", "--regid=\(ScreenCaptureTests.nobody)", "--clear-groups", "/bin/sleep", "300"]
-        desktopProgram.environment = ["DISPLAY": server.display, "XAUTHORITY": server.xauthority]
-        try desktopProgram.run()
+        let desktopProgram = try server.userProgram(uid: ScreenCaptureTests.nobody)
         defer {
             kill(desktopProgram.processIdentifier, SIGKILL)
             desktopProgram.waitUntilExit()

@@ -126,8 +126,9 @@ public final class AgentRuntime: Sendable {
         let session = Session(runtime: self)
         let gate = CommandGate(agentID: configuration.clientID, lastSequence: state.withLock(\.lastCommandSequence))
         let hello = { var hello = Self.hello(); hello.lastCommandSequence = gate.lastSequence; return hello }()
+        let channel: any Channel
         do {
-            _ = try await ClientBootstrap(group: group)
+            channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(30))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { [tls] channel in
@@ -148,7 +149,13 @@ public final class AgentRuntime: Sendable {
             logger.info("cannot connect", metadata: ["server": "\(server)", "error": "\(error)"])
             return (.transportClosed, false)
         }
-        return await session.ended()
+        // Stopping the agent (SIGTERM) cancels this task: say goodbye and close, so the connection
+        // ends and with it the wait.
+        return await withTaskCancellationHandler {
+            await session.ended()
+        } onCancel: {
+            session.stop(channel)
+        }
     }
 
     func persist() {
@@ -164,6 +171,17 @@ public final class AgentRuntime: Sendable {
     final class Session: AgentConnectionDelegate {
         let runtime: AgentRuntime
         private let status = Mutex<(ready: Bool, reporter: Task<Void, Never>?, ending: (AgentConnectionOutcome, Bool)?, waiter: CheckedContinuation<(AgentConnectionOutcome, ready: Bool), Never>?)>((false, nil, nil, nil))
+        private let connection = Mutex<AgentConnection?>(nil)
+
+        /// Ends the connection because the agent stops: with a Goodbye once the appliance welcomed
+        /// it, else by closing the channel.
+        func stop(_ channel: any Channel) {
+            if let connection = connection.withLock({ $0 }) {
+                connection.close(WireGoodbye(.shutdown, "the Jump Client is stopping"))
+            } else {
+                channel.close(promise: nil)
+            }
+        }
 
         init(runtime: AgentRuntime) { self.runtime = runtime }
 
@@ -179,6 +197,7 @@ public final class AgentRuntime: Sendable {
         }
 
         func connectionReady(_ connection: AgentConnection, welcome: WireWelcome) {
+            self.connection.withLock { $0 = connection }
             runtime.state.withLock { state in
                 if welcome.hasConfig { state.apply(welcome.config) }
                 state.lastContact = Date()

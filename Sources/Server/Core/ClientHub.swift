@@ -140,6 +140,13 @@ public final class ClientHub: ServerConnectionDelegate {
         public var uptimeSeconds: UInt64?
         public var addresses: [String]
         public var thumbnail: Bool
+        /// Why there is no thumbnail ("wayland: a Wayland session cannot be captured ..."), when the
+        /// agent said so.
+        public var thumbnailNote: String?
+        /// The console's session type (x11, wayland, tty), lock and screen-saver state: the inputs of presence.
+        public var sessionType: String?
+        public var locked: Bool?
+        public var screenSaver: String?
         public var statisticsAt: Date?
     }
 
@@ -196,7 +203,18 @@ public final class ClientHub: ServerConnectionDelegate {
         view.os = report.host.osName.nonEmpty
         view.agentVersion = report.host.agentVersion.nonEmpty
         if report.hasPresence { view.presence = report.presence.present }
-        if selected.contains(.consoleUser) { view.consoleUser = report.console.user }
+        if selected.contains(.consoleUser) {
+            view.consoleUser = report.console.user
+            if report.hasConsole {
+                view.sessionType = Self.name(of: report.console.sessionType)
+                view.locked = report.console.locked
+                view.screenSaver = Self.name(of: report.console.screenSaver)
+            }
+        }
+        if selected.contains(.thumbnail), ![.unspecified, .captured, .unchanged].contains(report.thumbnailStatus) {
+            let status = Self.name(of: report.thumbnailStatus)
+            view.thumbnailNote = report.thumbnailDetail.isEmpty ? status : "\(status): \(report.thumbnailDetail)"
+        }
         if selected.contains(.cpu), report.hasCpuPermille { view.cpuPercent = Double(report.cpuPermille) / 10 }
         if selected.contains(.uptime), report.hasUptimeSeconds { view.uptimeSeconds = report.uptimeSeconds }
         if selected.contains(.disk) {
@@ -214,6 +232,35 @@ public final class ClientHub: ServerConnectionDelegate {
             interface.addresses.map { IPAddressText.format($0.ip) + "/\($0.prefixLength)" }
         }
         return view
+    }
+
+    static func name(of type: WireSessionType) -> String {
+        switch type {
+        case .x11: "x11"
+        case .wayland: "wayland"
+        case .tty: "tty"
+        case .other: "other"
+        default: "unspecified"
+        }
+    }
+
+    static func name(of state: WireScreenSaverState) -> String {
+        switch state {
+        case .active: "active"
+        case .inactive: "inactive"
+        default: "unknown"
+        }
+    }
+
+    static func name(of status: WireThumbnailStatus) -> String {
+        switch status {
+        case .captured: "captured"
+        case .unchanged: "unchanged"
+        case .noDisplay: "no-display"
+        case .wayland: "wayland"
+        case .failed: "failed"
+        default: "not-selected"
+        }
     }
 
     // MARK: Administration

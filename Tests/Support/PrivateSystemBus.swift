@@ -1,24 +1,24 @@
-import Foundation
+public import Foundation
 
 /// A private system bus (dbus-daemon with a system-type configuration in a temporary folder) with
 /// python-dbusmock's logind template on it: a real D-Bus, a mocked logind. The mock's control methods
 /// (AddSession, SetLockedHint, Properties.Set) are called with dbus-send, as an outside tool would.
 /// With `session: true` it is a session bus instead (for a desktop's mocked screen saver); every user
 /// may connect to either.
-final class PrivateSystemBus {
-    let directory: URL
-    let address: String
-    let session: Bool
+public final class PrivateSystemBus {
+    public let directory: URL
+    public let address: String
+    public let session: Bool
     private let daemon: Process
     private var mock: Process?
 
-    static var available: Bool {
+    public static var available: Bool {
         FileManager.default.isExecutableFile(atPath: "/usr/bin/dbus-daemon")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/dbus-send")
             && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/dbusmock")
     }
 
-    init(session: Bool = false) throws {
+    public init(session: Bool = false) throws {
         self.session = session
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("jump-bus-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -58,12 +58,12 @@ final class PrivateSystemBus {
     }
 
     /// Starts the logind mock and waits until it owns its name.
-    func startLogind() throws {
+    public func startLogind() throws {
         try startMock(template: "logind", name: "org.freedesktop.login1")
     }
 
     /// Starts a python-dbusmock template and waits until it owns `name`.
-    func startMock(template: String, name: String) throws {
+    public func startMock(template: String, name: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-m", "dbusmock", session ? "--session" : "--system", "--template", template]
@@ -82,7 +82,7 @@ final class PrivateSystemBus {
 
     /// Calls a method with dbus-send and returns its printed reply.
     @discardableResult
-    func send(destination: String = "org.freedesktop.login1", path: String, method: String, _ arguments: [String]) throws -> String {
+    public func send(destination: String = "org.freedesktop.login1", path: String, method: String, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/dbus-send")
         process.arguments = ["--bus=\(address)", "--print-reply", "--dest=\(destination)", path, method] + arguments
@@ -95,19 +95,19 @@ final class PrivateSystemBus {
         return text
     }
 
-    func addSession(_ id: String, uid: UInt32, user: String) throws {
+    public func addSession(_ id: String, uid: UInt32, user: String) throws {
         try send(path: "/org/freedesktop/login1", method: "org.freedesktop.DBus.Mock.AddSession", [
             "string:\(id)", "string:seat0", "uint32:\(uid)", "string:\(user)", "boolean:true",
         ])
     }
 
-    func setSession(_ id: String, _ property: String, _ value: String) throws {
+    public func setSession(_ id: String, _ property: String, _ value: String) throws {
         try send(path: "/org/freedesktop/login1/session/\(id)", method: "org.freedesktop.DBus.Properties.Set", [
             "string:org.freedesktop.login1.Session", "string:\(property)", "variant:\(value)",
         ])
     }
 
-    func lock(_ id: String, _ locked: Bool) throws {
+    public func lock(_ id: String, _ locked: Bool) throws {
         try send(path: "/org/freedesktop/login1/session/\(id)", method: "org.freedesktop.login1.Session.SetLockedHint", ["boolean:\(locked)"])
     }
 
@@ -121,8 +121,8 @@ final class PrivateSystemBus {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    struct BusError: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
+    public struct BusError: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
     }
 }

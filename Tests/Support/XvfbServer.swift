@@ -1,18 +1,18 @@
 import CX11TestSupport
-import Foundation
+public import Foundation
 
 /// A real X server (Xvfb) on a display number it picks itself (-displayfd), with access control by an
 /// Xauthority file of its own: only clients that present the cookie get in. -noreset keeps the root
 /// window's picture and the RandR monitors after each test client leaves.
-final class XvfbServer {
-    let display: String
-    let directory: URL
+public final class XvfbServer {
+    public let display: String
+    public let directory: URL
     /// The cookie file, readable by every user (the screen helper runs as nobody in the tests).
     /// `directory` is this server's own scratch folder.
-    let xauthority: String
+    public let xauthority: String
     private let process: Process
 
-    static var available: Bool {
+    public static var available: Bool {
         ["/usr/bin/Xvfb", "/usr/bin/xauth", "/usr/bin/xrandr", "/usr/bin/xset", "/usr/bin/xprop"].allSatisfy(FileManager.default.isExecutableFile)
     }
 
@@ -32,7 +32,7 @@ final class XvfbServer {
         return (cookie, directory)
     }
 
-    init(width: Int = 1920, height: Int = 1080) throws {
+    public init(width: Int = 1920, height: Int = 1080) throws {
         let (cookie, shared) = try Self.shared.get()
         directory = shared.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -67,23 +67,34 @@ final class XvfbServer {
     }
 
     /// The environment for a client of this server.
-    var environment: [String: String] { ["DISPLAY": display, "XAUTHORITY": xauthority, "PATH": "/usr/bin:/bin"] }
+    public var environment: [String: String] { ["DISPLAY": display, "XAUTHORITY": xauthority, "PATH": "/usr/bin:/bin"] }
 
     /// Runs an X client tool (xrandr, xset, xprop) against this server.
     @discardableResult
-    func run(_ tool: String, _ arguments: [String]) throws -> String {
+    public func run(_ tool: String, _ arguments: [String]) throws -> String {
         try Self.tool("/usr/bin/" + tool, arguments, environment: environment)
     }
 
+    /// Starts a long-running program as `uid` with this display and cookie in its environment, as a
+    /// desktop's programs have them (the agent finds both there). Kill it with SIGKILL when done.
+    public func userProgram(uid: UInt32) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/bin/sleep", "300"]
+        process.environment = ["DISPLAY": display, "XAUTHORITY": xauthority]
+        try process.run()
+        return process
+    }
+
     /// Fills the screen with cells of solid colours, row by row.
-    func fillGrid(columns: Int, rows: Int, _ colors: [UInt32]) throws {
+    public func fillGrid(columns: Int, rows: Int, _ colors: [UInt32]) throws {
         var error = [CChar](repeating: 0, count: 256)
         let result = display.withCString { jump_x11_test_fill_grid($0, Int32(columns), Int32(rows), colors, &error, error.count) }
         guard result == 0 else { throw XError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
     }
 
     @discardableResult
-    static func tool(_ path: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin"]) throws -> String {
+    public static func tool(_ path: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin"]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -100,8 +111,8 @@ final class XvfbServer {
         return text
     }
 
-    struct XError: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
+    public struct XError: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
     }
 }
