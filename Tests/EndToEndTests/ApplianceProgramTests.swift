@@ -177,10 +177,7 @@ import Testing
         try bus.setSession("c1", "Type", "string:x11")
         try bus.setSession("c1", "Display", "string:\(screen.display)")
         let desktop = try screen.userProgram(uid: 65534)
-        defer {
-            kill(desktop.processIdentifier, SIGKILL)
-            desktop.waitUntilExit()
-        }
+        defer { desktop.killAndReap() }
 
         let installer = appliance.directory.appendingPathComponent("installer.json")
         #expect(try appliance.jumpctl(["installer", "create", "--group", "Default", "--output", installer.path, "--expires", "1h", "--allow-override", "install-dir"]).status == 0)
@@ -193,7 +190,7 @@ import Testing
         agent.environment = ["DBUS_SYSTEM_BUS_ADDRESS": bus.address, "PATH": "/usr/bin:/bin"]
         agent.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try agent.run()
-        defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
+        defer { if agent.isRunning { agent.killAndReap() } }
 
         var client: [String: Any] = [:]
         for _ in 0..<100 {

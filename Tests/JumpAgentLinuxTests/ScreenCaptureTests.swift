@@ -120,6 +120,55 @@ struct ScreenCaptureTests {
         #expect(try display.screenSaver().xscreensaver == nil)
     }
 
+    /// The real xscreensaver 6 daemon, run as nobody (it refuses root) on the test's display:
+    /// `xscreensaver-command -activate` blanks, `-deactivate` ends it, and the agent sees both.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/xscreensaver"), "needs xscreensaver (make test installs it)"))
+    func theXscreensaverDaemonIsSeen() async throws {
+        let server = try XvfbServer()
+        let home = server.directory.appendingPathComponent("home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.ownerAccountID: Self.nobody, .groupOwnerAccountID: Self.nobody], ofItemAtPath: home.path)
+        func asNobody(_ arguments: [String]) -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=\(Self.nobody)", "--regid=\(Self.nobody)", "--clear-groups"] + arguments
+            process.environment = server.environment.merging(["HOME": home.path]) { $1 }
+            process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            return process
+        }
+        let daemon = asNobody(["/usr/bin/xscreensaver", "-no-splash"])
+        try daemon.run()
+        defer { daemon.killAndReap() }
+        let display = try X11Display(server.display)
+        /// Asks until the daemon's asynchronous change shows, for at most ten seconds.
+        func await(_ state: String?) async throws -> String? {
+            var seen = try display.screenSaver().xscreensaver
+            for _ in 0..<100 where seen != state {
+                try await Task.sleep(for: .milliseconds(100))
+                seen = try display.screenSaver().xscreensaver
+            }
+            return seen
+        }
+        #expect(try await await("idle") == "idle", "the daemon publishes its state when it starts")
+        /// Sends a command; the daemon takes commands once its window is up, a moment after it starts.
+        func command(_ argument: String) async throws {
+            var status: Int32 = -1
+            for _ in 0..<100 where status != 0 {
+                if status != -1 { try await Task.sleep(for: .milliseconds(100)) }
+                let process = asNobody(["/usr/bin/xscreensaver-command", argument])
+                try process.run()
+                process.waitUntilExit()
+                status = process.terminationStatus
+            }
+            #expect(status == 0, "xscreensaver-command \(argument)")
+        }
+        try await command("-activate")
+        #expect(try await await("blanked") == "blanked")
+        try await command("-deactivate")
+        #expect(try await await("idle") == "idle")
+    }
+
     /// The number of an atom, interned through xprop (an ATOM-typed property set by name, read back as a number).
     static func atom(_ name: String, _ server: XvfbServer) throws -> String {
         try server.run("xprop", ["-root", "-f", "JUMP_TEST_ATOM", "32a", "-set", "JUMP_TEST_ATOM", name])
@@ -186,10 +235,7 @@ struct ScreenCaptureTests {
         let server = try XvfbServer()
         try server.fillGrid(columns: 2, rows: 2, [Self.red, Self.green, Self.blue, Self.white])
         let desktopProgram = try server.userProgram(uid: Self.nobody)
-        defer {
-            kill(desktopProgram.processIdentifier, SIGKILL)
-            desktopProgram.waitUntilExit()
-        }
+        defer { desktopProgram.killAndReap() }
 
         let session = LogindConsole.Session(user: "nobody", uid: Self.nobody, type: "x11", sessionClass: "user", display: server.display, remote: false, locked: false)
         let source = LinuxStatsSource(
@@ -252,10 +298,7 @@ struct StatsCommandScreenTests {
         try bus.setSession("c1", "Type", "string:x11")
         try bus.setSession("c1", "Display", "string:\(server.display)")
         let desktopProgram = try server.userProgram(uid: ScreenCaptureTests.nobody)
-        defer {
-            kill(desktopProgram.processIdentifier, SIGKILL)
-            desktopProgram.waitUntilExit()
-        }
+        defer { desktopProgram.killAndReap() }
 
         let file = server.directory.appendingPathComponent("shot.jpg")
         let result = try Self.run(["stats", "--json", "--sample", "10", "--thumbnail", file.path], bus: bus)

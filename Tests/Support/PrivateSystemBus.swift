@@ -114,10 +114,7 @@ public final class PrivateSystemBus {
     deinit {
         // Neither the mock's GLib main loop nor dbus-daemon reliably ends on SIGTERM from here
         // (a test runner may hand its children an ignored SIGTERM); nothing of theirs needs saving.
-        for process in [mock, daemon].compactMap({ $0 }) where process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        for process in [mock, daemon].compactMap({ $0 }) { process.killAndReap() }
         try? FileManager.default.removeItem(at: directory)
     }
 

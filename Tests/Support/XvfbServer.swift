@@ -59,10 +59,7 @@ public final class XvfbServer {
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.killAndReap()
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -83,7 +80,16 @@ public final class XvfbServer {
         process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/bin/sleep", "300"]
         process.environment = ["DISPLAY": display, "XAUTHORITY": xauthority]
         try process.run()
-        return process
+        // Ready once setpriv has become the user and started the program (a scan of /proc before
+        // that would see a root process).
+        let status = "/proc/\(process.processIdentifier)/status"
+        for _ in 0..<500 {
+            let text = (try? String(contentsOfFile: status, encoding: .utf8)) ?? ""
+            if text.contains("Name:\tsleep"), text.contains("Uid:\t\(uid)\t") { return process }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        process.killAndReap()
+        throw XError("the program as uid \(uid) did not start")
     }
 
     /// Fills the screen with cells of solid colours, row by row.
@@ -114,5 +120,16 @@ public final class XvfbServer {
     public struct XError: Error, CustomStringConvertible {
         public var description: String
         public init(_ description: String) { self.description = description }
+    }
+}
+
+extension Process {
+    /// Kills the program and collects its exit, without Foundation's waitUntilExit (which can miss
+    /// the exit of a program killed while its own children live on, and then waits forever).
+    public func killAndReap() {
+        guard processIdentifier > 0 else { return }
+        kill(processIdentifier, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(processIdentifier, &status, 0) == -1 && errno == EINTR {}
     }
 }
