@@ -142,7 +142,7 @@ struct ScreenCaptureTests {
         defer { daemon.killAndReap() }
         let display = try X11Display(server.display)
         /// Asks until the daemon's asynchronous change shows, for at most ten seconds.
-        func await(_ state: String?) async throws -> String? {
+        func waitFor(_ state: String?) async throws -> String? {
             var seen = try display.screenSaver().xscreensaver
             for _ in 0..<100 where seen != state {
                 try await Task.sleep(for: .milliseconds(100))
@@ -150,7 +150,8 @@ struct ScreenCaptureTests {
             }
             return seen
         }
-        #expect(try await await("idle") == "idle", "the daemon publishes its state when it starts")
+        let started = try await waitFor("idle")
+        #expect(started == "idle", "the daemon publishes its state when it starts")
         /// Sends a command; the daemon takes commands once its window is up, a moment after it starts.
         func command(_ argument: String) async throws {
             var status: Int32 = -1
@@ -164,9 +165,11 @@ struct ScreenCaptureTests {
             #expect(status == 0, "xscreensaver-command \(argument)")
         }
         try await command("-activate")
-        #expect(try await await("blanked") == "blanked")
+        let blanked = try await waitFor("blanked")
+        #expect(blanked == "blanked")
         try await command("-deactivate")
-        #expect(try await await("idle") == "idle")
+        let ended = try await waitFor("idle")
+        #expect(ended == "idle")
     }
 
     /// The number of an atom, interned through xprop (an ATOM-typed property set by name, read back as a number).

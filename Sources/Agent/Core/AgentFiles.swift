@@ -46,6 +46,9 @@ public struct AgentConfiguration: Codable, Hashable, Sendable {
     public var installerID: String
     public var name: String
     public var enrolledAt: Date
+    /// The systemd service it was installed as; nil when installed without one (`--no-service`) or
+    /// only enrolled.
+    public var serviceUnit: String?
 
     public init(clientID: String, servers: [String], caSHA256: String, installerID: String, name: String, enrolledAt: Date) {
         self.clientID = clientID
@@ -67,12 +70,30 @@ public struct AgentState: Codable, Hashable, Sendable {
     public var restrictLocalUninstall = false
     public var screenStatePresence = true
     public var lastContact: Date?
+    /// Time without contact, against `deleteAfterDays` (absent in files of older agents).
+    public var lease: OfflineLease?
 
     public init() {}
+
+    /// The appliance answered.
+    public mutating func contacted(_ clock: some LeaseClock) {
+        lastContact = clock.wall
+        var lease = self.lease ?? OfflineLease()
+        lease.contact(clock)
+        self.lease = lease
+    }
+
+    /// Counts the time since the last check; true when the deletion period has passed.
+    public mutating func leaseExpired(_ clock: some LeaseClock) -> Bool {
+        var lease = self.lease ?? OfflineLease()
+        lease.advance(clock)
+        self.lease = lease
+        return lease.expired(deleteAfterDays: deleteAfterDays)
+    }
 }
 
 extension JSONEncoder {
-    static var agentFiles: JSONEncoder {
+    public static var agentFiles: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
@@ -81,7 +102,7 @@ extension JSONEncoder {
 }
 
 extension JSONDecoder {
-    static var agentFiles: JSONDecoder {
+    public static var agentFiles: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
@@ -89,7 +110,7 @@ extension JSONDecoder {
 }
 
 /// Writes a file atomically (temporary file, fsync, rename) with `mode`.
-func writeAtomically(_ data: Data, to url: URL, mode: mode_t) throws {
+public func writeAtomically(_ data: Data, to url: URL, mode: mode_t) throws {
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid())")
     let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard descriptor >= 0 else { throw AgentError(.io, "cannot write \(url.path): \(String(cString: strerror(errno)))") }

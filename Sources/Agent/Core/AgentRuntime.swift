@@ -20,6 +20,8 @@ public final class AgentRuntime: Sendable {
         case revoked(String)
         /// The task was cancelled (shutdown).
         case cancelled
+        /// The deletion period passed without contact: uninstall, as the appliance has deleted it.
+        case expired
     }
 
     public let files: AgentFiles
@@ -31,14 +33,17 @@ public final class AgentRuntime: Sendable {
     let group: any EventLoopGroup
     let tls: NIOSSLContext
     let state: Mutex<AgentState>
+    let leaseClock: any LeaseClock
 
     public init(
         files: AgentFiles,
         stats: any StatsSource,
         logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        leaseClock: any LeaseClock = SystemLeaseClock()
     ) throws {
         self.files = files
+        self.leaseClock = leaseClock
         do {
             configuration = try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
             identity = try TLSIdentity(
@@ -66,6 +71,9 @@ public final class AgentRuntime: Sendable {
         var random = SystemRandomNumberGenerator()
         var serverIndex = 0
         while !Task.isCancelled {
+            // Out of contact for the deletion period: checked before every attempt, so at least every
+            // ReconnectBackoff.cap while the appliance cannot be reached, and first of all at start.
+            if checkLease() { return .expired }
             let server = configuration.servers[serverIndex % max(configuration.servers.count, 1)]
             let started = ContinuousClock.now
             let (outcome, wasReady) = await connectOnce(to: server)
@@ -95,6 +103,17 @@ public final class AgentRuntime: Sendable {
             do { try await Task.sleep(for: wait) } catch { break }
         }
         return .cancelled
+    }
+
+    /// Counts the time since the last check as time without contact and saves it; true when the
+    /// deletion period the appliance last gave has passed.
+    func checkLease() -> Bool {
+        let (expired, days) = state.withLock { state in
+            (state.leaseExpired(leaseClock), state.deleteAfterDays)
+        }
+        persist()
+        if expired { logger.notice("no contact with the appliance for \(days) days: this Jump Client uninstalls itself") }
+        return expired
     }
 
     static func split(_ server: String) -> (String, Int)? {
@@ -200,7 +219,7 @@ public final class AgentRuntime: Sendable {
             self.connection.withLock { $0 = connection }
             runtime.state.withLock { state in
                 if welcome.hasConfig { state.apply(welcome.config) }
-                state.lastContact = Date()
+                state.contacted(runtime.leaseClock)
             }
             runtime.persist()
             runtime.logger.info("connected to the appliance", metadata: ["client": "\(welcome.clientID)"])
@@ -243,12 +262,12 @@ public final class AgentRuntime: Sendable {
             case .siteConfig(let config):
                 runtime.state.withLock { state in
                     state.apply(config)
-                    state.lastContact = Date()
+                    state.contacted(runtime.leaseClock)
                 }
                 runtime.persist()
                 runtime.logger.info("site configuration applied", metadata: ["revision": "\(config.revision)"])
             case .ack:
-                runtime.state.withLock { $0.lastContact = Date() }
+                runtime.state.withLock { $0.contacted(runtime.leaseClock) }
             default:
                 break
             }

@@ -121,7 +121,7 @@ public enum Enrollment {
         try writeAtomically(try JSONEncoder.agentFiles.encode(configuration), to: files.configuration, mode: 0o600)
         var state = AgentState()
         if response.hasConfig { state.apply(response.config) }
-        state.lastContact = Date()
+        state.contacted(SystemLeaseClock())
         try writeAtomically(try JSONEncoder.agentFiles.encode(state), to: files.state, mode: 0o600)
         return configuration
     }

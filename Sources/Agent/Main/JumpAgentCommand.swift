@@ -14,15 +14,17 @@ struct JumpAgentCommand: AsyncParsableCommand {
         discussion: """
             jump-agent runs on each endpoint. It holds one outbound TLS 1.3 connection to the \
             appliance (jump-server), reports statistics and customer presence, relays Wake-on-LAN \
-            and runs the endpoint side of remote sessions.
+            and will run the endpoint side of remote sessions.
 
-            Exit status: 0 success; 64 bad arguments or installer; 65 damaged files; 69 the \
-            appliance cannot be reached (stats --thumbnail: no picture); 74 files cannot be written; 77 the appliance refused \
-            (expired or used-up installer, override not allowed, certificate revoked); 3 the \
-            appliance deleted this Jump Client.
+            Exit status: 0 success; 3 the appliance deleted this Jump Client, or it was out of \
+            contact for the deletion period, and it uninstalled itself; 64 bad arguments or \
+            installer (including an override it does not allow); 65 damaged files; 69 the \
+            appliance cannot be reached (stats --thumbnail: there is no picture); 74 files cannot \
+            be written; 77 refused (expired or used-up installer, revoked certificate, an \
+            uninstall without root).
             """,
         version: JumpBuild.version,
-        subcommands: [Enroll.self, Run.self, Status.self, Stats.self, ScreenProbeCommand.self]
+        subcommands: [Install.self, Enroll.self, Run.self, Status.self, Stats.self, Uninstall.self, CheckLease.self, ScreenProbeCommand.self]
     )
 }
 
@@ -61,39 +63,23 @@ func agentFiles(_ directory: String?) throws -> AgentFiles {
 
 struct Enroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Enroll this computer with an installer file.",
+        abstract: "Enroll this computer with an installer file, without installing a service.",
         discussion: """
             Checks the installer (its expiry and the fingerprint of the appliance CA it carries), \
             makes this Jump Client's P-256 key, enrolls with the appliance and writes the agent's \
             files into DIR: etc/agent.json, etc/key.pem (mode 0600), etc/cert.pem, etc/ca.pem and \
-            var/state.json. Overrides the installer does not allow are refused.
+            var/state.json. Overrides the installer does not allow are refused. `install` does \
+            this and also installs the program and its service.
             """
     )
 
     @Option(help: "The installer file from jumpctl installer create or download.") var installer: String
     @Option(help: "The agent's directory.") var dir: String = AgentFiles.defaultDirectory
-    @Option(help: "Override the Jump Client's name.") var name: String?
-    @Option(help: "Override the tag.") var tag: String?
-    @Option(help: "Override the comments.") var comments: String?
-    @Option(help: "Override the Jump Group.") var group: String?
-    @Option(help: "Override the Jump Policy.") var jumpPolicy: String?
+    @OptionGroup var overrides: Overrides
 
     func run() async throws {
         try await reportingErrors {
-            let file = try Enrollment.readInstaller(at: installer)
-            var overrides = Enrollment.Overrides()
-            overrides.name = name
-            overrides.tag = tag
-            overrides.comments = comments
-            overrides.group = group
-            overrides.jumpPolicy = jumpPolicy
-            if dir != AgentFiles.defaultDirectory { overrides.installDirectory = dir }
-            let files = AgentFiles(root: dir)
-            if FileManager.default.fileExists(atPath: files.configuration.path) {
-                throw AgentError(.usage, "\(dir) already holds an enrolled Jump Client; uninstall it first or choose another --dir")
-            }
-            let host = await LinuxStatsSource().report(ReportRequest(selection: [], includeFacts: true)).host
-            let configuration = try await Enrollment.enroll(installer: file, overrides: overrides, host: host, files: files)
+            let configuration = try await enroll(installer: installer, directory: dir, overrides: overrides.overrides(directory: dir))
             print("enrolled as \(configuration.clientID); files in \(dir)")
         }
     }
@@ -118,17 +104,173 @@ struct Run: AsyncParsableCommand {
             let logger = try makeLogger(logLevel)
             let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader(), screen: HelperScreenReader()), logger: logger)
             let task = Task { await runtime.run() }
-            let signals = SignalWatcher { task.cancel() }
+            let systemd = SystemdNotifier()
+            let watchdog = Task { await systemd?.runWatchdog() }
+            systemd?.notify("READY=1")
+            let signals = SignalWatcher {
+                systemd?.notify("STOPPING=1")
+                task.cancel()
+            }
             let ending = await task.value
+            watchdog.cancel()
             signals.stop()
             switch ending {
             case .cancelled:
                 logger.info("stopped")
             case .deleted(let detail):
                 FileHandle.standardError.write(Data("jump-agent: the appliance deleted this Jump Client: \(detail)\n".utf8))
+                try selfUninstall(runtime.files, logger: logger)
+                throw ExitCode(3)
+            case .expired:
+                FileHandle.standardError.write(Data("jump-agent: no contact with the appliance for the deletion period; uninstalling\n".utf8))
+                try selfUninstall(runtime.files, logger: logger)
                 throw ExitCode(3)
             case .revoked(let detail):
                 throw AgentError(.refused, "the appliance refuses this Jump Client's certificate: \(detail)")
+            }
+        }
+    }
+}
+
+/// Uninstalls this Jump Client because the appliance deleted it or its lease ran out: through a
+/// transient unit when it runs as a systemd service (stopping the service would end this process
+/// half-way), else right here.
+func selfUninstall(_ files: AgentFiles, logger: Logger) throws {
+    let tools = SystemdTools.fromEnvironment
+    if Installation.underSystemd {
+        try Installation.uninstallFromService(files: files, tools: tools)
+        logger.notice("uninstall handed to a transient unit")
+    } else {
+        try Installation.uninstall(files: files, tools: tools)
+        logger.notice("uninstalled", metadata: ["directory": "\(files.root.path)"])
+    }
+}
+
+/// Options an installer may let the person installing change.
+struct Overrides: ParsableArguments {
+    @Option(help: "Override the Jump Client's name.") var name: String?
+    @Option(help: "Override the tag.") var tag: String?
+    @Option(help: "Override the comments.") var comments: String?
+    @Option(help: "Override the Jump Group.") var group: String?
+    @Option(help: "Override the Jump Policy.") var jumpPolicy: String?
+
+    func overrides(directory: String) -> Enrollment.Overrides {
+        var overrides = Enrollment.Overrides()
+        overrides.name = name
+        overrides.tag = tag
+        overrides.comments = comments
+        overrides.group = group
+        overrides.jumpPolicy = jumpPolicy
+        if directory != AgentFiles.defaultDirectory { overrides.installDirectory = directory }
+        return overrides
+    }
+}
+
+/// Enrolls into `directory`, refusing a directory that holds an enrolled Jump Client already.
+func enroll(installer path: String, directory: String, overrides: Enrollment.Overrides) async throws -> AgentConfiguration {
+    let file = try Enrollment.readInstaller(at: path)
+    let files = AgentFiles(root: directory)
+    if FileManager.default.fileExists(atPath: files.configuration.path) {
+        throw AgentError(.usage, "\(directory) already holds an enrolled Jump Client; uninstall it first or choose another directory")
+    }
+    let host = await LinuxStatsSource().report(ReportRequest(selection: [], includeFacts: true)).host
+    return try await Enrollment.enroll(installer: file, overrides: overrides, host: host, files: files)
+}
+
+struct Install: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Install this computer's Jump Client from an installer file (as root; no questions asked).",
+        discussion: """
+            Enrolls with the appliance (checking the installer's expiry and the fingerprint of the \
+            appliance CA it carries), copies this program to DIR/bin/jump-agent, and installs, \
+            enables and starts the hardened systemd service jump-client-ID.service with a timer \
+            that checks the offline lease. Everything lives in DIR (default /opt/jump-client): \
+            DIR/bin, DIR/etc (configuration, key 0600, certificate, CA) and DIR/var (state); \
+            only the units are elsewhere. Overrides the installer does not allow are refused \
+            (exit 64). --no-service installs without systemd: start DIR/bin/jump-agent run yourself.
+            """
+    )
+
+    @Option(help: "The installer file from jumpctl installer create or download.") var installer: String
+    @Option(help: "Where to install.") var installDir: String = AgentFiles.defaultDirectory
+    @OptionGroup var overrides: Overrides
+    @Flag(help: "Install without a systemd service.") var noService = false
+
+    func run() async throws {
+        try await reportingErrors {
+            guard installDir.hasPrefix("/") else { throw AgentError(.usage, "--install-dir must be an absolute path") }
+            let configuration = try await enroll(installer: installer, directory: installDir, overrides: overrides.overrides(directory: installDir))
+            let files = AgentFiles(root: installDir)
+            let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            let units = try Installation.install(program: program, files: files, service: !noService, tools: .fromEnvironment)
+            print("installed \(configuration.clientID) in \(installDir)")
+            if let units {
+                print("service     \(units.service) (enabled and started), lease check \(units.leaseTimer)")
+            } else {
+                print("no service: start it with \(files.program.path) run")
+            }
+        }
+    }
+}
+
+struct Uninstall: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove this computer's Jump Client: its service, its units and its directory.",
+        discussion: """
+            Needs root. When the appliance's "restrict local uninstall" setting is on, only root may \
+            uninstall, and an unprivileged user is refused (exit 77).
+            """
+    )
+
+    @Option(help: "The agent's directory (default: the one this program is installed in).") var dir: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let files = try agentFiles(dir)
+            if geteuid() != 0 {
+                let state = FileManager.default.contents(atPath: files.state.path).flatMap { try? JSONDecoder.agentFiles.decode(AgentState.self, from: $0) }
+                if state?.restrictLocalUninstall == true {
+                    throw AgentError(.refused, "uninstalling is restricted to root on this Jump Client (the appliance's restrict-local-uninstall setting)")
+                }
+                throw AgentError(.refused, "uninstalling needs root: run it with sudo")
+            }
+            try Installation.uninstall(files: files, tools: .fromEnvironment)
+            print("uninstalled the Jump Client in \(files.root.path)")
+        }
+    }
+}
+
+struct CheckLease: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-lease",
+        abstract: "Count the time without contact and uninstall when the deletion period has passed.",
+        discussion: """
+            The lease timer runs this every six hours, so an agent that cannot start still \
+            uninstalls itself in time. Prints the days left; exits 3 after uninstalling.
+            """
+    )
+
+    @Option(help: "The agent's directory (default: the one this program is installed in).") var dir: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let files = try agentFiles(dir)
+            guard let data = FileManager.default.contents(atPath: files.state.path),
+                var state = try? JSONDecoder.agentFiles.decode(AgentState.self, from: data)
+            else {
+                throw AgentError(.data, "cannot read \(files.state.path)")
+            }
+            let expired = state.leaseExpired(SystemLeaseClock())
+            try writeAtomically(try JSONEncoder.agentFiles.encode(state), to: files.state, mode: 0o600)
+            if expired {
+                print("no contact for \(state.deleteAfterDays) days: uninstalling")
+                try selfUninstall(files, logger: Logger(label: "jump-agent"))
+                throw ExitCode(3)
+            }
+            if let remaining = state.lease?.remaining(deleteAfterDays: state.deleteAfterDays) {
+                print(String(format: "%.1f days without contact left before this Jump Client uninstalls itself", remaining / 86_400))
+            } else {
+                print("this Jump Client does not uninstall itself without contact (no deletion period)")
             }
         }
     }
@@ -168,6 +310,10 @@ struct Status: AsyncParsableCommand {
             print("last contact \(state.lastContact.map { $0.formatted(.iso8601) } ?? "never")")
             print("statistics  every \(state.statisticsIntervalSeconds) s: \(state.statistics.joined(separator: ", "))")
             print("deletion    after \(state.deleteAfterDays) days without contact")
+            if let remaining = state.lease?.remaining(deleteAfterDays: state.deleteAfterDays) {
+                print(String(format: "lease       %.1f days without contact left", remaining / 86_400))
+            }
+            print("service     \(configuration.serviceUnit ?? "none")")
         }
     }
 }

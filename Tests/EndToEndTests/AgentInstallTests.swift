@@ -1,0 +1,221 @@
+import Foundation
+import Testing
+
+/// `jump-agent install` and `uninstall` as an administrator runs them, with stand-in `systemctl`
+/// and `systemd-run` that record their arguments (systemd is not PID 1 on the machines the tests
+/// run on, so units cannot start here); `systemd-analyze` checks the real unit files.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct AgentInstallTests {
+    typealias Appliance = ApplianceProgramTests.Appliance
+
+    /// A folder with recording stand-ins for systemctl and systemd-run and a unit directory.
+    struct Systemd {
+        let directory: URL
+        var log: URL { directory.appendingPathComponent("calls.log") }
+        var units: URL { directory.appendingPathComponent("units") }
+        var environment: [String: String] {
+            [
+                "JUMP_SYSTEMCTL": directory.appendingPathComponent("systemctl").path,
+                "JUMP_SYSTEMD_RUN": directory.appendingPathComponent("systemd-run").path,
+                "JUMP_UNIT_DIR": units.path,
+            ]
+        }
+
+        init(in parent: URL) throws {
+            directory = parent.appendingPathComponent("systemd")
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("units"), withIntermediateDirectories: true)
+            for tool in ["systemctl", "systemd-run"] {
+                let script = directory.appendingPathComponent(tool)
+                try "#!/bin/sh\necho \"\(tool) $*\" >> '\(log.path)'\n".write(to: script, atomically: true, encoding: .utf8)
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            }
+        }
+
+        var calls: [String] {
+            ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+    }
+
+    static func installer(_ appliance: Appliance, overrides: String = "install-dir,name") throws -> URL {
+        let file = appliance.directory.appendingPathComponent("installer-\(UUID().uuidString).json")
+        let created = try appliance.jumpctl(["installer", "create", "--group", "Default", "--output", file.path, "--expires", "1h", "--allow-override", overrides])
+        #expect(created.status == 0, "\(created.error)")
+        return file
+    }
+
+    static let systemdAnalyze = FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")
+
+    @Test func installIntoACustomDirectoryRunAndUninstall() async throws {
+        let appliance = try Appliance()
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+        let systemd = try Systemd(in: appliance.directory)
+        let directory = appliance.directory.appendingPathComponent("custom/jump")
+
+        // An override the installer does not allow is refused, and nothing is left behind.
+        let strict = try Self.installer(appliance, overrides: "name")
+        let refused = try ProgramTests.run("jump-agent", ["install", "--installer", strict.path, "--install-dir", directory.path], environment: systemd.environment)
+        #expect(refused.status == 64)
+        #expect(refused.error.contains("install-dir"), "\(refused.error)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("etc/agent.json").path))
+
+        let installer = try Self.installer(appliance)
+        let installed = try ProgramTests.run("jump-agent", ["install", "--installer", installer.path, "--install-dir", directory.path, "--name", "lab-pi"], environment: systemd.environment)
+        #expect(installed.status == 0, "\(installed.error)")
+        let program = directory.appendingPathComponent("bin/jump-agent")
+        #expect(FileManager.default.isExecutableFile(atPath: program.path))
+        #expect(FileManager.default.contentsEqual(atPath: program.path, andPath: ProgramTests.binDirectory.appendingPathComponent("jump-agent").path))
+        let key = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("etc/key.pem").path)
+        #expect(key[.posixPermissions] as? Int == 0o600)
+
+        // The units, and what was asked of systemd.
+        let status = try ProgramTests.run(program.path, ["status", "--json"])
+        #expect(status.status == 0, "the installed program finds its files relative to itself: \(status.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
+        let configuration = try #require(report["configuration"] as? [String: Any])
+        let id = try #require(configuration["clientID"] as? String)
+        let service = "jump-client-\(id).service"
+        #expect(configuration["serviceUnit"] as? String == service)
+        let unitFiles = try FileManager.default.contentsOfDirectory(atPath: systemd.units.path).sorted()
+        #expect(unitFiles == ["jump-client-\(id)-lease.service", "jump-client-\(id)-lease.timer", service])
+        #expect(systemd.calls == ["systemctl daemon-reload", "systemctl enable --now \(service) jump-client-\(id)-lease.timer"])
+        let unit = try String(contentsOf: systemd.units.appendingPathComponent(service), encoding: .utf8)
+        #expect(unit.contains("ExecStart=\(program.path) run --dir \(directory.path)"))
+        #expect(unit.contains("Type=notify"))
+
+        if Self.systemdAnalyze {
+            for file in unitFiles {
+                let verify = try ProgramTests.run("/usr/bin/systemd-analyze", ["verify", systemd.units.appendingPathComponent(file).path])
+                #expect(verify.status == 0, "\(file): \(verify.error)\(verify.output)")
+                #expect(!verify.error.contains(file), "no warnings about \(file): \(verify.error)")
+            }
+            let security = try ProgramTests.run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--root=/", systemd.units.appendingPathComponent(service).path])
+            let score = security.output.split(separator: "\n").first { $0.contains("Overall exposure level") }.map(String.init) ?? security.error
+            #expect(score.contains("OK") || score.contains("SAFE"), "\(score)")
+        }
+
+        // The appliance shows the name given at install.
+        let list = try appliance.jumpctl(["client", "show", id, "--json"])
+        #expect(list.output.contains("\"name\" : \"lab-pi\""))
+
+        // An unprivileged user may not uninstall when the appliance restricts it.
+        #expect(try appliance.jumpctl(["settings", "set", "restrict-local-uninstall", "true"]).status == 0)
+        let statePath = directory.appendingPathComponent("var/state.json")
+        var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: statePath)) as? [String: Any])
+        state["restrictLocalUninstall"] = true
+        try JSONSerialization.data(withJSONObject: state).write(to: statePath)
+        let asNobody = try ProgramTests.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", program.path, "uninstall", "--dir", directory.path])
+        #expect(asNobody.status == 77, "\(asNobody.error)")
+        #expect(asNobody.error.contains("needs root") || asNobody.error.contains("restricted to root"), "\(asNobody.error)")
+        #expect(FileManager.default.fileExists(atPath: program.path), "nothing was removed")
+
+        // Root uninstalls: the units are stopped, disabled and removed, and the directory is gone.
+        let uninstalled = try ProgramTests.run(program.path, ["uninstall"], environment: systemd.environment)
+        #expect(uninstalled.status == 0, "\(uninstalled.error)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: systemd.units.path).isEmpty)
+        #expect(systemd.calls.suffix(2) == ["systemctl disable --now jump-client-\(id)-lease.timer \(service)", "systemctl daemon-reload"])
+    }
+
+    /// The offline lease with real clocks and a real restart: an agent a few seconds short of its
+    /// deletion period cannot reach its appliance, is stopped and started again, and uninstalls
+    /// itself when the period is up.
+    @Test func anAgentOutOfContactForTheDeletionPeriodUninstallsItself() async throws {
+        let appliance = try Appliance()
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+        #expect(try appliance.jumpctl(["settings", "set", "delete-days", "15"]).status == 0)
+        let systemd = try Systemd(in: appliance.directory)
+        let directory = appliance.directory.appendingPathComponent("agent")
+        let installer = try Self.installer(appliance)
+        let installed = try ProgramTests.run("jump-agent", ["install", "--installer", installer.path, "--install-dir", directory.path, "--no-service"], environment: systemd.environment)
+        #expect(installed.status == 0, "\(installed.error)")
+        #expect(appliance.stop() == 0)
+
+        // Fifteen days less four seconds without contact, counted up to this moment of this boot.
+        let statePath = directory.appendingPathComponent("var/state.json")
+        var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: statePath)) as? [String: Any])
+        #expect(state["deleteAfterDays"] as? Int == 15)
+        let bootID = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let uptime = try #require(Double(String(contentsOfFile: "/proc/uptime", encoding: .utf8).split(separator: " ")[0]))
+        var lease = try #require(state["lease"] as? [String: Any])
+        lease["offlineSeconds"] = 15 * 86_400 - 4
+        lease["checkpointBootID"] = bootID
+        lease["checkpointSinceBoot"] = uptime
+        state["lease"] = lease
+        try JSONSerialization.data(withJSONObject: state).write(to: statePath)
+
+        let program = directory.appendingPathComponent("bin/jump-agent")
+        func start(_ extra: [String: String] = [:]) throws -> Process {
+            let agent = Process()
+            agent.executableURL = program
+            agent.arguments = ["run", "--log-level", "warning"]
+            agent.environment = systemd.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }.merging(extra) { $1 }
+            agent.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try agent.run()
+            return agent
+        }
+        func offlineSeconds() -> Double? {
+            let data = try? Data(contentsOf: statePath)
+            let object = data.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            return (object?["lease"] as? [String: Any])?["offlineSeconds"] as? Double
+        }
+
+        // First run, as systemd would start it: it says it is ready and pings the watchdog; it
+        // counts and saves, and stops cleanly on SIGTERM, saying so.
+        let notifications = try NotifySocket(path: appliance.directory.appendingPathComponent("notify").path)
+        let first = try start(["NOTIFY_SOCKET": notifications.path, "WATCHDOG_USEC": "200000"])
+        #expect(notifications.receive() == "READY=1")
+        #expect(notifications.receive() == "WATCHDOG=1")
+        for _ in 0..<100 where (offlineSeconds() ?? 0) <= 15 * 86_400 - 4 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        first.terminate()
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        var stopping = notifications.receive()
+        while stopping == "WATCHDOG=1" { stopping = notifications.receive() }
+        #expect(stopping == "STOPPING=1")
+        #expect(FileManager.default.fileExists(atPath: program.path), "not yet")
+
+        // Second run: within seconds the period is up; it uninstalls itself and exits 3.
+        let second = try start()
+        for _ in 0..<600 where second.isRunning {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try #require(!second.isRunning, "the agent did not uninstall itself in time")
+        #expect(second.terminationStatus == 3)
+        #expect(!FileManager.default.fileExists(atPath: directory.path), "everything the install created is gone")
+    }
+}
+
+
+/// What systemd listens on for sd_notify: a datagram socket; each receive waits at most five seconds.
+final class NotifySocket {
+    let path: String
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        self.path = path
+        descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw ApplianceProgramTests.TestError("cannot bind \(path)") }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit {
+        close(descriptor)
+        unlink(path)
+    }
+
+    func receive() -> String? {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
+    }
+}
