@@ -37,11 +37,12 @@ done
 "$bin/jumpctl" settings set statistics-interval 10
 
 echo
-echo "== creating an installer and enrolling a local agent (files in $work/agent)"
+echo "== creating an installer and installing a local agent in $work/agent (no systemd service for the demo)"
 "$bin/jumpctl" installer create --group Default --expires 1h --allow-override name,install-dir \
     --output "$work/installer.json"
-"$bin/jump-agent" enroll --installer "$work/installer.json" --dir "$work/agent" --name demo-endpoint
-"$bin/jump-agent" run --dir "$work/agent" --log-level warning &
+"$bin/jump-agent" install --installer "$work/installer.json" --install-dir "$work/agent" \
+    --name demo-endpoint --no-service
+"$work/agent/bin/jump-agent" run --log-level warning &
 pids+=($!)
 for _ in $(seq 50); do
     "$bin/jumpctl" client list --json | grep -q '"status" : "online"' && break
@@ -55,6 +56,9 @@ echo
 client=$("$bin/jumpctl" client list --json | sed -n 's/.*"id" : "\(jc-[0-9a-f]*\)".*/\1/p' | head -n 1)
 echo "== jumpctl client show $client"
 "$bin/jumpctl" client show "$client"
+echo
+echo "== $work/agent/bin/jump-agent status (the installed agent finds its files next to itself)"
+"$work/agent/bin/jump-agent" status
 
 cat <<TEXT
 

@@ -304,16 +304,16 @@ struct Status: AsyncParsableCommand {
                 print(String(decoding: try encoder.encode(Report(directory: files.root.path, configuration: configuration, state: state)), as: UTF8.self))
                 return
             }
-            print("client      \(configuration.clientID)")
-            print("directory   \(files.root.path)")
-            print("appliance   \(configuration.servers.joined(separator: ", "))")
+            print("client       \(configuration.clientID)")
+            print("directory    \(files.root.path)")
+            print("appliance    \(configuration.servers.joined(separator: ", "))")
             print("last contact \(state.lastContact.map { $0.formatted(.iso8601) } ?? "never")")
-            print("statistics  every \(state.statisticsIntervalSeconds) s: \(state.statistics.joined(separator: ", "))")
-            print("deletion    after \(state.deleteAfterDays) days without contact")
+            print("statistics   every \(state.statisticsIntervalSeconds) s: \(state.statistics.joined(separator: ", "))")
+            print("deletion     after \(state.deleteAfterDays) days without contact")
             if let remaining = state.lease?.remaining(deleteAfterDays: state.deleteAfterDays) {
-                print(String(format: "lease       %.1f days without contact left", remaining / 86_400))
+                print(String(format: "lease        %.1f days without contact left", remaining / 86_400))
             }
-            print("service     \(configuration.serviceUnit ?? "none")")
+            print("service      \(configuration.serviceUnit ?? "none")")
         }
     }
 }
