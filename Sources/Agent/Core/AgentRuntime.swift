@@ -34,16 +34,19 @@ public final class AgentRuntime: Sendable {
     let tls: NIOSSLContext
     let state: Mutex<AgentState>
     let leaseClock: any LeaseClock
+    let waker: (any WakeSender)?
 
     public init(
         files: AgentFiles,
         stats: any StatsSource,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        leaseClock: any LeaseClock = SystemLeaseClock()
+        leaseClock: any LeaseClock = SystemLeaseClock(),
+        waker: (any WakeSender)? = nil
     ) throws {
         self.files = files
         self.leaseClock = leaseClock
+        self.waker = waker
         do {
             configuration = try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
             identity = try TLSIdentity(
@@ -251,10 +254,25 @@ public final class AgentRuntime: Sendable {
         }
 
         func connection(_ connection: AgentConnection, command: WireCommand, id: UInt64) {
-            // Commands arrive with the lifecycle work; until then they are refused politely.
+            // The gate admitted it (addressed here, not expired, not replayed): remember its number first.
             runtime.state.withLock { $0.lastCommandSequence = max($0.lastCommandSequence, command.sequence) }
             runtime.persist()
-            connection.send(.ack(WireAck(ref: id, .unsupported, "this agent does not carry out this command yet")))
+            switch command.action {
+            case .wake(let wake):
+                guard let waker = runtime.waker else {
+                    connection.send(.ack(WireAck(ref: id, .unsupported, "this agent cannot send Wake-on-LAN packets")))
+                    return
+                }
+                // Socket calls, off the event loop.
+                DispatchQueue.global().async { [runtime] in
+                    var ack = waker.perform(wake)
+                    ack.ref = id
+                    runtime.logger.info("wake", metadata: ["result": "\(ack.result)", "detail": "\(ack.detail)"])
+                    connection.send(.ack(ack))
+                }
+            default:
+                connection.send(.ack(WireAck(ref: id, .unsupported, "this agent does not carry out this command yet")))
+            }
         }
 
         func connection(_ connection: AgentConnection, received message: ControlMessage, id: UInt64) {

@@ -24,7 +24,7 @@ struct JumpAgentCommand: AsyncParsableCommand {
             uninstall without root).
             """,
         version: JumpBuild.version,
-        subcommands: [Install.self, Enroll.self, Run.self, Status.self, Stats.self, Uninstall.self, CheckLease.self, ScreenProbeCommand.self]
+        subcommands: [Install.self, Enroll.self, Run.self, Status.self, Stats.self, Wake.self, Uninstall.self, CheckLease.self, ScreenProbeCommand.self]
     )
 }
 
@@ -102,7 +102,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = try makeLogger(logLevel)
-            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader(), screen: HelperScreenReader()), logger: logger)
+            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader(), screen: HelperScreenReader()), logger: logger, waker: SocketWakeSender())
             let task = Task { await runtime.run() }
             let systemd = SystemdNotifier()
             let watchdog = Task { await systemd?.runWatchdog() }
@@ -493,5 +493,51 @@ struct ScreenProbeCommand: ParsableCommand {
         }
         let probe = ScreenHelper.probe(display: display, sessionBus: sessionBus, thumbnail: thumbnail)
         FileHandle.standardOutput.write(try JSONEncoder().encode(probe))
+    }
+}
+
+struct Wake: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send Wake-on-LAN magic packets for a computer on this network, as the relay does.",
+        discussion: """
+            UDP to port 9 at the interface's subnet broadcast and at 255.255.255.255. The appliance \
+            asks a connected Jump Client to do this for an offline one on the same network; this \
+            command does it by hand, to check that a computer wakes. Exit 64 for a malformed MAC or \
+            password, 69 when nothing could be sent.
+            """
+    )
+
+    @Argument(help: "The MAC address to wake, e.g. 52:54:00:12:34:56.") var mac: String
+    @Option(help: "The SecureOn password: 4 or 6 bytes in hexadecimal.") var password: String?
+    @Option(help: "The interface that faces the computer's network (default: the routing table's choice).") var interface: String?
+
+    func run() throws {
+        guard let address = MagicPacket.parseMAC(mac) else {
+            FileHandle.standardError.write(Data("jump-agent: \(mac) is not a MAC address (aa:bb:cc:dd:ee:ff)\n".utf8))
+            throw ExitCode(64)
+        }
+        var secret: [UInt8] = []
+        if let password {
+            guard let bytes = MagicPacket.parseHex(password) else {
+                FileHandle.standardError.write(Data("jump-agent: --password must be hexadecimal\n".utf8))
+                throw ExitCode(64)
+            }
+            secret = bytes
+        }
+        var wake = WireWake()
+        wake.targetMacs = [Data(address)]
+        wake.secureOnPassword = Data(secret)
+        wake.interface = interface ?? ""
+        let ack = SocketWakeSender().perform(wake)
+        switch ack.result {
+        case .ok:
+            print(ack.detail)
+        case .invalid:
+            FileHandle.standardError.write(Data("jump-agent: \(ack.detail)\n".utf8))
+            throw ExitCode(64)
+        default:
+            FileHandle.standardError.write(Data("jump-agent: \(ack.detail)\n".utf8))
+            throw ExitCode(69)
+        }
     }
 }

@@ -1,0 +1,84 @@
+public import Foundation
+public import JumpAgentCore
+
+/// Sends magic packets the way the guide's relay does: UDP to port 9, at the interface's subnet
+/// broadcast and at 255.255.255.255, with SO_BROADCAST, bound to the interface that faces the
+/// target's network.
+public enum WakeOnLANSender {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Sends `packet` out of `interface` (or the routing table's choice when nil); returns the
+    /// addresses it went to.
+    @discardableResult
+    public static func send(_ packet: [UInt8], interface: String?) throws(Failure) -> [String] {
+        var targets = ["255.255.255.255"]
+        if let interface {
+            guard interface.utf8.count < Int(IFNAMSIZ), !interface.contains("/"), !interface.isEmpty else {
+                throw Failure(description: "\(interface) is not an interface name")
+            }
+            if let broadcast = subnetBroadcast(of: interface) { targets.insert(broadcast, at: 0) }
+        }
+        let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(description: "cannot open a UDP socket: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var on: Int32 = 1
+        guard setsockopt(descriptor, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw Failure(description: "cannot allow broadcast: \(String(cString: strerror(errno)))")
+        }
+        if let interface {
+            let bound = interface.withCString { setsockopt(descriptor, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
+            guard bound == 0 else {
+                throw Failure(description: "cannot bind to \(interface): \(String(cString: strerror(errno)))")
+            }
+        }
+        var sent: [String] = []
+        var errors: [String] = []
+        for target in targets {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = MagicPacket.port.bigEndian
+            inet_pton(AF_INET, target, &address.sin_addr)
+            let result = packet.withUnsafeBytes { bytes in
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(descriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+            if result == packet.count { sent.append(target) } else { errors.append("\(target): \(String(cString: strerror(errno)))") }
+        }
+        guard !sent.isEmpty else { throw Failure(description: "the magic packet could not be sent: \(errors.joined(separator: "; "))") }
+        return sent
+    }
+
+    /// The IPv4 broadcast address of the interface's first address (getifaddrs).
+    static func subnetBroadcast(of interface: String) -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard String(cString: entry.pointee.ifa_name) == interface,
+                let address = entry.pointee.ifa_addr, Int32(address.pointee.sa_family) == AF_INET,
+                let mask = entry.pointee.ifa_netmask
+            else { continue }
+            let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+            let bits = mask.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+            let broadcast = ip | ~bits
+            return "\(broadcast >> 24).\(broadcast >> 16 & 0xFF).\(broadcast >> 8 & 0xFF).\(broadcast & 0xFF)"
+        }
+        return nil
+    }
+}
+
+/// The agent's wake sender: UDP sockets, as ``WakeOnLANSender`` sends.
+public struct SocketWakeSender: WakeSender {
+    public init() {}
+
+    public func send(_ packet: [UInt8], interface: String?) throws -> [String] {
+        try WakeOnLANSender.send(packet, interface: interface)
+    }
+}
