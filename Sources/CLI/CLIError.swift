@@ -3,7 +3,7 @@ import Foundation
 
 /// What went wrong, and the exit status that says so:
 /// 1 failure, 64 usage, 65 the appliance refused the input, 66 not found, 69 appliance unreachable,
-/// 77 not logged in or not allowed.
+/// 75 try again later, 77 not logged in or not allowed.
 enum CLIError: Error, CustomStringConvertible {
     case failure(String)
     case usage(String)
@@ -11,10 +11,11 @@ enum CLIError: Error, CustomStringConvertible {
     case notFound(String)
     case unreachable(String)
     case denied(String)
+    case tryLater(String)
 
     var description: String {
         switch self {
-        case .failure(let m), .usage(let m), .rejected(let m), .notFound(let m), .unreachable(let m), .denied(let m): m
+        case .failure(let m), .usage(let m), .rejected(let m), .notFound(let m), .unreachable(let m), .denied(let m), .tryLater(let m): m
         }
     }
 
@@ -25,6 +26,7 @@ enum CLIError: Error, CustomStringConvertible {
         case .rejected: 65
         case .notFound: 66
         case .unreachable: 69
+        case .tryLater: 75
         case .denied: 77
         }
     }
@@ -41,6 +43,8 @@ enum CLIError: Error, CustomStringConvertible {
         case 400, 409, 413, 422: return .rejected(message)
         case 401, 403: return .denied(message)
         case 404: return .notFound(message)
+        case 429: return .tryLater(message)
+        case 502: return .failure(message)
         case 500...: return .failure("the appliance failed: \(message)")
         default: return .failure(message)
         }

@@ -5,7 +5,7 @@ struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
         abstract: "List, show and delete Jump Clients.",
-        subcommands: [List.self, Show.self, Delete.self, Thumbnail.self]
+        subcommands: [List.self, Show.self, Delete.self, Thumbnail.self, Wake.self]
     )
 
     /// The fields of a client the table shows (the JSON output has them all).
@@ -96,6 +96,36 @@ struct ClientCommand: AsyncParsableCommand {
                 }
                 let width = lines.map(\.0.count).max() ?? 0
                 for (key, value) in lines { print("\(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value)") }
+            }
+        }
+    }
+
+    struct Wake: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wake a Jump Client with Wake-on-LAN, through an online Jump Client on its network.",
+            discussion: """
+                The appliance picks online Jump Clients that reported the same default gateway \
+                (address and MAC) and subnet, and asks up to three in turn to send the magic packets. \
+                Exit 65 when waking is off, the target's network is unknown or no relay is online on \
+                it; 75 when a wake-up was tried in the last 30 seconds; 1 when no relay could send.
+                """
+        )
+        @Argument(help: "The Jump Client's id.") var id: String
+        @Option(help: "The SecureOn password: 4 or 6 bytes in hexadecimal.") var password: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await runReportingErrors {
+                if let password, !(password.count == 8 || password.count == 12) || !password.allSatisfy(\.isHexDigit) {
+                    throw CLIError.usage("--password must be 4 or 6 bytes in hexadecimal (8 or 12 digits)")
+                }
+                struct Body: Encodable { var password: String? }
+                struct Answer: Decodable { var relay: String; var macs: [String]; var detail: String }
+                let client = try Session.load().client()
+                let response = try await client.checked { try await client.post("/clients/\(id.urlPathEscaped)/wake", json: Body(password: password)) }
+                if json { return try Output.json(response.body) }
+                let answer = try JSONDecoder().decode(Answer.self, from: response.body)
+                print("\(answer.relay) sent the magic packets for \(answer.macs.joined(separator: ", ")): \(answer.detail)")
             }
         }
     }

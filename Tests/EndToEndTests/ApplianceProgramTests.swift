@@ -149,6 +149,16 @@ import Testing
         #expect((client["disks"] as? [Any])?.isEmpty == false)
         let id = try #require(client["id"] as? String)
 
+        // Wake-on-LAN needs another Jump Client on the network: alone, the answer says so (65);
+        // right after an attempt the action rests (75); a malformed password never leaves jumpctl (64).
+        let wake = try appliance.jumpctl(["client", "wake", id])
+        #expect(wake.status == 65, "\(wake.error)")
+        #expect(wake.error.contains("can relay") || wake.error.contains("has not reported its network"), "\(wake.error)")
+        let resting = try appliance.jumpctl(["client", "wake", id])
+        #expect(resting.status == 75, "\(resting.error)")
+        #expect(resting.error.contains("try again in"))
+        #expect(try appliance.jumpctl(["client", "wake", id, "--password", "zz"]).status == 64)
+
         // Deleted: the running agent is told and exits 3; the audit chain is intact.
         #expect(try appliance.jumpctl(["client", "delete", id]).status == 0)
         agent.waitUntilExit()

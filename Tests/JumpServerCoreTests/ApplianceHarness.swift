@@ -125,7 +125,16 @@ final class TestAgent: AgentConnectionDelegate {
         record(.ready(welcome.clientID))
     }
 
-    func connection(_ connection: AgentConnection, command: WireCommand, id: UInt64) {}
+    /// Commands received, and how this agent answers them (nil: it does not answer).
+    let commands = Mutex<[WireCommand]>([])
+    let commandAnswer = Mutex<WireAckResult?>(.ok)
+
+    func connection(_ connection: AgentConnection, command: WireCommand, id: UInt64) {
+        commands.withLock { $0.append(command) }
+        if let answer = commandAnswer.withLock({ $0 }) {
+            connection.send(.ack(WireAck(ref: id, answer, answer == .ok ? "magic packets sent" : "the interface is down")))
+        }
+    }
 
     func connection(_ connection: AgentConnection, received message: ControlMessage, id: UInt64) {
         switch message {

@@ -60,6 +60,7 @@ public struct APIRoutes: Sendable {
         authenticated.get("clients/:id", use: showClient)
         authenticated.delete("clients/:id", use: deleteClient)
         authenticated.get("clients/:id/thumbnail", use: thumbnail)
+        authenticated.post("clients/:id/wake", use: wake)
 
         authenticated.get("groups", use: listGroups)
         authenticated.post("groups", use: createGroup)
@@ -165,6 +166,46 @@ public struct APIRoutes: Sendable {
             throw HTTPError(.notFound, message: "there is no Jump Client \(id)")
         }
         return Deleted(id: id, deleted: true)
+    }
+
+    struct WakeRequest: Decodable {
+        /// The SecureOn password in hexadecimal (4 or 6 bytes), when the target's card wants one.
+        var password: String?
+    }
+
+    struct WakeView: ResponseEncodable {
+        var id: String
+        var relay: String
+        var macs: [String]
+        var detail: String
+    }
+
+    /// Wake-on-LAN through another Jump Client on the target's network.
+    @Sendable func wake(_ request: Request, context: APIContext) async throws -> WakeView {
+        let user = try context.caller()
+        let id = try context.parameters.require("id")
+        let body = (try? await request.decode(as: WakeRequest.self, context: context)) ?? WakeRequest()
+        var password: [UInt8] = []
+        if let text = body.password, !text.isEmpty {
+            guard text.utf8.count == 8 || text.utf8.count == 12, text.allSatisfy(\.isHexDigit) else {
+                throw HTTPError(.badRequest, message: "password must be 4 or 6 bytes in hexadecimal")
+            }
+            password = stride(from: 0, to: text.count, by: 2).map { offset in
+                let start = text.index(text.startIndex, offsetBy: offset)
+                return UInt8(text[start..<text.index(start, offsetBy: 2)], radix: 16) ?? 0
+            }
+        }
+        do {
+            let outcome = try await hub.wake(clientID: id, password: password, actor: user.name)
+            return WakeView(id: id, relay: outcome.relay, macs: outcome.macs, detail: outcome.detail)
+        } catch {
+            switch error {
+            case .notFound: throw HTTPError(.notFound, message: error.description)
+            case .coolingDown: throw HTTPError(.tooManyRequests, message: error.description)
+            case .disabled, .noNetworkFacts, .noRelay: throw HTTPError(.conflict, message: error.description)
+            case .relaysFailed: throw HTTPError(.badGateway, message: error.description)
+            }
+        }
     }
 
     @Sendable func thumbnail(_ request: Request, context: APIContext) async throws -> Response {

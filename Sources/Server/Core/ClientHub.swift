@@ -37,6 +37,14 @@ public final class ClientHub: ServerConnectionDelegate {
         var enrolling = 0
         var storeFailing = false
         var settingsObservers: [@Sendable (SiteSettings) -> Void] = []
+        var lastWake: [String: Date] = [:]
+        var pendingAcks: [PendingAck: CheckedContinuation<WireAck?, Never>] = [:]
+        var commandSequences: [String: UInt64] = [:]
+    }
+
+    struct PendingAck: Hashable {
+        var clientID: String
+        var messageID: UInt64
     }
 
     let store: any Store
@@ -420,6 +428,9 @@ public final class ClientHub: ServerConnectionDelegate {
         case .statsReport(let report):
             ingest(report, from: clientID)
             connection.send(.ack(WireAck(ref: id, .ok)))
+        case .ack(let ack):
+            let waiter = state.withLock { $0.pendingAcks.removeValue(forKey: PendingAck(clientID: clientID, messageID: ack.ref)) }
+            waiter?.resume(returning: ack)
         case .localUninstall(let uninstall):
             Task {
                 await localUninstall(clientID: clientID, uninstall)
@@ -578,6 +589,97 @@ public final class ClientHub: ServerConnectionDelegate {
         response.certificate = Data((try? certificate.derBytes) ?? [])
         response.config = config
         return response
+    }
+
+    // MARK: Wake-on-LAN
+
+    public struct WakeOutcome: Sendable, Codable, Hashable {
+        public var relay: String
+        public var macs: [String]
+        public var detail: String
+    }
+
+    /// Wakes a Jump Client through another on its network: checks the setting and the cooldown,
+    /// picks relays (same gateway address and MAC, same subnet), and asks them in turn until one
+    /// says the magic packets went out.
+    public func wake(clientID: String, password: [UInt8], actor: String) async throws(WakeRelay.Refusal) -> WakeOutcome {
+        let now = self.now()
+        let (target, candidates): (WireNetworkFacts?, [(id: String, facts: WireNetworkFacts, at: Date, connection: ServerConnection)]) = try state.withLock { state throws(WakeRelay.Refusal) in
+            guard let record = state.clients[clientID], record.state != .deleted else { throw .notFound(clientID) }
+            guard state.settings.allowWake else { throw .disabled }
+            if let last = state.lastWake[clientID], now.timeIntervalSince(last) < WakeRelay.cooldown {
+                throw .coolingDown(seconds: Int((WakeRelay.cooldown - now.timeIntervalSince(last)).rounded(.up)))
+            }
+            state.lastWake[clientID] = now
+            let others = state.connections.compactMap { id, connection -> (String, WireNetworkFacts, Date, ServerConnection)? in
+                guard id != clientID, let latest = state.latest[id], latest.report.hasNetwork else { return nil }
+                return (id, latest.report.network, latest.updatedAt, connection)
+            }
+            return (state.latest[clientID]?.report.network, others)
+        }
+        guard let target, let network = WakeRelay.network(of: target) else {
+            throw .noNetworkFacts("\(clientID) has not reported its network (default gateway, its MAC, an address), so no relay can be chosen")
+        }
+        let relays = candidates
+            .compactMap { candidate in WakeRelay.relayInterface(candidate.facts, on: network).map { (candidate, $0) } }
+            .sorted { $0.0.at > $1.0.at }
+            .prefix(WakeRelay.maximumRelays)
+        let gateway = network.gateway.map(String.init).joined(separator: ".")
+        guard !relays.isEmpty else {
+            audit(AuditEvent(actor: actor, action: "client.wake", target: clientID, detail: "no relay on the network of gateway \(gateway)"))
+            throw .noRelay("no online Jump Client on \(clientID)'s network (gateway \(gateway)) can relay the wake-up")
+        }
+        var failures: [String] = []
+        for (relay, interface) in relays {
+            var wake = WireWake()
+            wake.targetMacs = network.macs.map { Data($0) }
+            wake.secureOnPassword = Data(password)
+            wake.interface = interface
+            var command = WireCommand()
+            command.agentID = relay.id
+            command.sequence = nextCommandSequence(relay.id, now: now)
+            command.expiresAtMs = UInt64((now.timeIntervalSince1970 + WakeRelay.commandLifetime) * 1000)
+            command.action = .wake(wake)
+            let ack = await send(command, to: relay.id, over: relay.connection)
+            if let ack, ack.result == .ok {
+                let macs = network.macs.map { $0.map { String(format: "%02x", $0) }.joined(separator: ":") }
+                audit(AuditEvent(actor: actor, action: "client.wake", target: clientID, detail: "relayed by \(relay.id) on \(interface): \(ack.detail)"))
+                return WakeOutcome(relay: relay.id, macs: macs, detail: ack.detail)
+            }
+            failures.append("\(relay.id): \(ack.map { "\($0.result) \($0.detail)" } ?? "no answer within \(WakeRelay.answerTimeout)")")
+        }
+        audit(AuditEvent(actor: actor, action: "client.wake", target: clientID, detail: "failed: \(failures.joined(separator: "; "))"))
+        throw .relaysFailed("no relay could send the wake-up: \(failures.joined(separator: "; "))")
+    }
+
+    /// A sequence above every earlier one for this agent: the time in milliseconds, or one more than
+    /// the last, so it keeps rising across appliance restarts.
+    func nextCommandSequence(_ clientID: String, now: Date) -> UInt64 {
+        state.withLock { state in
+            let last = max(state.commandSequences[clientID] ?? 0, UInt64(max(state.clients[clientID]?.lastCommandSequence ?? 0, 0)))
+            let next = max(last + 1, UInt64(now.timeIntervalSince1970 * 1000))
+            state.commandSequences[clientID] = next
+            return next
+        }
+    }
+
+    /// Sends a command and waits for its acknowledgement, at most ``WakeRelay/answerTimeout``.
+    func send(_ command: WireCommand, to clientID: String, over connection: ServerConnection) async -> WireAck? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<WireAck?, Never>) in
+            connection.send(.command(command)).whenComplete { result in
+                guard case .success(let messageID) = result else {
+                    continuation.resume(returning: nil)
+                    return
+                }
+                let key = PendingAck(clientID: clientID, messageID: messageID)
+                self.state.withLock { $0.pendingAcks[key] = continuation }
+                Task {
+                    try? await Task.sleep(for: WakeRelay.answerTimeout)
+                    let waiter = self.state.withLock { $0.pendingAcks.removeValue(forKey: key) }
+                    waiter?.resume(returning: nil)
+                }
+            }
+        }
     }
 
     // MARK: Local uninstall
