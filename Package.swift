@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "jump-bench-codec", targets: ["jump-bench-codec"]),
         .executable(name: "jump-bench-admission", targets: ["jump-bench-admission"]),
         .executable(name: "jump-bench-capture", targets: ["jump-bench-capture"]),
+        .executable(name: "jump-bench-reconnect", targets: ["jump-bench-reconnect"]),
         .library(name: "JumpProtocol", targets: ["JumpProtocol"]),
         .library(name: "JumpProtocolFuzzing", targets: ["JumpProtocolFuzzing"]),
     ],
@@ -214,6 +215,16 @@ let package = Package(
             name: "jump-bench-capture",
             dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "CX11TestSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/CaptureBenchmark"
+        ),
+        .executableTarget(
+            name: "jump-bench-reconnect",
+            dependencies: [
+                "JumpAgentCore", "JumpProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ReconnectBenchmark"
         ),
         .testTarget(
             name: "JumpProtocolTests",
