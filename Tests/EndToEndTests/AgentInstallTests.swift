@@ -113,7 +113,13 @@ import Testing
         #expect(uninstalled.status == 0, "\(uninstalled.error)")
         #expect(!FileManager.default.fileExists(atPath: directory.path))
         #expect(try FileManager.default.contentsOfDirectory(atPath: systemd.units.path).isEmpty)
-        #expect(systemd.calls.suffix(2) == ["systemctl disable --now jump-client-\(id)-lease.timer \(service)", "systemctl daemon-reload"])
+        #expect(systemd.calls.suffix(3) == ["systemctl stop \(service)", "systemctl disable --now jump-client-\(id)-lease.timer \(service)", "systemctl daemon-reload"])
+        // The appliance was told, and keeps it as uninstalled (its default "uninstalled behaviour").
+        #expect(uninstalled.output.contains("the appliance was told"), "\(uninstalled.output)")
+        let shown = try appliance.jumpctl(["client", "show", id, "--json"])
+        #expect(shown.output.contains("\"status\" : \"uninstalled\""), "\(shown.output)")
+        let audit = try appliance.jumpctl(["audit", "list", "--json"])
+        #expect(audit.output.contains("client.local-uninstall"))
     }
 
     /// The offline lease with real clocks and a real restart: an agent a few seconds short of its

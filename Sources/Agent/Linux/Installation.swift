@@ -25,7 +25,7 @@ public struct SystemdTools: Sendable {
     }
 
     /// Runs a program with fixed arguments (never a shell) and fails with its output.
-    func run(_ program: String, _ arguments: [String]) throws(AgentError) {
+    public func run(_ program: String, _ arguments: [String]) throws(AgentError) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments

@@ -234,7 +234,21 @@ struct Uninstall: AsyncParsableCommand {
                 }
                 throw AgentError(.refused, "uninstalling needs root: run it with sudo")
             }
-            try Installation.uninstall(files: files, tools: .fromEnvironment)
+            let tools = SystemdTools.fromEnvironment
+            let configuration = try? JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
+            // The service first, so its connection does not race the report; then the appliance is
+            // told (it applies its "uninstalled behaviour"); then everything goes.
+            if let unit = configuration?.serviceUnit { try? tools.run(tools.systemctl, ["stop", unit]) }
+            let user = ProcessInfo.processInfo.environment["SUDO_USER"] ?? DisplayLocator.systemAccount(getuid())?.name ?? "root"
+            let logger = Logger(label: "jump-agent")
+            if let runtime = try? AgentRuntime(files: files, stats: NoStatistics(), logger: logger),
+                await runtime.reportLocalUninstall(kind: .uninstall, user: user)
+            {
+                print("the appliance was told of the uninstall")
+            } else {
+                print("the appliance could not be told; it shows this Jump Client as it last saw it")
+            }
+            try Installation.uninstall(files: files, tools: tools)
             print("uninstalled the Jump Client in \(files.root.path)")
         }
     }
@@ -540,4 +554,9 @@ struct Wake: ParsableCommand {
             throw ExitCode(69)
         }
     }
+}
+
+/// A statistics source with nothing in it, for connections that only deliver one message.
+struct NoStatistics: StatsSource {
+    func report(_ request: ReportRequest) async -> WireStatsReport { WireStatsReport() }
 }
