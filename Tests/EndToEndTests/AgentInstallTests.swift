@@ -1,4 +1,5 @@
 import Foundation
+import JumpTestSupport
 import Testing
 
 /// `jump-agent install` and `uninstall` as an administrator runs them, with stand-in `systemctl`
@@ -97,15 +98,16 @@ import Testing
         let list = try appliance.jumpctl(["client", "show", id, "--json"])
         #expect(list.output.contains("\"name\" : \"lab-pi\""))
 
-        // An unprivileged user may not uninstall when the appliance restricts it.
+        // An unprivileged user asks the running agent; with none running, the answer says so.
         #expect(try appliance.jumpctl(["settings", "set", "restrict-local-uninstall", "true"]).status == 0)
         let statePath = directory.appendingPathComponent("var/state.json")
         var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: statePath)) as? [String: Any])
         state["restrictLocalUninstall"] = true
         try JSONSerialization.data(withJSONObject: state).write(to: statePath)
         let asNobody = try ProgramTests.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", program.path, "uninstall", "--dir", directory.path])
-        #expect(asNobody.status == 77, "\(asNobody.error)")
-        #expect(asNobody.error.contains("needs root") || asNobody.error.contains("restricted to root"), "\(asNobody.error)")
+        // Without a running agent to ask, only root can.
+        #expect(asNobody.status == 69, "\(asNobody.error)")
+        #expect(asNobody.error.contains("is not running, so only root can uninstall it"), "\(asNobody.error)")
         #expect(FileManager.default.fileExists(atPath: program.path), "nothing was removed")
 
         // Root uninstalls: the units are stopped, disabled and removed, and the directory is gone.
@@ -120,6 +122,63 @@ import Testing
         #expect(shown.output.contains("\"status\" : \"uninstalled\""), "\(shown.output)")
         let audit = try appliance.jumpctl(["audit", "list", "--json"])
         #expect(audit.output.contains("client.local-uninstall"))
+    }
+
+    /// The console user uninstalls through the running agent's control socket: refused while the
+    /// appliance restricts it, refused to a user who is not at the console, done for the console user
+    /// (logind mocked on a private system bus says who that is), and the appliance is told.
+    @Test(.enabled(if: PrivateSystemBus.available, "needs dbus-daemon and python3-dbusmock (make test installs them)"))
+    func theConsoleUserMayUninstallUnlessRestricted() async throws {
+        let appliance = try Appliance()
+        defer { _ = appliance.stop() }
+        try await appliance.login()
+        #expect(try appliance.jumpctl(["settings", "set", "restrict-local-uninstall", "true"]).status == 0)
+        let systemd = try Systemd(in: appliance.directory)
+        let bus = try PrivateSystemBus()
+        try bus.startLogind()
+        try bus.addSession("c1", uid: 65534, user: "nobody")
+        let directory = appliance.directory.appendingPathComponent("agent")
+        let installed = try ProgramTests.run("jump-agent", ["install", "--installer", try Self.installer(appliance).path, "--install-dir", directory.path, "--no-service"], environment: systemd.environment)
+        #expect(installed.status == 0, "\(installed.error)")
+        let program = directory.appendingPathComponent("bin/jump-agent")
+        let agent = Process()
+        agent.executableURL = program
+        agent.arguments = ["run", "--log-level", "warning"]
+        agent.environment = systemd.environment.merging(["PATH": "/usr/bin:/bin", "DBUS_SYSTEM_BUS_ADDRESS": bus.address]) { $1 }
+        agent.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try agent.run()
+        defer { if agent.isRunning { agent.killAndReap() } }
+        let socket = directory.appendingPathComponent("run/control.sock").path
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(25)) }
+
+        func ask(_ uid: Int) throws -> ProgramTests.Result {
+            try ProgramTests.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", program.path, "uninstall", "--dir", directory.path])
+        }
+        let restricted = try ask(65534)
+        #expect(restricted.status == 77, "\(restricted.error)")
+        #expect(restricted.error.contains("restricts local uninstall"), "\(restricted.error)")
+
+        // The appliance lifts the restriction; the agent hears it at once.
+        #expect(try appliance.jumpctl(["settings", "set", "restrict-local-uninstall", "false"]).status == 0)
+        let statePath = directory.appendingPathComponent("var/state.json")
+        for _ in 0..<200 {
+            let state = (try? Data(contentsOf: statePath)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            if state?["restrictLocalUninstall"] as? Bool == false { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        let stranger = try ask(65533)
+        #expect(stranger.status == 77)
+        #expect(stranger.error.contains("only the user at the console or root"), "\(stranger.error)")
+        #expect(FileManager.default.fileExists(atPath: program.path))
+
+        let consoleUser = try ask(65534)
+        #expect(consoleUser.status == 0, "\(consoleUser.error)")
+        #expect(consoleUser.output.contains("uninstalls itself"))
+        for _ in 0..<400 where agent.isRunning { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(!agent.isRunning)
+        #expect(!FileManager.default.fileExists(atPath: directory.path), "everything the install created is gone")
+        let list = try appliance.jumpctl(["client", "list", "--json"])
+        #expect(list.output.contains("\"status\" : \"uninstalled\""), "\(list.output)")
     }
 
     /// The offline lease with real clocks and a real restart: an agent a few seconds short of its
@@ -210,8 +269,9 @@ final class NotifySocket {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0 else { throw ApplianceProgramTests.TestError("cannot bind \(path)") }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // SO_RCVTIMEO: a struct timeval is two longs (seconds, microseconds) on 64-bit Linux.
+        var timeout: (Int, Int) = (5, 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<(Int, Int)>.size))
     }
 
     deinit {

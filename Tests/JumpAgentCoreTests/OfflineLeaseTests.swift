@@ -105,3 +105,19 @@ import Testing
         #expect(!fresh)
     }
 }
+
+@Suite struct LocalControlPolicyTests {
+    @Test(arguments: [
+        (UInt32(0), UInt32?.none, true, true),
+        (1000, 1000, false, true),
+        (1000, 1000, true, false),
+        (1001, 1000, false, false),
+        (1000, nil, false, false),
+    ])
+    func rootAlwaysTheConsoleUserUnlessRestricted(uid: UInt32, consoleUID: UInt32?, restricted: Bool, allowed: Bool) {
+        for request in LocalControlPolicy.Request.allCases {
+            let decision = LocalControlPolicy.decide(request, uid: uid, consoleUID: consoleUID, restricted: restricted)
+            #expect((decision == .allowed) == allowed, "\(request) by \(uid)")
+        }
+    }
+}

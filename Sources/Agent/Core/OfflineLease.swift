@@ -68,7 +68,7 @@ public struct OfflineLease: Codable, Hashable, Sendable {
     }
 }
 
-/// The machine's clocks.
+/// The machine's clocks, read under an injected root like the collectors.
 public struct SystemLeaseClock: LeaseClock {
     let root: URL
 
@@ -81,10 +81,10 @@ public struct SystemLeaseClock: LeaseClock {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// /proc/uptime's first figure: CLOCK_BOOTTIME, to the hundredth of a second.
     public var sinceBoot: Double {
-        var time = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+        let text = (try? String(contentsOf: root.appendingPathComponent("proc/uptime"), encoding: .utf8)) ?? ""
+        return text.split(separator: " ").first.flatMap { Double($0) } ?? 0
     }
 
     public var wall: Date { Date() }

@@ -32,8 +32,8 @@ public struct SystemdUnits: Hashable, Sendable {
         RestartSec=5
         WatchdogSec=60
         TimeoutStopSec=20
-        # Its state and renewed certificate are the only files it writes.
-        ReadWritePaths=\(directory)/var \(directory)/etc
+        # Its state and certificate, and the control socket, are the only files it writes.
+        ReadWritePaths=\(directory)/var \(directory)/etc \(directory)/run
         ProtectSystem=strict
         # The screen helper reads the console user's ~/.Xauthority as that user.
         ProtectHome=read-only

@@ -54,7 +54,9 @@ public enum Installation {
         do {
             // Everyone may run DIR/bin/jump-agent (status, stats); etc and var stay the agent's own.
             try FileManager.default.createDirectory(at: files.bin, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-            for directory in [files.root, files.bin] {
+            // DIR/run holds the control socket every local user may reach.
+            try FileManager.default.createDirectory(at: files.root.appendingPathComponent("run"), withIntermediateDirectories: true)
+            for directory in [files.root, files.bin, files.root.appendingPathComponent("run")] {
                 try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
             }
             let data = try Data(contentsOf: program)
@@ -113,6 +115,17 @@ public enum Installation {
             "--unit=jump-client-\(configuration.clientID)-uninstall", "--collect", "--no-block", "--quiet",
             "--description=Jump Client uninstall (\(files.root.path))",
             files.program.path, "uninstall", "--dir", files.root.path,
+        ])
+    }
+
+    /// From inside the running service: disable and stop it from a transient unit.
+    public static func disableFromService(files: AgentFiles, tools: SystemdTools) throws(AgentError) {
+        let configuration = try loadConfiguration(files)
+        guard let unit = configuration.serviceUnit else { return }
+        try tools.run(tools.systemdRun, [
+            "--unit=jump-client-\(configuration.clientID)-disable", "--collect", "--no-block", "--quiet",
+            "--description=Jump Client disable (\(files.root.path))",
+            tools.systemctl, "disable", "--now", unit,
         ])
     }
 

@@ -5,6 +5,7 @@ import JumpProtocol
 import JumpAgentLinux
 import Logging
 import SwiftProtobuf
+import Synchronization
 
 @main
 struct JumpAgentCommand: AsyncParsableCommand {
@@ -24,7 +25,7 @@ struct JumpAgentCommand: AsyncParsableCommand {
             uninstall without root).
             """,
         version: JumpBuild.version,
-        subcommands: [Install.self, Enroll.self, Run.self, Status.self, Stats.self, Wake.self, Uninstall.self, CheckLease.self, ScreenProbeCommand.self]
+        subcommands: [Install.self, Enroll.self, Run.self, Status.self, Stats.self, Wake.self, Uninstall.self, Disable.self, CheckLease.self, ScreenProbeCommand.self]
     )
 }
 
@@ -111,9 +112,44 @@ struct Run: AsyncParsableCommand {
                 systemd?.notify("STOPPING=1")
                 task.cancel()
             }
+            // The local control socket: the console user (or root) may uninstall or disable.
+            let console = SDBusConsoleReader()
+            let localRequest = LocalRequest()
+            let control: LocalControlSocket.Server?
+            do {
+                control = try LocalControlSocket.Server(
+                    files: runtime.files,
+                    handle: { request, uid in
+                        let consoleUID = (try? console.read())?.active.flatMap { $0.sessionClass == "user" ? $0.uid : nil }
+                        let decision = LocalControlPolicy.decide(request, uid: uid, consoleUID: consoleUID, restricted: runtime.currentState.restrictLocalUninstall)
+                        logger.notice("local \(request.rawValue) asked", metadata: ["uid": "\(uid)", "decision": "\(decision)"])
+                        return decision
+                    },
+                    then: { request, uid in
+                        localRequest.set(request, uid: uid)
+                        task.cancel()
+                    }
+                )
+            } catch {
+                logger.warning("no local control socket: \(error)")
+                control = nil
+            }
             let ending = await task.value
             watchdog.cancel()
             signals.stop()
+            control?.stop()
+            if let (request, uid) = localRequest.value {
+                let user = DisplayLocator.systemAccount(uid)?.name ?? "uid \(uid)"
+                let told = await runtime.reportLocalUninstall(kind: request == .uninstall ? .uninstall : .disable, user: user)
+                logger.notice("\(request.rawValue) by \(user)", metadata: ["appliance told": "\(told)"])
+                switch request {
+                case .uninstall:
+                    try selfUninstall(runtime.files, logger: logger)
+                case .disable:
+                    try selfDisable(runtime.files, logger: logger)
+                }
+                return
+            }
             switch ending {
             case .cancelled:
                 logger.info("stopped")
@@ -144,6 +180,24 @@ func selfUninstall(_ files: AgentFiles, logger: Logger) throws {
         try Installation.uninstall(files: files, tools: tools)
         logger.notice("uninstalled", metadata: ["directory": "\(files.root.path)"])
     }
+}
+
+/// Stops and disables the service for good (root enables it again with systemctl); through a
+/// transient unit, since stopping the service ends this process.
+func selfDisable(_ files: AgentFiles, logger: Logger) throws {
+    let tools = SystemdTools.fromEnvironment
+    guard Installation.underSystemd else {
+        logger.notice("disabled: not started again until root starts it")
+        return
+    }
+    try Installation.disableFromService(files: files, tools: tools)
+}
+
+/// The request the control socket allowed, for after the runtime stopped.
+final class LocalRequest: Sendable {
+    private let state = Mutex<(LocalControlPolicy.Request, UInt32)?>(nil)
+    func set(_ request: LocalControlPolicy.Request, uid: UInt32) { state.withLock { $0 = (request, uid) } }
+    var value: (LocalControlPolicy.Request, UInt32)? { state.withLock { $0 } }
 }
 
 /// Options an installer may let the person installing change.
@@ -217,8 +271,9 @@ struct Uninstall: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove this computer's Jump Client: its service, its units and its directory.",
         discussion: """
-            Needs root. When the appliance's "restrict local uninstall" setting is on, only root may \
-            uninstall, and an unprivileged user is refused (exit 77).
+            As root it does it here. Anyone else asks the running agent over its control socket \
+            (DIR/run/control.sock): the user at the console may, unless the appliance's "restrict \
+            local uninstall" setting is on; others are refused (exit 77). The appliance is told.
             """
     )
 
@@ -228,11 +283,8 @@ struct Uninstall: AsyncParsableCommand {
         try await reportingErrors {
             let files = try agentFiles(dir)
             if geteuid() != 0 {
-                let state = FileManager.default.contents(atPath: files.state.path).flatMap { try? JSONDecoder.agentFiles.decode(AgentState.self, from: $0) }
-                if state?.restrictLocalUninstall == true {
-                    throw AgentError(.refused, "uninstalling is restricted to root on this Jump Client (the appliance's restrict-local-uninstall setting)")
-                }
-                throw AgentError(.refused, "uninstalling needs root: run it with sudo")
+                try askRunningAgent(.uninstall, files: files)
+                return
             }
             let tools = SystemdTools.fromEnvironment
             let configuration = try? JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
@@ -250,6 +302,36 @@ struct Uninstall: AsyncParsableCommand {
             }
             try Installation.uninstall(files: files, tools: tools)
             print("uninstalled the Jump Client in \(files.root.path)")
+        }
+    }
+}
+
+/// Asks the running agent to uninstall or disable itself; the kernel tells it who asks.
+func askRunningAgent(_ request: LocalControlPolicy.Request, files: AgentFiles) throws {
+    guard let answer = LocalControlSocket.ask(request, files: files) else {
+        throw AgentError(.unavailable, "the Jump Client in \(files.root.path) is not running, so only root can \(request.rawValue) it")
+    }
+    guard answer.hasPrefix("ok") else {
+        throw AgentError(.refused, answer.hasPrefix("refused ") ? String(answer.dropFirst(8)) : answer)
+    }
+    print(request == .uninstall ? "the Jump Client uninstalls itself" : "the Jump Client is disabled")
+}
+
+struct Disable: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop this computer's Jump Client and keep it from starting again (root re-enables it).",
+        discussion: """
+            Asks the running agent over its control socket: root and, unless the appliance's \
+            "restrict local uninstall" setting is on, the user at the console may; others are \
+            refused (exit 77). The appliance is told. Root re-enables it with systemctl enable --now.
+            """
+    )
+
+    @Option(help: "The agent's directory (default: the one this program is installed in).") var dir: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            try askRunningAgent(.disable, files: try agentFiles(dir))
         }
     }
 }
