@@ -213,7 +213,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "jump-bench-capture",
-            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "CX11TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "CX11TestSupport", "JumpTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/CaptureBenchmark"
         ),
         .executableTarget(

@@ -9,6 +9,7 @@ import Foundation
 import JumpAgentCore
 import JumpAgentLinux
 import JumpProtocol
+import JumpTestSupport
 import NIOCore
 
 @main
@@ -34,8 +35,8 @@ enum CaptureBenchmark {
             }
         }
 
-        let server = try Xvfb(width: width, height: height)
-        defer { server.stop() }
+        let server = try XvfbServer(width: width, height: height)
+        defer { withExtendedLifetime(server) {} }
         var error = [CChar](repeating: 0, count: 256)
         guard jump_x11_test_fill_desktop(server.display, 1, &error, error.count) == 0 else {
             throw BenchError("cannot draw: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
@@ -70,7 +71,7 @@ enum CaptureBenchmark {
         // the X server, the capture, the JSON answer.
         if FileManager.default.isExecutableFile(atPath: agent) {
             let reader = HelperScreenReader(program: agent)
-            let console = ConsoleDisplay(user: "root", uid: getuid(), gid: getgid(), home: "/root", display: server.display)
+            let console = ConsoleDisplay(user: "root", uid: getuid(), gid: getgid(), home: "/root", display: server.display, xauthority: server.xauthority)
             var rounds: [Double] = []
             for _ in 0..<min(runs, 20) {
                 let started = clock.now
@@ -143,38 +144,6 @@ enum CaptureBenchmark {
         }
         report.thumbnailStatus = .unchanged
         return report
-    }
-}
-
-/// Xvfb on a display number it picks (-displayfd), stopped with SIGKILL.
-final class Xvfb {
-    let display: String
-    private let process: Process
-
-    init(width: Int, height: Int) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/Xvfb")
-        process.arguments = ["-displayfd", "1", "-screen", "0", "\(width)x\(height)x24", "-noreset", "-nolisten", "tcp"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        do {
-            try process.run()
-        } catch {
-            throw BenchError("cannot start Xvfb (apt-get install xvfb): \(error.localizedDescription)")
-        }
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw BenchError("Xvfb exited before it was ready") }
-            line.append(chunk)
-        }
-        display = ":" + String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    func stop() {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
     }
 }
 

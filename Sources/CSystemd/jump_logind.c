@@ -20,8 +20,9 @@ static int fail(char *error, size_t length, const char *what, int code, const sd
     return code < 0 ? code : -code;
 }
 
-static int open_bus(const char *address, sd_bus **bus) {
-    if (!address) return sd_bus_open_system(bus);
+// Connects to `address`, or without one to the system bus (`session` 0) or this process's session bus.
+static int open_bus(const char *address, int session, sd_bus **bus) {
+    if (!address) return session ? sd_bus_open_user(bus) : sd_bus_open_system(bus);
     int r = sd_bus_new(bus);
     if (r < 0) return r;
     r = sd_bus_set_address(*bus, address);
@@ -70,7 +71,7 @@ int jump_logind_console(const char *bus_address, jump_console *console, char *er
     sd_bus *bus = NULL;
     sd_bus_error bus_error = SD_BUS_ERROR_NULL;
     sd_bus_message *reply = NULL;
-    int r = open_bus(bus_address, &bus);
+    int r = open_bus(bus_address, 0, &bus);
     if (r < 0) return fail(error, error_length, "cannot connect to the system bus", r, NULL);
 
     // The active session on seat0.
@@ -138,20 +139,6 @@ int jump_logind_console(const char *bus_address, jump_console *console, char *er
 // ---------------------------------------------------------------------------------------------
 // The desktop's screen saver on a session bus
 
-static int open_session_bus(const char *address, sd_bus **bus) {
-    if (!address) return sd_bus_open_user(bus);
-    int r = sd_bus_new(bus);
-    if (r < 0) return r;
-    r = sd_bus_set_address(*bus, address);
-    if (r >= 0) r = sd_bus_set_bus_client(*bus, 1);
-    if (r >= 0) r = sd_bus_start(*bus);
-    if (r < 0) {
-        sd_bus_unref(*bus);
-        *bus = NULL;
-    }
-    return r;
-}
-
 int jump_session_screen_saver(const char *bus_address, unsigned timeout_ms, char *service, size_t service_length,
                               char *error, size_t error_length) {
     // GNOME answers only its own name (org.freedesktop.ScreenSaver.GetActive returns NotSupported
@@ -164,7 +151,7 @@ int jump_session_screen_saver(const char *bus_address, unsigned timeout_ms, char
     };
     copy(service, service_length, "");
     sd_bus *bus = NULL;
-    int r = open_session_bus(bus_address, &bus);
+    int r = open_bus(bus_address, 1, &bus);
     if (r < 0) return fail(error, error_length, "cannot connect to the session bus", r, NULL);
     sd_bus_set_method_call_timeout(bus, (uint64_t)timeout_ms * 1000);
 

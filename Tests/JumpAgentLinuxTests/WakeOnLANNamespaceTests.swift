@@ -102,7 +102,7 @@ struct WakeOnLANNamespaceTests {
         }
         #expect(Set(ours.map(\.destination)) == ["10.77.\(network.subnet).255", "255.255.255.255"])
         let theirs = try network.capture(count: 1) {
-            try network.send(["/usr/bin/wakeonlan", "-i", "10.77.\(network.subnet).255", Self.mac])
+            _ = try network.send(["/usr/bin/wakeonlan", "-i", "10.77.\(network.subnet).255", Self.mac])
         }
         let reference = try #require(theirs.first?.payload)
         #expect(reference.count == 102)

@@ -48,13 +48,8 @@ public final class PrivateSystemBus {
         daemon.standardOutput = output
         try daemon.run()
         // The daemon prints its address once it listens.
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw BusError("dbus-daemon exited") }
-            line.append(chunk)
-        }
-        address = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let line = output.firstLine() else { throw BusError("dbus-daemon exited") }
+        address = line
     }
 
     /// Starts the logind mock and waits until it owns its name.

@@ -47,13 +47,8 @@ public final class XvfbServer {
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
         // Xvfb writes the display number once it accepts clients.
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw XError("Xvfb exited before it was ready") }
-            line.append(chunk)
-        }
-        display = ":" + String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let number = output.firstLine() else { throw XError("Xvfb exited before it was ready") }
+        display = ":" + number
         try Self.tool("/usr/bin/xauth", ["-f", xauthority, "add", display, "MIT-MAGIC-COOKIE-1", cookie])
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: xauthority)
     }
@@ -131,5 +126,20 @@ extension Process {
         kill(processIdentifier, SIGKILL)
         var status: Int32 = 0
         while waitpid(processIdentifier, &status, 0) == -1 && errno == EINTR {}
+    }
+}
+
+extension Pipe {
+    /// The first line a program writes, once it has written it (readiness: an address, a display
+    /// number); nil when the program ended first.
+    public func firstLine() -> String? {
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = fileHandleForReading.availableData
+            guard !chunk.isEmpty else { return nil }
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        return String(text.prefix { $0 != "\n" }).trimmingCharacters(in: .whitespaces)
     }
 }

@@ -17,6 +17,26 @@ public struct SystemdUnits: Hashable, Sendable {
     /// Every unit file name, for installing and removing.
     public var files: [String] { [service, leaseService, leaseTimer] }
 
+    /// The sandbox both services share: no kernel tunables, modules, logs, cgroups, clock or
+    /// hostname; no new namespaces, realtime or set-uid files; native system calls of ordinary
+    /// services only; files private by default.
+    static let hardening = """
+        ProtectKernelTunables=yes
+        ProtectKernelModules=yes
+        ProtectKernelLogs=yes
+        ProtectControlGroups=yes
+        ProtectClock=yes
+        ProtectHostname=yes
+        RestrictNamespaces=yes
+        RestrictRealtime=yes
+        RestrictSUIDSGID=yes
+        LockPersonality=yes
+        MemoryDenyWriteExecute=yes
+        SystemCallArchitectures=native
+        SystemCallFilter=@system-service
+        UMask=0077
+        """
+
     public var serviceText: String {
         """
         [Unit]
@@ -44,24 +64,11 @@ public struct SystemdUnits: Hashable, Sendable {
         # environment of the user's programs (the display's cookie). DAC_READ_SEARCH: /run/user/UID.
         # KILL: ending a helper that no longer answers. NET_RAW: Wake-on-LAN bound to an interface.
         CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_KILL CAP_NET_RAW
-        ProtectKernelTunables=yes
-        ProtectKernelModules=yes
-        ProtectKernelLogs=yes
-        ProtectControlGroups=yes
-        ProtectClock=yes
-        ProtectHostname=yes
         ProtectProc=default
-        RestrictNamespaces=yes
-        RestrictRealtime=yes
-        RestrictSUIDSGID=yes
-        LockPersonality=yes
-        MemoryDenyWriteExecute=yes
         RemoveIPC=no
-        SystemCallArchitectures=native
-        SystemCallFilter=@system-service
         SystemCallErrorNumber=EPERM
         RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
-        UMask=0077
+        \(Self.hardening)
 
         [Install]
         WantedBy=multi-user.target
@@ -84,21 +91,8 @@ public struct SystemdUnits: Hashable, Sendable {
         PrivateDevices=yes
         NoNewPrivileges=yes
         CapabilityBoundingSet=
-        ProtectKernelTunables=yes
-        ProtectKernelModules=yes
-        ProtectKernelLogs=yes
-        ProtectControlGroups=yes
-        ProtectClock=yes
-        ProtectHostname=yes
-        RestrictNamespaces=yes
-        RestrictRealtime=yes
-        RestrictSUIDSGID=yes
-        LockPersonality=yes
-        MemoryDenyWriteExecute=yes
-        SystemCallArchitectures=native
-        SystemCallFilter=@system-service
         RestrictAddressFamilies=AF_UNIX
-        UMask=0077
+        \(Self.hardening)
 
         """
     }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import JumpProtocol
 
 /// The Wake-on-LAN magic packet: six 0xFF bytes, the target's MAC sixteen times, and the SecureOn

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import JumpAgentCore
 
 /// Sends magic packets the way the guide's relay does: UDP to port 9, at the interface's subnet
@@ -53,24 +53,12 @@ public enum WakeOnLANSender {
         return sent
     }
 
-    /// The IPv4 broadcast address of the interface's first address (getifaddrs).
+    /// The IPv4 broadcast address of the interface's first IPv4 address.
     static func subnetBroadcast(of interface: String) -> String? {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return nil }
-        defer { freeifaddrs(list) }
-        var cursor: UnsafeMutablePointer<ifaddrs>? = first
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
-            guard String(cString: entry.pointee.ifa_name) == interface,
-                let address = entry.pointee.ifa_addr, Int32(address.pointee.sa_family) == AF_INET,
-                let mask = entry.pointee.ifa_netmask
-            else { continue }
-            let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
-            let bits = mask.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
-            let broadcast = ip | ~bits
-            return "\(broadcast >> 24).\(broadcast >> 16 & 0xFF).\(broadcast >> 8 & 0xFF).\(broadcast & 0xFF)"
-        }
-        return nil
+        guard let (ip, prefix) = GetifaddrsReader().addresses()[interface]?.first(where: { $0.0.count == 4 }) else { return nil }
+        let address = ip.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let broadcast = address | (prefix >= 32 ? 0 : ~UInt32(0) >> prefix)
+        return "\(broadcast >> 24).\(broadcast >> 16 & 0xFF).\(broadcast >> 8 & 0xFF).\(broadcast & 0xFF)"
     }
 }
 

@@ -20,9 +20,10 @@ struct JumpAgentCommand: AsyncParsableCommand {
             Exit status: 0 success; 3 the appliance deleted this Jump Client, or it was out of \
             contact for the deletion period, and it uninstalled itself; 64 bad arguments or \
             installer (including an override it does not allow); 65 damaged files; 69 the \
-            appliance cannot be reached (stats --thumbnail: there is no picture); 74 files cannot \
-            be written; 77 refused (expired or used-up installer, revoked certificate, an \
-            uninstall without root).
+            appliance cannot be reached (stats --thumbnail: there is no picture; uninstall or \
+            disable without root: no running agent to ask); 74 files cannot be written; 77 \
+            refused (expired or used-up installer, revoked certificate, an uninstall or disable \
+            that the appliance's restriction or the console rule does not allow).
             """,
         version: JumpBuild.version,
         subcommands: [Install.self, Enroll.self, Run.self, Status.self, Stats.self, Wake.self, Uninstall.self, Disable.self, CheckLease.self, ScreenProbeCommand.self]
