@@ -127,6 +127,12 @@ let package = Package(
             ],
             path: "Sources/Server/Store"
         ),
+        // Who may do what to which Jump Client, when, and why: pure functions over values (no store, no NIO).
+        .target(
+            name: "JumpPolicy",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Server/Policy"
+        ),
         .target(
             name: "JumpServerCore",
             dependencies: [
@@ -252,7 +258,12 @@ let package = Package(
         ),
         .testTarget(
             name: "JumpAgentCoreTests",
-            dependencies: ["JumpAgentCore", "JumpAgentLinux", "JumpProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "JumpAgentCore", "JumpAgentLinux", "JumpProtocol", "JumpTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
             exclude: ["Fixtures"]
         ),
         // Real parts for tests: an X server with its own cookie, a private D-Bus with python-dbusmock.
@@ -266,6 +277,11 @@ let package = Package(
             dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "JumpTestSupport", "jump-agent"]
         ),
         .testTarget(
+            name: "JumpPolicyTests",
+            dependencies: ["JumpPolicy"],
+            exclude: ["Vectors"]
+        ),
+        .testTarget(
             name: "JumpStoreTests",
             dependencies: ["JumpStore"]
         ),
@@ -273,6 +289,7 @@ let package = Package(
             name: "JumpServerCoreTests",
             dependencies: [
                 "JumpServerCore",
+                "JumpAgentCore",
                 "JumpStore",
                 "JumpTLS",
                 "JumpProtocol",

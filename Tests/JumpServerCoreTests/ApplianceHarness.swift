@@ -118,6 +118,8 @@ final class TestAgent: AgentConnectionDelegate {
     let connection = Mutex<AgentConnection?>(nil)
     let acks = Mutex<[WireAck]>([])
     let configs = Mutex<[WireSiteConfig]>([])
+    /// Answers to renewal requests.
+    let renewals = Mutex<[WireEnrollResponse]>([])
     private let waiter = Mutex<(count: Int, continuation: CheckedContinuation<Void, Never>)?>(nil)
 
     func connectionReady(_ connection: AgentConnection, welcome: WireWelcome) {
@@ -140,6 +142,7 @@ final class TestAgent: AgentConnectionDelegate {
         switch message {
         case .ack(let ack): acks.withLock { $0.append(ack) }
         case .siteConfig(let config): configs.withLock { $0.append(config) }
+        case .enrollResponse(let response): renewals.withLock { $0.append(response) }
         default: break
         }
         record(nil)
@@ -155,7 +158,7 @@ final class TestAgent: AgentConnectionDelegate {
     private func record(_ result: Result?) {
         let count = results.withLock { results in
             if let result { results.append(result) }
-            return results.count + acks.withLock(\.count) + configs.withLock(\.count)
+            return results.count + acks.withLock(\.count) + configs.withLock(\.count) + renewals.withLock(\.count)
         }
         let ready = waiter.withLock { waiter -> CheckedContinuation<Void, Never>? in
             guard let current = waiter, count >= current.count else { return nil }
@@ -168,7 +171,7 @@ final class TestAgent: AgentConnectionDelegate {
     /// Waits until results, acknowledgements and configurations number `count` in all.
     func waitForEvents(_ count: Int) async {
         await withCheckedContinuation { continuation in
-            let now = results.withLock(\.count) + acks.withLock(\.count) + configs.withLock(\.count)
+            let now = eventCount
             if now >= count {
                 continuation.resume()
             } else {
@@ -177,7 +180,9 @@ final class TestAgent: AgentConnectionDelegate {
         }
     }
 
-    var eventCount: Int { results.withLock(\.count) + acks.withLock(\.count) + configs.withLock(\.count) }
+    var eventCount: Int {
+        results.withLock(\.count) + acks.withLock(\.count) + configs.withLock(\.count) + renewals.withLock(\.count)
+    }
 
     /// Connects once with `purpose` and waits for the connection's first result.
     func connect(

@@ -7,7 +7,7 @@ public import NIOCore
 public import NIOPosix
 import NIOSSL
 import Synchronization
-import X509
+public import X509
 
 /// The running Jump Client: one connection to the appliance at a time, reconnecting with backoff,
 /// statistics at the interval the appliance sets, settings applied and kept.
@@ -26,13 +26,16 @@ public final class AgentRuntime: Sendable {
 
     public let files: AgentFiles
     public let configuration: AgentConfiguration
-    let identity: TLSIdentity
+    /// The key and certificate, and the TLS context made from them; a renewal replaces both.
+    let credentials: Mutex<Credentials>
+    let renewal = Mutex(CertificateRenewal())
     let ca: Certificate
     let stats: any StatsSource
     let logger: Logger
     let group: any EventLoopGroup
-    let tls: NIOSSLContext
     let state: Mutex<AgentState>
+    /// File writes (state, renewed credentials) in order, off the event loops.
+    let io = DispatchQueue(label: "jump-agent.io")
     let leaseClock: any LeaseClock
     let waker: (any WakeSender)?
 
@@ -44,15 +47,13 @@ public final class AgentRuntime: Sendable {
         leaseClock: any LeaseClock = SystemLeaseClock(),
         waker: (any WakeSender)? = nil
     ) throws {
+        let identity: TLSIdentity
         self.files = files
         self.leaseClock = leaseClock
         self.waker = waker
         do {
             configuration = try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
-            identity = try TLSIdentity(
-                certificatePEM: String(contentsOf: files.certificate, encoding: .utf8),
-                privateKeyPEM: String(contentsOf: files.key, encoding: .utf8)
-            )
+            identity = try files.readIdentity()
             ca = try Certificate(pemText: String(contentsOf: files.ca, encoding: .utf8))
         } catch {
             throw AgentError(.data, "the agent's files in \(files.etc.path) are missing or damaged: \(error)")
@@ -62,14 +63,34 @@ public final class AgentRuntime: Sendable {
         self.stats = stats
         self.logger = logger
         self.group = group
-        self.tls = try NIOSSLContext(configuration: JumpTLSConfiguration.client(trusting: ca, identity: identity))
+        self.credentials = Mutex(try Credentials(identity, trusting: ca))
     }
+
+    struct Credentials: @unchecked Sendable {
+        // NIOSSLContext is thread-safe and immutable once made; it is not marked Sendable.
+        let identity: TLSIdentity
+        let tls: NIOSSLContext
+
+        init(_ identity: TLSIdentity, trusting ca: Certificate) throws {
+            self.identity = identity
+            self.tls = try NIOSSLContext(configuration: JumpTLSConfiguration.client(trusting: ca, identity: identity))
+        }
+    }
+
+    /// The certificate the next connection presents.
+    public var certificate: X509.Certificate { credentials.withLock { $0.identity.certificate } }
 
     public var currentState: AgentState { state.withLock { $0 } }
 
     /// Connects and stays connected until the appliance deletes or revokes this client, or the task
-    /// is cancelled.
+    /// is cancelled; returns once the agent's files are written.
     public func run() async -> Ending {
+        let ending = await stayConnected()
+        io.sync {}
+        return ending
+    }
+
+    func stayConnected() async -> Ending {
         var backoff = ReconnectBackoff()
         var random = SystemRandomNumberGenerator()
         var serverIndex = 0
@@ -107,6 +128,7 @@ public final class AgentRuntime: Sendable {
         }
         return .cancelled
     }
+
 
     /// Counts the time since the last check as time without contact and saves it; true when the
     /// deletion period the appliance last gave has passed.
@@ -146,6 +168,7 @@ public final class AgentRuntime: Sendable {
             return (.transportClosed, false)
         }
         let session = Session(runtime: self)
+        let tls = credentials.withLock { $0.tls }
         let gate = CommandGate(agentID: configuration.clientID, lastSequence: state.withLock(\.lastCommandSequence))
         let hello = { var hello = Self.hello(); hello.lastCommandSequence = gate.lastSequence; return hello }()
         let channel: any Channel
@@ -180,12 +203,55 @@ public final class AgentRuntime: Sendable {
         }
     }
 
+    /// Saves the state as it is now; the write happens in order on `io`, never on an event loop.
     func persist() {
         let snapshot = state.withLock { $0 }
-        do {
-            try writeAtomically(try JSONEncoder.agentFiles.encode(snapshot), to: files.state, mode: 0o600)
-        } catch {
-            logger.error("cannot save the agent's state", metadata: ["error": "\(error)"])
+        io.async { [files, logger] in
+            do {
+                try writeAtomically(try JSONEncoder.agentFiles.encode(snapshot), to: files.state, mode: 0o600)
+            } catch {
+                logger.error("cannot save the agent's state", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Asks for a new certificate on `connection` when the current one nears its end.
+    func renewIfDue(on connection: AgentConnection) {
+        let certificate = self.certificate
+        let now = leaseClock.wall
+        guard let key = renewal.withLock({ $0.begin(for: certificate, now: now) }) else { return }
+        io.async { [logger] in
+            var request = WireRenewRequest()
+            do {
+                request.csr = Data(try CertificationRequest.make(for: key, hostname: ""))
+            } catch {
+                _ = self.renewal.withLock { $0.finish() }
+                logger.error("cannot make a certification request", metadata: ["error": "\(error)"])
+                return
+            }
+            logger.info("renewing the certificate", metadata: ["expires": "\(certificate.notValidAfter)"])
+            connection.send(.renewRequest(request))
+        }
+    }
+
+    /// The appliance answered a renewal: keep the new key and certificate, and use them from the
+    /// next connection on.
+    func renewed(_ response: WireEnrollResponse) {
+        guard let key = renewal.withLock({ $0.finish() }) else { return }
+        guard response.result == .ok else {
+            logger.error("the appliance did not renew the certificate", metadata: ["result": "\(response.result)", "detail": "\(response.detail)"])
+            return
+        }
+        io.async { [self] in
+            do {
+                let identity = try CertificateRenewal.accept(Array(response.certificate), key: key, clientID: configuration.clientID, ca: ca)
+                let credentials = try Credentials(identity, trusting: ca)
+                try files.replaceIdentity(identity)
+                self.credentials.withLock { $0 = credentials }
+                logger.notice("certificate renewed", metadata: ["expires": "\(identity.certificate.notValidAfter)"])
+            } catch {
+                logger.error("cannot keep the renewed certificate", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -226,6 +292,7 @@ public final class AgentRuntime: Sendable {
             }
             runtime.persist()
             runtime.logger.info("connected to the appliance", metadata: ["client": "\(welcome.clientID)"])
+            runtime.renewIfDue(on: connection)
             let reporter = Task { [runtime] in
                 var first = true
                 var thumbnails = ThumbnailGate()  // per connection: a new connection gets the picture again
@@ -244,6 +311,7 @@ public final class AgentRuntime: Sendable {
                     thumbnails.filter(&report)
                     first = false
                     connection.send(.statsReport(report))
+                    runtime.renewIfDue(on: connection)
                     try? await Task.sleep(for: .seconds(Int64(interval)))
                 }
             }
@@ -286,6 +354,8 @@ public final class AgentRuntime: Sendable {
                 runtime.logger.info("site configuration applied", metadata: ["revision": "\(config.revision)"])
             case .ack:
                 runtime.state.withLock { $0.contacted(runtime.leaseClock) }
+            case .enrollResponse(let response):
+                runtime.renewed(response)
             default:
                 break
             }
@@ -296,6 +366,7 @@ public final class AgentRuntime: Sendable {
         func connectionClosed(_ connection: AgentConnection, outcome: AgentConnectionOutcome) {
             let (waiter, ending) = status.withLock { status in
                 status.reporter?.cancel()
+                _ = runtime.renewal.withLock { $0.finish() }
                 let ending = (outcome, status.ready)
                 status.ending = ending
                 defer { status.waiter = nil }

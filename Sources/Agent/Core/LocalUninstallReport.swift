@@ -19,6 +19,7 @@ extension AgentRuntime {
             let reporter = Reporter(kind: kind, user: user)
             let gate = CommandGate(agentID: configuration.clientID, lastSequence: state.withLock(\.lastCommandSequence))
             let channel: any Channel
+            let tls = credentials.withLock { $0.tls }
             do {
                 channel = try await ClientBootstrap(group: group)
                     .connectTimeout(.seconds(5))

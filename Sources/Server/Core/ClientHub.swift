@@ -19,6 +19,12 @@ public final class ClientHub: ServerConnectionDelegate {
     /// A refused client (revoked, deleted, unknown) is audited at most this often, so an agent that
     /// reconnects in a tight loop cannot flood the audit log.
     public static let refusalAuditInterval: TimeInterval = 3600
+    /// How long the certificate a renewal replaced is still accepted. The agent saves its new key and
+    /// certificate right after the answer; this covers one that died before it could, and is short
+    /// enough that a copy of the old key is soon worthless.
+    public static let renewalGracePeriod: TimeInterval = 7 * 86_400
+    /// Renewals handled at once; more are answered RATE_LIMITED and the agent asks again later.
+    public static let maximumConcurrentRenewals = 8
 
     struct Latest {
         var report: WireStatsReport
@@ -30,6 +36,9 @@ public final class ClientHub: ServerConnectionDelegate {
         var settings: SiteSettings
         var clients: [String: ClientRecord]
         var connections: [String: ServerConnection] = [:]
+        /// The certificate each connected client authenticated with (a renewal replaces that one).
+        var connectionSerials: [String: String] = [:]
+        var renewing = 0
         var latest: [String: Latest] = [:]
         var dirty: Set<String> = []
         var contacts: [String: Date] = [:]
@@ -393,10 +402,11 @@ public final class ClientHub: ServerConnectionDelegate {
             case .active:
                 break
             }
-            guard certificateSerial == record.certificateSerial else {
+            guard record.accepts(certificateSerial: certificateSerial, now: now), let certificateSerial else {
                 return refuse(.certificateRevoked, "this certificate was replaced or revoked")
             }
             let replaced = state.connections.updateValue(connection, forKey: clientID)
+            state.connectionSerials[clientID] = certificateSerial
             state.clients[clientID]?.lastContact = now
             state.contacts[clientID] = now
             return .admit(state.settings.siteConfig, replaced: replaced)
@@ -436,6 +446,8 @@ public final class ClientHub: ServerConnectionDelegate {
                 await localUninstall(clientID: clientID, uninstall)
                 connection.send(.ack(WireAck(ref: id, .ok)))
             }
+        case .renewRequest(let request):
+            Task { connection.send(.enrollResponse(await renew(clientID: clientID, connection: connection, request))) }
         default:
             break
         }
@@ -449,6 +461,7 @@ public final class ClientHub: ServerConnectionDelegate {
         state.withLock { state in
             guard state.connections[clientID] == connection else { return }
             state.connections[clientID] = nil
+            state.connectionSerials[clientID] = nil
             if state.clients[clientID]?.state == .active {
                 state.clients[clientID]?.lastContact = now
                 state.contacts[clientID] = now
@@ -588,6 +601,74 @@ public final class ClientHub: ServerConnectionDelegate {
         response.clientID = clientID
         response.certificate = Data((try? certificate.derBytes) ?? [])
         response.config = config
+        return response
+    }
+
+    // MARK: Certificate renewal
+
+    /// A new certificate for a connected client, for the key in its request. The certificate this
+    /// connection authenticated with stays acceptable for `renewalGracePeriod`; any other is refused
+    /// from now on.
+    func renew(clientID: String, connection: ServerConnection, _ request: WireRenewRequest) async -> WireEnrollResponse {
+        func answer(_ result: WireEnrollResult, _ detail: String) -> WireEnrollResponse {
+            var response = WireEnrollResponse()
+            response.result = result
+            response.detail = detail
+            return response
+        }
+        let now = self.now()
+        let admitted = state.withLock { state -> (ClientRecord, String)?? in
+            guard state.renewing < Self.maximumConcurrentRenewals else { return .some(nil) }
+            guard state.connections[clientID] == connection, let record = state.clients[clientID],
+                record.state == .active, let serial = state.connectionSerials[clientID]
+            else { return nil }
+            state.renewing += 1
+            return (record, serial)
+        }
+        guard let admitted else { return answer(.clientUnknown, "the appliance no longer has this Jump Client") }
+        guard let (record, presented) = admitted else {
+            return answer(.rateLimited, "the appliance is renewing many certificates; ask again later")
+        }
+        defer { state.withLock { $0.renewing -= 1 } }
+
+        let certificate: Certificate
+        do {
+            certificate = try ca.issueClientCertificate(csrDER: Array(request.csr), clientID: clientID, now: now)
+        } catch {
+            return answer(.csrInvalid, "the certification request was refused: \(error)")
+        }
+        var renewed = record
+        renewed.previousCertificateSerial = presented
+        renewed.previousCertificateAcceptedUntil = min(now.addingTimeInterval(Self.renewalGracePeriod), record.certificateExpiresAt)
+        renewed.certificateSerial = certificate.serialHex
+        renewed.certificateExpiresAt = certificate.notValidAfter
+        do {
+            try await store.updateClient(
+                renewed,
+                audit: AuditEvent(
+                    actor: "client \(clientID)",
+                    action: "client.certificate-renewed",
+                    target: clientID,
+                    detail: "serial=\(certificate.serialHex) expires=\(Self.format(certificate.notValidAfter)) replaced=\(presented)"
+                )
+            )
+        } catch {
+            logger.error("cannot record a certificate renewal", metadata: ["client": "\(clientID)", "error": "\(error)"])
+            return answer(.internalError, "the appliance could not record the new certificate; try again later")
+        }
+        let stillThere = state.withLock { state -> Bool in
+            guard state.clients[clientID]?.state == .active else { return false }
+            state.clients[clientID]?.certificateSerial = renewed.certificateSerial
+            state.clients[clientID]?.certificateExpiresAt = renewed.certificateExpiresAt
+            state.clients[clientID]?.previousCertificateSerial = renewed.previousCertificateSerial
+            state.clients[clientID]?.previousCertificateAcceptedUntil = renewed.previousCertificateAcceptedUntil
+            return true
+        }
+        guard stillThere else { return answer(.clientUnknown, "this Jump Client was deleted while its certificate was renewed") }
+        logger.info("certificate renewed", metadata: ["client": "\(clientID)", "expires": "\(certificate.notValidAfter)"])
+        var response = answer(.ok, "")
+        response.clientID = clientID
+        response.certificate = Data((try? certificate.derBytes) ?? [])
         return response
     }
 

@@ -134,11 +134,23 @@ public struct ClientRecord: Codable, Hashable, Sendable {
     public var installerID: String
     public var certificateSerial: String
     public var certificateExpiresAt: Date
+    /// The certificate a renewal replaced, still accepted until `previousCertificateAcceptedUntil`: an
+    /// agent that dies between receiving its new certificate and saving it comes back with the old one.
+    public var previousCertificateSerial: String?
+    public var previousCertificateAcceptedUntil: Date?
     public var enrolledAt: Date
     public var lastContact: Date?
     public var state: State
     public var stateChangedAt: Date
     public var lastCommandSequence: Int64
+
+    /// Whether a connection presenting the certificate with `serial` belongs to this client at `now`.
+    public func accepts(certificateSerial serial: String?, now: Date) -> Bool {
+        guard let serial else { return false }
+        if serial == certificateSerial { return true }
+        guard let previous = previousCertificateSerial, let until = previousCertificateAcceptedUntil else { return false }
+        return serial == previous && now < until
+    }
 
     public init(
         id: String,
@@ -152,6 +164,8 @@ public struct ClientRecord: Codable, Hashable, Sendable {
         installerID: String,
         certificateSerial: String,
         certificateExpiresAt: Date,
+        previousCertificateSerial: String? = nil,
+        previousCertificateAcceptedUntil: Date? = nil,
         enrolledAt: Date,
         lastContact: Date? = nil,
         state: State = .active,
@@ -169,6 +183,8 @@ public struct ClientRecord: Codable, Hashable, Sendable {
         self.installerID = installerID
         self.certificateSerial = certificateSerial
         self.certificateExpiresAt = certificateExpiresAt
+        self.previousCertificateSerial = previousCertificateSerial
+        self.previousCertificateAcceptedUntil = previousCertificateAcceptedUntil
         self.enrolledAt = enrolledAt
         self.lastContact = lastContact
         self.state = state

@@ -127,6 +127,14 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v2: renewed certificates") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE client ADD COLUMN previousCertificateSerial TEXT;
+                    ALTER TABLE client ADD COLUMN previousCertificateAcceptedUntil DOUBLE;
+                    """
+            )
+        }
         return migrator
     }
 
@@ -411,6 +419,8 @@ public final class SQLiteStore: Store {
             installerID: row["installerID"],
             certificateSerial: row["certificateSerial"],
             certificateExpiresAt: Date(timeIntervalSince1970: row["certificateExpiresAt"]),
+            previousCertificateSerial: row["previousCertificateSerial"],
+            previousCertificateAcceptedUntil: (row["previousCertificateAcceptedUntil"] as Double?).map(Date.init(timeIntervalSince1970:)),
             enrolledAt: Date(timeIntervalSince1970: row["enrolledAt"]),
             lastContact: (row["lastContact"] as Double?).map(Date.init(timeIntervalSince1970:)),
             state: ClientRecord.State(rawValue: row["state"]) ?? .deleted,
@@ -425,6 +435,8 @@ public final class SQLiteStore: Store {
             "jumpPolicy": c.jumpPolicy, "hostname": c.hostname, "installDir": c.installDir,
             "installerID": c.installerID, "certificateSerial": c.certificateSerial,
             "certificateExpiresAt": c.certificateExpiresAt.timeIntervalSince1970,
+            "previousCertificateSerial": c.previousCertificateSerial,
+            "previousCertificateAcceptedUntil": c.previousCertificateAcceptedUntil?.timeIntervalSince1970,
             "enrolledAt": c.enrolledAt.timeIntervalSince1970,
             "lastContact": c.lastContact?.timeIntervalSince1970, "state": c.state.rawValue,
             "stateChangedAt": c.stateChangedAt.timeIntervalSince1970, "lastCommandSequence": c.lastCommandSequence,
@@ -454,10 +466,12 @@ public final class SQLiteStore: Store {
             try db.execute(
                 sql: """
                     INSERT INTO client (id, name, groupID, tag, comments, jumpPolicy, hostname, installDir, installerID,
-                        certificateSerial, certificateExpiresAt, enrolledAt, lastContact, state, stateChangedAt,
+                        certificateSerial, certificateExpiresAt, previousCertificateSerial,
+                        previousCertificateAcceptedUntil, enrolledAt, lastContact, state, stateChangedAt,
                         lastCommandSequence)
                     VALUES (:id, :name, :groupID, :tag, :comments, :jumpPolicy, :hostname, :installDir, :installerID,
-                        :certificateSerial, :certificateExpiresAt, :enrolledAt, :lastContact, :state, :stateChangedAt,
+                        :certificateSerial, :certificateExpiresAt, :previousCertificateSerial,
+                        :previousCertificateAcceptedUntil, :enrolledAt, :lastContact, :state, :stateChangedAt,
                         :lastCommandSequence)
                     """,
                 arguments: Self.arguments(client)
@@ -473,7 +487,9 @@ public final class SQLiteStore: Store {
                     UPDATE client SET name = :name, groupID = :groupID, tag = :tag, comments = :comments,
                         jumpPolicy = :jumpPolicy, hostname = :hostname, installDir = :installDir,
                         installerID = :installerID, certificateSerial = :certificateSerial,
-                        certificateExpiresAt = :certificateExpiresAt, enrolledAt = :enrolledAt,
+                        certificateExpiresAt = :certificateExpiresAt,
+                        previousCertificateSerial = :previousCertificateSerial,
+                        previousCertificateAcceptedUntil = :previousCertificateAcceptedUntil, enrolledAt = :enrolledAt,
                         lastContact = :lastContact, state = :state, stateChangedAt = :stateChangedAt,
                         lastCommandSequence = :lastCommandSequence
                     WHERE id = :id
