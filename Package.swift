@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "jump-bench-admission", targets: ["jump-bench-admission"]),
         .executable(name: "jump-bench-capture", targets: ["jump-bench-capture"]),
         .executable(name: "jump-bench-reconnect", targets: ["jump-bench-reconnect"]),
+        .executable(name: "jump-bench-offline", targets: ["jump-bench-offline"]),
         .library(name: "JumpProtocol", targets: ["JumpProtocol"]),
         .library(name: "JumpProtocolFuzzing", targets: ["JumpProtocolFuzzing"]),
     ],
@@ -103,7 +104,10 @@ let package = Package(
         // The agent's Linux side: the only agent module that imports C.
         .target(
             name: "JumpAgentLinux",
-            dependencies: ["JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG"],
+            dependencies: [
+                "JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/Agent/Linux"
         ),
         .executableTarget(
@@ -122,6 +126,7 @@ let package = Package(
         .target(
             name: "JumpStore",
             dependencies: [
+                "JumpPolicy",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -139,6 +144,7 @@ let package = Package(
                 "JumpProtocol",
                 "JumpTLS",
                 "JumpStore",
+                "JumpPolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -157,6 +163,7 @@ let package = Package(
             dependencies: [
                 "JumpServerCore",
                 "JumpStore",
+                "JumpPolicy",
                 "JumpTLS",
                 "JumpProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -191,6 +198,7 @@ let package = Package(
             name: "jumpctl",
             dependencies: [
                 "JumpProtocol",
+                "JumpPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -231,6 +239,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/ReconnectBenchmark"
+        ),
+        .executableTarget(
+            name: "jump-bench-offline",
+            dependencies: [
+                "JumpAgentCore", "JumpProtocol", "JumpTLS",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/OfflineBenchmark"
         ),
         .testTarget(
             name: "JumpProtocolTests",
@@ -283,12 +302,16 @@ let package = Package(
         ),
         .testTarget(
             name: "JumpStoreTests",
-            dependencies: ["JumpStore"]
+            dependencies: ["JumpStore", "JumpPolicy"]
         ),
         .testTarget(
             name: "JumpServerCoreTests",
             dependencies: [
                 "JumpServerCore",
+                "JumpAPI",
+                "JumpPolicy",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 "JumpAgentCore",
                 "JumpStore",
                 "JumpTLS",
@@ -303,7 +326,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["JumpProtocol", "JumpAgentLinux", "JumpTestSupport", "jump-agent", "jump-server", "jumpctl"]
+            dependencies: ["JumpProtocol", "JumpPolicy", "JumpAgentLinux", "JumpTestSupport", "jump-agent", "jump-server", "jumpctl"]
         ),
     ]
 )

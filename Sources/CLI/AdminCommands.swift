@@ -4,8 +4,16 @@ import Foundation
 struct GroupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "group",
-        abstract: "Jump Groups.",
-        subcommands: [List.self, Create.self]
+        abstract: "Jump Groups and their members.",
+        discussion: """
+            A Jump Group holds Jump Clients; its members may reach them with the Jump Item Role of \
+            their membership. Members come from this page (jumpctl group add-member, with a role or the \
+            user's default role) and from group policies (jumpctl group-policy --add-to-group). The \
+            member list also shows users whose system Jump Item role is not No Access. A membership \
+            added by a group policy cannot be removed here (exit 65 with the policy's name); adding \
+            the user here overrides it.
+            """,
+        subcommands: [List.self, Create.self, Members.self, AddMember.self, RemoveMember.self]
     )
 
     struct Row: Decodable {
@@ -17,12 +25,15 @@ struct GroupCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List Jump Groups.")
+        @Option(help: "Only groups whose name or comments contain this (case and accents ignored).") var search: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             try await runReportingErrors {
+                try checkArgumentsAreUTF8()
                 let client = try Session.load().client()
-                let response = try await client.checked { try await client.get("/groups") }
+                let query = search.map { "?search=\($0.urlQueryEscaped)" } ?? ""
+                let response = try await client.checked { try await client.get("/groups" + query) }
                 if json { return try Output.json(response.body) }
                 let rows = try JSONDecoder().decode([Row].self, from: response.body)
                 Output.table(["NAME", "CODE NAME", "COMMENTS"], rows.map { [$0.name, $0.codeName, $0.comments] })

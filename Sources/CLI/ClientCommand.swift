@@ -4,8 +4,8 @@ import Foundation
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
-        abstract: "List, show and delete Jump Clients.",
-        subcommands: [List.self, Show.self, Delete.self, Thumbnail.self, Wake.self]
+        abstract: "List, show and delete Jump Clients; their Jump Policy and session policies.",
+        subcommands: [List.self, Show.self, Delete.self, Thumbnail.self, Wake.self, Access.self]
     )
 
     /// The fields of a client the table shows (the JSON output has them all).

@@ -13,12 +13,19 @@ struct JumpctlCommand: AsyncParsableCommand {
             settings and the audit log. Log in once with jumpctl login; the session is kept in \
             $XDG_CONFIG_HOME/jumpctl/ (~/.config/jumpctl/).
 
+            Access control, in the order the guide recommends setting it up: Jump Item Roles (role), \
+            Jump Policies (jump-policy), Jump Groups and their members (group), then session policies \
+            (session-policy), group policies (group-policy), users' own settings (user) and each Jump \
+            Client's policies (client access). jumpctl simulate explains what a user may do, and why. \
+            Names are accepted wherever an id is.
+
             Exit status: 0 success; 1 failure; 64 bad arguments; 65 the appliance refused the \
             input; 66 not found; 69 the appliance cannot be reached; 77 not logged in or not allowed.
             """,
         version: JumpBuild.version,
         subcommands: [Login.self, Logout.self, ClientCommand.self, InstallerCommand.self, GroupCommand.self,
-                      SettingsCommand.self, AuditCommand.self]
+                      SettingsCommand.self, AuditCommand.self, RoleCommand.self, JumpPolicyCommand.self,
+                      SessionPolicyCommand.self, GroupPolicyCommand.self, UserCommand.self, SimulateCommand.self]
     )
 }
 

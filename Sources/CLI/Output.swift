@@ -20,8 +20,8 @@ enum Output {
     static func json(_ data: Data) throws {
         let object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
-        FileHandle.standardOutput.write(pretty)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        // A reader that stopped early (`| head`) is not an error; FileHandle.write would trap.
+        try? FileHandle.standardOutput.write(contentsOf: pretty + Data("\n".utf8))
     }
 
     static func date(_ date: Date?) -> String {

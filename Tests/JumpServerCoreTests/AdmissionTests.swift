@@ -40,40 +40,44 @@ import Testing
     }
 }
 
-/// The listener really holds new connections to the configured rate, measured by when their TLS
-/// handshakes complete. Other tests run beside this one and take CPU, which can only slow the
-/// handshakes down, so the rate may never exceed the setting by more than 10% but is only required
-/// to reach half of it here (a busy 2-core machine measured 28/s while building in parallel); Benchmarks/admission.sh measures the exact figure on a quiet machine
-/// (1,000 connections at 50/s: 50.3/s).
+/// The listener really holds new connections to the configured rate, measured by when the appliance
+/// first answers each one (its TLS ServerHello, the first thing it does after accepting). Waiting
+/// for whole handshakes instead would measure the test's own CPU: with other tests and builds beside
+/// it, client-side handshakes on two cores fell to 8/s while the listener admitted at the setting.
+/// Benchmarks/admission.sh measures the exact figure on a quiet machine (1,000 connections at 50/s: 50.3/s).
 @Suite(.timeLimit(.minutes(2))) struct AdmissionLoopbackTests {
-    final class Watcher: ChannelInboundHandler, Sendable {
+    /// Sits below TLS and sees the appliance's first bytes.
+    final class FirstAnswer: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
         let done: EventLoopPromise<Void>
         init(done: EventLoopPromise<Void>) { self.done = done }
-        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case .handshakeCompleted = event as? TLSUserEvent { done.succeed() }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            done.succeed()
+            context.fireChannelRead(data)
         }
-        func channelInactive(context: ChannelHandlerContext) { done.fail(ChannelError.ioOnClosedChannel) }
+        func channelInactive(context: ChannelHandlerContext) {
+            done.fail(ChannelError.ioOnClosedChannel)
+            context.fireChannelInactive()
+        }
         func errorCaught(context: ChannelHandlerContext, error: any Error) { done.fail(error) }
     }
 
-    @Test func newConnectionsAreAdmittedAtTheConnectionRate() async throws {
-        let harness = try await ApplianceHarness.start()
-        defer { Task { await harness.stop() } }
-        _ = try await harness.hub.updateSettings([("connection-rate", "40")], actor: "admin")
+    /// The rate at which `count` new connections got the appliance's first answer.
+    static func answerRate(_ harness: ApplianceHarness, count: Int) async throws -> Double {
         let tls = try NIOSSLContext(configuration: JumpTLSConfiguration.client(trusting: harness.ca.certificate, identity: nil))
         let group = MultiThreadedEventLoopGroup.singleton
         let start = ContinuousClock.now
         var futures: [EventLoopFuture<Duration>] = []
         var channels: [any Channel] = []
-        for _ in 0..<80 {
+        for _ in 0..<count {
             let done = group.next().makePromise(of: Void.self)
             channels.append(
                 try await ClientBootstrap(group: group)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(FirstAnswer(done: done))
                             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
-                            try channel.pipeline.syncOperations.addHandler(Watcher(done: done))
                         }
                     }
                     .connect(host: "127.0.0.1", port: harness.port)
@@ -87,11 +91,19 @@ import Testing
         times.sort()
         let span = times.last! - times.first!
         let seconds = Double(span.components.seconds) + Double(span.components.attoseconds) / 1e18
-        let rate = Double(times.count - 1) / seconds
+        return Double(times.count - 1) / seconds
+    }
+
+    @Test func newConnectionsAreAdmittedAtTheConnectionRate() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        // What this process can do right now, with the rate at its maximum: the other suites running
+        // beside this one (bcrypt, X servers, TLS) can starve it far below any setting.
+        _ = try await harness.hub.updateSettings([("connection-rate", "300")], actor: "admin")
+        let capacity = try await Self.answerRate(harness, count: 80)
+        _ = try await harness.hub.updateSettings([("connection-rate", "40")], actor: "admin")
+        let rate = try await Self.answerRate(harness, count: 80)
         #expect(rate <= 44, "admitted at \(rate)/s, above the setting")
-        // The lower bound only catches admission that throttles far below the setting: on two cores
-        // shared with the rest of the suite (X servers, D-Bus, other TLS tests) the handshakes
-        // themselves can hold the rate near 20/s. Benchmarks/admission.sh measures the rate unloaded.
-        #expect(rate >= 10, "admitted at \(rate)/s, far below the setting")
+        #expect(rate >= min(40, capacity) / 2, "admitted at \(rate)/s while this machine could answer \(capacity)/s")
     }
 }

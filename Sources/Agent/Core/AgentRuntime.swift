@@ -38,6 +38,11 @@ public final class AgentRuntime: Sendable {
     let io = DispatchQueue(label: "jump-agent.io")
     let leaseClock: any LeaseClock
     let waker: (any WakeSender)?
+    /// Waits between connection attempts; a benchmark compresses time through it.
+    let pause: @Sendable (Duration) async throws -> Void
+    /// Connection attempts made so far (each one a TCP connect, successful or not).
+    public var attempts: Int { attemptCount.load(ordering: .relaxed) }
+    private let attemptCount = Atomic<Int>(0)
 
     public init(
         files: AgentFiles,
@@ -45,8 +50,10 @@ public final class AgentRuntime: Sendable {
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         leaseClock: any LeaseClock = SystemLeaseClock(),
-        waker: (any WakeSender)? = nil
+        waker: (any WakeSender)? = nil,
+        pause: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
     ) throws {
+        self.pause = pause
         let identity: TLSIdentity
         self.files = files
         self.leaseClock = leaseClock
@@ -100,6 +107,7 @@ public final class AgentRuntime: Sendable {
             if checkLease() { return .expired }
             let server = configuration.servers[serverIndex % max(configuration.servers.count, 1)]
             let started = ContinuousClock.now
+            attemptCount.add(1, ordering: .relaxed)
             let (outcome, wasReady) = await connectOnce(to: server)
             var retryAfter: Duration?
             switch outcome {
@@ -124,7 +132,7 @@ public final class AgentRuntime: Sendable {
             if !wasReady { serverIndex += 1 }
             let wait = backoff.next(retryAfter: retryAfter, using: &random)
             logger.debug("reconnecting", metadata: ["after": "\(wait)"])
-            do { try await Task.sleep(for: wait) } catch { break }
+            do { try await pause(wait) } catch { break }
         }
         return .cancelled
     }

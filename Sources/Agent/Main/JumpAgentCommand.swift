@@ -5,7 +5,6 @@ import JumpProtocol
 import JumpAgentLinux
 import Logging
 import SwiftProtobuf
-import Synchronization
 
 @main
 struct JumpAgentCommand: AsyncParsableCommand {
@@ -114,91 +113,29 @@ struct Run: AsyncParsableCommand {
                 task.cancel()
             }
             // The local control socket: the console user (or root) may uninstall or disable.
-            let console = SDBusConsoleReader()
-            let localRequest = LocalRequest()
-            let control: LocalControlSocket.Server?
-            do {
-                control = try LocalControlSocket.Server(
-                    files: runtime.files,
-                    handle: { request, uid in
-                        let consoleUID = (try? console.read())?.active.flatMap { $0.sessionClass == "user" ? $0.uid : nil }
-                        let decision = LocalControlPolicy.decide(request, uid: uid, consoleUID: consoleUID, restricted: runtime.currentState.restrictLocalUninstall)
-                        logger.notice("local \(request.rawValue) asked", metadata: ["uid": "\(uid)", "decision": "\(decision)"])
-                        return decision
-                    },
-                    then: { request, uid in
-                        localRequest.set(request, uid: uid)
-                        task.cancel()
-                    }
-                )
-            } catch {
-                logger.warning("no local control socket: \(error)")
-                control = nil
-            }
+            let control = LocalControlService(runtime: runtime, console: SDBusConsoleReader(), logger: logger)
+            control.start { task.cancel() }
             let ending = await task.value
             watchdog.cancel()
             signals.stop()
-            control?.stop()
-            if let (request, uid) = localRequest.value {
-                let user = DisplayLocator.systemAccount(uid)?.name ?? "uid \(uid)"
-                let told = await runtime.reportLocalUninstall(kind: request == .uninstall ? .uninstall : .disable, user: user)
-                logger.notice("\(request.rawValue) by \(user)", metadata: ["appliance told": "\(told)"])
-                switch request {
-                case .uninstall:
-                    try selfUninstall(runtime.files, logger: logger)
-                case .disable:
-                    try selfDisable(runtime.files, logger: logger)
-                }
-                return
-            }
+            control.stop()
+            if try await control.carryOut() { return }
             switch ending {
             case .cancelled:
                 logger.info("stopped")
             case .deleted(let detail):
                 FileHandle.standardError.write(Data("jump-agent: the appliance deleted this Jump Client: \(detail)\n".utf8))
-                try selfUninstall(runtime.files, logger: logger)
+                try Installation.selfUninstall(runtime.files, logger: logger)
                 throw ExitCode(3)
             case .expired:
                 FileHandle.standardError.write(Data("jump-agent: no contact with the appliance for the deletion period; uninstalling\n".utf8))
-                try selfUninstall(runtime.files, logger: logger)
+                try Installation.selfUninstall(runtime.files, logger: logger)
                 throw ExitCode(3)
             case .revoked(let detail):
                 throw AgentError(.refused, "the appliance refuses this Jump Client's certificate: \(detail)")
             }
         }
     }
-}
-
-/// Uninstalls this Jump Client because the appliance deleted it or its lease ran out: through a
-/// transient unit when it runs as a systemd service (stopping the service would end this process
-/// half-way), else right here.
-func selfUninstall(_ files: AgentFiles, logger: Logger) throws {
-    let tools = SystemdTools.fromEnvironment
-    if Installation.underSystemd {
-        try Installation.uninstallFromService(files: files, tools: tools)
-        logger.notice("uninstall handed to a transient unit")
-    } else {
-        try Installation.uninstall(files: files, tools: tools)
-        logger.notice("uninstalled", metadata: ["directory": "\(files.root.path)"])
-    }
-}
-
-/// Stops and disables the service for good (root enables it again with systemctl); through a
-/// transient unit, since stopping the service ends this process.
-func selfDisable(_ files: AgentFiles, logger: Logger) throws {
-    let tools = SystemdTools.fromEnvironment
-    guard Installation.underSystemd else {
-        logger.notice("disabled: not started again until root starts it")
-        return
-    }
-    try Installation.disableFromService(files: files, tools: tools)
-}
-
-/// The request the control socket allowed, for after the runtime stopped.
-final class LocalRequest: Sendable {
-    private let state = Mutex<(LocalControlPolicy.Request, UInt32)?>(nil)
-    func set(_ request: LocalControlPolicy.Request, uid: UInt32) { state.withLock { $0 = (request, uid) } }
-    var value: (LocalControlPolicy.Request, UInt32)? { state.withLock { $0 } }
 }
 
 /// Options an installer may let the person installing change.
@@ -361,7 +298,7 @@ struct CheckLease: AsyncParsableCommand {
             try writeAtomically(try JSONEncoder.agentFiles.encode(state), to: files.state, mode: 0o600)
             if expired {
                 print("no contact for \(state.deleteAfterDays) days: uninstalling")
-                try selfUninstall(files, logger: Logger(label: "jump-agent"))
+                try Installation.selfUninstall(files, logger: Logger(label: "jump-agent"))
                 throw ExitCode(3)
             }
             if let remaining = state.lease?.remaining(deleteAfterDays: state.deleteAfterDays) {

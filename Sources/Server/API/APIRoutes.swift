@@ -78,6 +78,7 @@ public struct APIRoutes: Sendable {
 
         authenticated.get("audit", use: listAudit)
         authenticated.get("audit/verify", use: verifyAudit)
+        policy.register(on: authenticated)
         return router
     }
 
@@ -248,7 +249,10 @@ public struct APIRoutes: Sendable {
 
     @Sendable func listGroups(_ request: Request, context: APIContext) async throws -> [GroupView] {
         _ = try context.caller()
-        return try await store.groups().map(GroupView.init)
+        let groups = try await store.groups()
+        guard let term = request.uri.queryParameters.get("search"), !term.isEmpty else { return groups.map(GroupView.init) }
+        let matching = try await policy.groupIDs(matching: term)
+        return groups.filter { matching.contains($0.id) }.map(GroupView.init)
     }
 
     @Sendable func createGroup(_ request: Request, context: APIContext) async throws -> EditedResponse<GroupView> {

@@ -135,12 +135,54 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        // Policy values are stored as the JSON of their JumpPolicy types, one row each; what attaches to an
+        // account, a Jump Group or a Jump Client has its own table, so that removing the row removes it too.
+        migrator.registerMigration("v3: access control") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE policyObject (
+                        kind TEXT NOT NULL,
+                        id INTEGER NOT NULL,
+                        name TEXT COLLATE NOCASE,
+                        position INTEGER,
+                        body BLOB NOT NULL,
+                        PRIMARY KEY (kind, id),
+                        UNIQUE (kind, name)
+                    );
+                    CREATE TABLE userAccess (
+                        userID INTEGER PRIMARY KEY NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+                        body BLOB NOT NULL
+                    );
+                    CREATE TABLE jumpGroupMember (
+                        groupID INTEGER NOT NULL REFERENCES jumpGroup(id) ON DELETE CASCADE,
+                        userID INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+                        role INTEGER,
+                        PRIMARY KEY (groupID, userID)
+                    );
+                    CREATE TABLE clientAccess (
+                        clientID TEXT PRIMARY KEY NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        jumpPolicy INTEGER,
+                        customerPresentSessionPolicy INTEGER,
+                        customerNotPresentSessionPolicy INTEGER
+                    );
+                    CREATE TABLE userMFA (
+                        userID INTEGER PRIMARY KEY NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+                        secret BLOB NOT NULL,
+                        confirmed INTEGER NOT NULL,
+                        lastStep INTEGER,
+                        failures INTEGER NOT NULL,
+                        lockedUntil DOUBLE
+                    );
+                    """
+            )
+            try seedGlobalDefault(db)
+        }
         return migrator
     }
 
     // MARK: Running statements
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await writer.read(body)
         } catch let error as DatabaseError {
@@ -148,7 +190,7 @@ public final class SQLiteStore: Store {
         }
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let result: T
         do {
             result = try await writer.write(body)
@@ -222,7 +264,7 @@ public final class SQLiteStore: Store {
 
     // MARK: Users and sessions
 
-    private static func user(_ row: Row) -> User {
+    static func user(_ row: Row) -> User {
         User(
             id: row["id"],
             name: row["name"],
@@ -294,7 +336,7 @@ public final class SQLiteStore: Store {
 
     // MARK: Groups
 
-    private static func group(_ row: Row) -> JumpGroup {
+    static func group(_ row: Row) -> JumpGroup {
         JumpGroup(id: row["id"], name: row["name"], codeName: row["codeName"], comments: row["comments"])
     }
 
@@ -406,7 +448,7 @@ public final class SQLiteStore: Store {
 
     // MARK: Clients
 
-    private static func client(_ row: Row) -> ClientRecord {
+    static func client(_ row: Row) -> ClientRecord {
         ClientRecord(
             id: row["id"],
             name: row["name"],

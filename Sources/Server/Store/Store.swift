@@ -52,6 +52,31 @@ public protocol Store: Sendable {
     func stats(clientID: String) async throws -> ClientStats?
     func allStats() async throws -> [ClientStats]
 
+    // MARK: Access control
+    /// Every policy value and what it attaches to, read in one transaction.
+    func policyData() async throws -> PolicyData
+    /// Runs `change` on the stored values inside one write transaction, validates the result
+    /// (``PolicyData/validate()``: throws `PolicyDirectoryError`, or ``StoreError/Code/duplicate`` for a
+    /// name in use), writes what differs and the audit record `change` returns, and returns its result.
+    /// Nothing is written when `change` or the validation throws.
+    func updatePolicy<Result: Sendable>(
+        _ change: @escaping @Sendable (inout PolicyData) throws -> (result: Result, audit: AuditEvent)
+    ) async throws -> Result
+
+    // MARK: Multi-factor authentication
+    func mfaEnrollment(userID: Int64) async throws -> MFAEnrollment?
+    /// Stores a new, unconfirmed secret (replacing an unconfirmed one); throws ``StoreError/Code/duplicate``
+    /// when the user has a confirmed enrollment.
+    func startMFAEnrollment(userID: Int64, secret: [UInt8], audit: AuditEvent) async throws
+    /// Records `step` as the last accepted one if it is later than the stored one and the enrollment is
+    /// unconfirmed (`confirming`) or confirmed (not `confirming`); confirms it and clears failures. False,
+    /// with no audit record, when not.
+    func acceptMFAStep(userID: Int64, step: Int64, confirming: Bool, audit: AuditEvent) async throws -> Bool
+    /// Counts a wrong code; the `maximumFailures`th in a row locks verification until `lockedUntil`.
+    func recordMFAFailure(userID: Int64, lockAfter maximumFailures: Int, until lockedUntil: Date, audit: AuditEvent) async throws
+    /// False when there was no enrollment.
+    func deleteMFAEnrollment(userID: Int64, audit: AuditEvent) async throws -> Bool
+
     // MARK: Audit log
     /// Records an event that changes nothing else (a login, a refused connection).
     func appendAudit(_ event: AuditEvent) async throws
