@@ -90,6 +90,9 @@ let package = Package(
             path: "Sources/CX11",
             linkerSettings: [.linkedLibrary("X11"), .linkedLibrary("Xext"), .linkedLibrary("Xrandr"), .linkedLibrary("Xss")]
         ),
+        // posix_openpt, POSIX_SPAWN_SETSID, closefrom and TIOCSWINSZ: glibc hides them behind
+        // _GNU_SOURCE, and ioctl is variadic.
+        .target(name: "CPTY", path: "Sources/CPTY"),
         .target(
             name: "CJPEG",
             path: "Sources/CJPEG",
@@ -105,7 +108,7 @@ let package = Package(
         .target(
             name: "JumpAgentLinux",
             dependencies: [
-                "JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG",
+                "JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG", "CPTY",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Agent/Linux"
@@ -137,6 +140,11 @@ let package = Package(
             name: "JumpPolicy",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/Server/Policy"
+        ),
+        // Session recording (asciicast v2) and Jump Policy force-end enforcement: pure, no dependencies.
+        .target(
+            name: "JumpSessionCore",
+            path: "Sources/Server/Session"
         ),
         .target(
             name: "JumpServerCore",
@@ -299,6 +307,10 @@ let package = Package(
             name: "JumpPolicyTests",
             dependencies: ["JumpPolicy"],
             exclude: ["Vectors"]
+        ),
+        .testTarget(
+            name: "JumpSessionCoreTests",
+            dependencies: ["JumpSessionCore"]
         ),
         .testTarget(
             name: "JumpStoreTests",

@@ -12,7 +12,7 @@ build=(pkg-config libsqlite3-dev libsystemd-dev libx11-dev libxext-dev libxrandr
 
 case "${1:-test}" in
     test) packages=("${build[@]}" protobuf-compiler openssl sqlite3 curl dbus-daemon dbus-bin python3-dbusmock python3-psutil
-                    xvfb xauth x11-xserver-utils x11-utils xscreensaver iproute2 tcpdump wakeonlan etherwake tshark oathtool tzdata) ;;
+                    xvfb xauth x11-xserver-utils x11-utils xscreensaver iproute2 tcpdump wakeonlan etherwake tshark oathtool tzdata asciinema) ;;
     demo) packages=("${build[@]}") ;;
     fuzz) packages=() ;;
     *) echo "usage: $0 test|demo|fuzz" >&2; exit 64 ;;
