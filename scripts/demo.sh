@@ -59,6 +59,9 @@ echo "== jumpctl client show $client"
 echo
 echo "== $work/agent/bin/jump-agent status (the installed agent finds its files next to itself)"
 "$work/agent/bin/jump-agent" status
+echo
+echo "== jumpctl simulate --user admin --method jump --client $client (what admin may do there, and why)"
+"$bin/jumpctl" simulate --user admin --method jump --client "$client"
 
 cat <<TEXT
 
