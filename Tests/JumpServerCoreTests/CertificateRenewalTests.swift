@@ -66,6 +66,16 @@ import X509
         try await LifecycleTests.disconnect(agent, harness, id)
         clock.advance(days: 6.9)
         #expect(try await Self.connect(agent, harness, old, id) == .ready(id))
+        // Renewing again with the replaced key gets a certificate but never more time for that key.
+        let deadline = try #require(try await harness.store.client(id: id)?.previousCertificateAcceptedUntil)
+        let thirdKey = P256.Signing.PrivateKey()
+        let again = try await Self.renew(agent, key: thirdKey)
+        #expect(again.result == .ok, "\(again.detail)")
+        let third = TLSIdentity(certificate: try Certificate(derBytes: Array(again.certificate)), privateKey: thirdKey)
+        let after = try #require(try await harness.store.client(id: id))
+        #expect(after.certificateSerial == third.certificate.serialHex)
+        #expect(after.previousCertificateSerial == old.certificate.serialHex)
+        #expect(after.previousCertificateAcceptedUntil == deadline, "the replaced key's grace is not extended")
         try await LifecycleTests.disconnect(agent, harness, id)
         clock.advance(days: 0.2)
         guard case .closed(.peerSaidGoodbye(let goodbye)) = try await Self.connect(agent, harness, old, id) else {
@@ -73,7 +83,14 @@ import X509
             return
         }
         #expect(goodbye.reason == .certificateRevoked)
-        #expect(try await Self.connect(agent, harness, renewed, id) == .ready(id))
+        // The second certificate is neither current nor the one replaced last: refused too. (The third
+        // cannot connect here: the appliance's clock is days ahead, so TLS finds it not yet valid.)
+        guard case .closed(.peerSaidGoodbye(let second)) = try await Self.connect(agent, harness, renewed, id) else {
+            Issue.record("a certificate replaced twice was accepted")
+            return
+        }
+        #expect(second.reason == .certificateRevoked)
+        #expect(third.certificate.jumpClientID == id)
     }
 
     @Test func aCertificateTheApplianceNeverRecordedIsRefused() async throws {

@@ -243,10 +243,21 @@ import Testing
     @Test(arguments: Kind.allCases)
     func deletedClientsAreNotJumpItems(_ kind: Kind) async throws {
         let (store, _, _, _) = try await Self.seeded(kind)
+        // With access settings of its own: deletion keeps the client's row, and with it the settings,
+        // which must not make the whole directory unreadable.
+        try await store.updatePolicy { data in
+            data.clientAccess["jc-1"] = ClientAccess(jumpPolicy: nil)
+            return ((), Self.audit("client.access"))
+        }
         var client = try #require(try await store.client(id: "jc-1"))
         client.state = .deleted
         try await store.updateClient(client, audit: Self.audit("client.delete"))
         #expect(try await store.policyData().directory().jumpItems.isEmpty)
+        // Policies can still be changed afterwards.
+        try await store.updatePolicy { data in
+            data.roles[7] = JumpItemRole(id: 7, name: "After deletion", permissions: [])
+            return ((), Self.audit("role.create"))
+        }
     }
 
     @Test(arguments: Kind.allCases)
@@ -264,6 +275,7 @@ import Testing
                 userID: alice.id,
                 step: 100,
                 confirming: false,
+                now: StoreConformanceTests.t0,
                 audit: Self.audit("mfa.verify")
             ) == false,
             "not confirmed yet"
@@ -273,6 +285,7 @@ import Testing
                 userID: alice.id,
                 step: 100,
                 confirming: true,
+                now: StoreConformanceTests.t0,
                 audit: Self.audit("mfa.confirm")
             )
         )
@@ -281,6 +294,7 @@ import Testing
                 userID: alice.id,
                 step: 100,
                 confirming: false,
+                now: StoreConformanceTests.t0,
                 audit: Self.audit("mfa.verify")
             ) == false,
             "a replay"
@@ -290,6 +304,7 @@ import Testing
                 userID: alice.id,
                 step: 99,
                 confirming: false,
+                now: StoreConformanceTests.t0,
                 audit: Self.audit("mfa.verify")
             ) == false,
             "an older step"
@@ -299,6 +314,7 @@ import Testing
                 userID: alice.id,
                 step: 101,
                 confirming: false,
+                now: StoreConformanceTests.t0,
                 audit: Self.audit("mfa.verify")
             )
         )
@@ -330,6 +346,17 @@ import Testing
                 userID: alice.id,
                 step: 102,
                 confirming: false,
+                now: until - 1,
+                audit: Self.audit("mfa.verify")
+            ) == false,
+            "paused: even a right code waits (parallel guesses cannot slip past the pause)"
+        )
+        #expect(
+            try await store.acceptMFAStep(
+                userID: alice.id,
+                step: 102,
+                confirming: false,
+                now: until,
                 audit: Self.audit("mfa.verify")
             )
         )

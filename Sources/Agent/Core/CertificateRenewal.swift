@@ -99,7 +99,11 @@ extension AgentFiles {
                 try rename(pendingCertificate, to: certificate)
                 return identity
             }
-            // The new key was never written: the old pair is intact.
+            // Only while the new key is still pending is the old pair intact; otherwise the key is
+            // already the new one and dropping its certificate would leave nothing that works.
+            guard newKey == pendingKey else {
+                throw AgentError(.data, "\(certificate.path) does not match \(key.path) and \(pendingCertificate.path) cannot be read")
+            }
             try? manager.removeItem(at: pendingCertificate)
             try? manager.removeItem(at: pendingKey)
         } else if manager.fileExists(atPath: pendingKey.path) {

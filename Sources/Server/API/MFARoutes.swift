@@ -127,6 +127,7 @@ struct MFARoutes: Sendable {
                 userID: user.id,
                 step: step,
                 confirming: confirming,
+                now: now,
                 audit: AuditEvent(actor: user.name, action: action, target: user.name)
             )
             // Another request took this step (or a later one) first: this one is the replay.

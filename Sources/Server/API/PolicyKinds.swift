@@ -136,7 +136,7 @@ enum SessionPolicyKind: PolicyRouteKind {
     static func defaults(name: String) -> [String: JSONValue] {
         [
             "codeName": .string(Validation.codeName(from: name)), "description": "",
-            "availability": [.string(SessionPolicy.Availability.users.rawValue)], "permissions": [],
+            "availability": [.string(SessionPolicy.Availability.users.rawValue)], "permissions": [:],
         ]
     }
 
@@ -181,7 +181,7 @@ enum GroupPolicyKind: PolicyRouteKind {
     static func defaults(name: String) -> [String: JSONValue] {
         let notDefined: JSONValue = ["isFinal": false]
         return [
-            "members": [], "jumpGroups": [], "defaultJumpItemRole": notDefined,
+            "members": [], "jumpGroups": [:], "defaultJumpItemRole": notDefined,
             "personalJumpItemsRole": notDefined, "systemJumpItemRole": notDefined,
             "representativePermissions": notDefined, "attendedSessionPolicy": notDefined,
             "unattendedSessionPolicy": notDefined,

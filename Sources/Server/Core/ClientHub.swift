@@ -632,19 +632,31 @@ public final class ClientHub: ServerConnectionDelegate {
         defer { state.withLock { $0.renewing -= 1 } }
 
         let certificate: Certificate
+        let der: [UInt8]
         do {
             certificate = try ca.issueClientCertificate(csrDER: Array(request.csr), clientID: clientID, now: now)
+            der = try certificate.derBytes
         } catch {
             return answer(.csrInvalid, "the certification request was refused: \(error)")
         }
-        var renewed = record
-        renewed.previousCertificateSerial = presented
-        renewed.previousCertificateAcceptedUntil = min(now.addingTimeInterval(Self.renewalGracePeriod), record.certificateExpiresAt)
-        renewed.certificateSerial = certificate.serialHex
-        renewed.certificateExpiresAt = certificate.notValidAfter
+        // The certificate the agent holds now stays acceptable for the grace period; when the agent
+        // came with the one a renewal already replaced, that one keeps the deadline it had, so
+        // renewing with an old key never extends its life.
+        let deadline: Date
+        if presented == record.previousCertificateSerial, let existing = record.previousCertificateAcceptedUntil {
+            deadline = existing
+        } else {
+            deadline = min(now.addingTimeInterval(Self.renewalGracePeriod), record.certificateExpiresAt)
+        }
+        let recorded: Bool
         do {
-            try await store.updateClient(
-                renewed,
+            recorded = try await store.renewClientCertificate(
+                id: clientID,
+                replacing: record.certificateSerial,
+                serial: certificate.serialHex,
+                expiresAt: certificate.notValidAfter,
+                previousSerial: presented,
+                previousAcceptedUntil: deadline,
                 audit: AuditEvent(
                     actor: "client \(clientID)",
                     action: "client.certificate-renewed",
@@ -656,19 +668,21 @@ public final class ClientHub: ServerConnectionDelegate {
             logger.error("cannot record a certificate renewal", metadata: ["client": "\(clientID)", "error": "\(error)"])
             return answer(.internalError, "the appliance could not record the new certificate; try again later")
         }
+        // Deleted, or renewed by another connection, while this certificate was made: nothing changed.
+        guard recorded else { return answer(.clientUnknown, "this Jump Client was deleted or renewed meanwhile") }
         let stillThere = state.withLock { state -> Bool in
             guard state.clients[clientID]?.state == .active else { return false }
-            state.clients[clientID]?.certificateSerial = renewed.certificateSerial
-            state.clients[clientID]?.certificateExpiresAt = renewed.certificateExpiresAt
-            state.clients[clientID]?.previousCertificateSerial = renewed.previousCertificateSerial
-            state.clients[clientID]?.previousCertificateAcceptedUntil = renewed.previousCertificateAcceptedUntil
+            state.clients[clientID]?.certificateSerial = certificate.serialHex
+            state.clients[clientID]?.certificateExpiresAt = certificate.notValidAfter
+            state.clients[clientID]?.previousCertificateSerial = presented
+            state.clients[clientID]?.previousCertificateAcceptedUntil = deadline
             return true
         }
         guard stillThere else { return answer(.clientUnknown, "this Jump Client was deleted while its certificate was renewed") }
         logger.info("certificate renewed", metadata: ["client": "\(clientID)", "expires": "\(certificate.notValidAfter)"])
         var response = answer(.ok, "")
         response.clientID = clientID
-        response.certificate = Data((try? certificate.derBytes) ?? [])
+        response.certificate = Data(der)
         return response
     }
 

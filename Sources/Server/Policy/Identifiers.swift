@@ -1,7 +1,7 @@
 /// A store row id in a type of its own, so that a user's id cannot be passed where a Jump Group's is expected.
 public protocol RowID:
-    RawRepresentable<Int64>, Hashable, Comparable, Codable, Sendable, ExpressibleByIntegerLiteral,
-    CustomStringConvertible
+    RawRepresentable<Int64>, Hashable, Comparable, Codable, CodingKeyRepresentable, Sendable,
+    ExpressibleByIntegerLiteral, CustomStringConvertible
 {
     init(_ rawValue: Int64)
 }
@@ -11,6 +11,22 @@ extension RowID {
     public init(integerLiteral value: Int64) { self.init(value) }
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
     public var description: String { String(rawValue) }
+
+    /// Dictionaries keyed by an id encode as JSON objects (`{"3": ...}`), not as arrays of
+    /// alternating keys and values.
+    public var codingKey: any CodingKey { RowIDKey(stringValue: String(rawValue)) }
+
+    public init?<T: CodingKey>(codingKey: T) {
+        guard let value = Int64(codingKey.stringValue) else { return nil }
+        self.init(value)
+    }
+}
+
+private struct RowIDKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { Int(stringValue) }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { stringValue = String(intValue) }
 }
 
 public struct UserID: RowID {

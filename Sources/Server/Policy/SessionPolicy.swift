@@ -5,7 +5,7 @@ public enum SessionMethod: String, CaseIterable, Codable, Sendable {
 }
 
 /// A permission a session policy can allow, deny or leave Not Defined.
-public enum SessionPermission: String, CaseIterable, Codable, Sendable {
+public enum SessionPermission: String, CaseIterable, Codable, CodingKeyRepresentable, Sendable {
     case startSession
     case viewScreen
     case shellAccess

@@ -147,10 +147,8 @@ public struct PolicyData: Hashable, Sendable {
                 "Unknown Jump Group \(group) has members; choose one that exists."
             )
         }
-        let clientIDs = Set(clients.map { JumpItemID(rawValue: $0.id) })
-        for client in clientAccess.keys.sorted() where !clientIDs.contains(client) {
-            throw PolicyDirectoryError(.unknownReference, "Unknown Jump Client \(client) has access settings.")
-        }
+        // A deleted Jump Client keeps its row (and its access settings) but is no Jump Item any more;
+        // its settings are simply not read.
         let items = clients.map { client in
             let access = access(of: client)
             return JumpItem(

@@ -330,7 +330,13 @@ extension SQLiteStore {
         }
     }
 
-    public func acceptMFAStep(userID: Int64, step: Int64, confirming: Bool, audit: AuditEvent) async throws -> Bool {
+    public func acceptMFAStep(
+        userID: Int64,
+        step: Int64,
+        confirming: Bool,
+        now: Date,
+        audit: AuditEvent
+    ) async throws -> Bool {
         try await write { db in
             // The step condition makes the check and the update one statement: of two requests with the same
             // code, only one changes the row.
@@ -338,8 +344,9 @@ extension SQLiteStore {
                 sql: """
                     UPDATE userMFA SET confirmed = 1, lastStep = ?, failures = 0, lockedUntil = NULL
                     WHERE userID = ? AND confirmed = ? AND (lastStep IS NULL OR lastStep < ?)
+                        AND (lockedUntil IS NULL OR lockedUntil <= ?)
                     """,
-                arguments: [step, userID, confirming ? 0 : 1, step]
+                arguments: [step, userID, confirming ? 0 : 1, step, now.timeIntervalSince1970]
             )
             guard db.changesCount == 1 else { return false }
             try self.append(audit, db)

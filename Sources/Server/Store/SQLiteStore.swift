@@ -543,6 +543,33 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func renewClientCertificate(
+        id: String,
+        replacing current: String,
+        serial: String,
+        expiresAt: Date,
+        previousSerial: String,
+        previousAcceptedUntil: Date,
+        audit: AuditEvent
+    ) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE client SET certificateSerial = ?, certificateExpiresAt = ?,
+                        previousCertificateSerial = ?, previousCertificateAcceptedUntil = ?
+                    WHERE id = ? AND state = 'active' AND certificateSerial = ?
+                    """,
+                arguments: [
+                    serial, expiresAt.timeIntervalSince1970, previousSerial,
+                    previousAcceptedUntil.timeIntervalSince1970, id, current,
+                ]
+            )
+            guard db.changesCount == 1 else { return false }
+            try self.append(audit, db)
+            return true
+        }
+    }
+
     public func recordContacts(_ contacts: [String: Date]) async throws {
         guard !contacts.isEmpty else { return }
         try await write { db in

@@ -43,6 +43,17 @@ public protocol Store: Sendable {
     /// the client; throws ``StoreError/Code/installerUnavailable`` otherwise.
     func registerClient(_ client: ClientRecord, installerID: String, now: Date, audit: AuditEvent) async throws
     func updateClient(_ client: ClientRecord, audit: AuditEvent) async throws
+    /// Records a renewed certificate, only while the client is active and still holds the
+    /// certificate `replacing`; false when it does not (deleted, or renewed meanwhile).
+    func renewClientCertificate(
+        id: String,
+        replacing current: String,
+        serial: String,
+        expiresAt: Date,
+        previousSerial: String,
+        previousAcceptedUntil: Date,
+        audit: AuditEvent
+    ) async throws -> Bool
     /// Records contact times without an audit record (the connection log is not an audited change).
     func recordContacts(_ contacts: [String: Date]) async throws
 
@@ -71,7 +82,8 @@ public protocol Store: Sendable {
     /// Records `step` as the last accepted one if it is later than the stored one and the enrollment is
     /// unconfirmed (`confirming`) or confirmed (not `confirming`); confirms it and clears failures. False,
     /// with no audit record, when not.
-    func acceptMFAStep(userID: Int64, step: Int64, confirming: Bool, audit: AuditEvent) async throws -> Bool
+    /// Accepts `step` once, and not while failures pause checking (`lockedUntil` after `now`).
+    func acceptMFAStep(userID: Int64, step: Int64, confirming: Bool, now: Date, audit: AuditEvent) async throws -> Bool
     /// Counts a wrong code; the `maximumFailures`th in a row locks verification until `lockedUntil`.
     func recordMFAFailure(userID: Int64, lockAfter maximumFailures: Int, until lockedUntil: Date, audit: AuditEvent) async throws
     /// False when there was no enrollment.
