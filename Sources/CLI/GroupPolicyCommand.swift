@@ -393,13 +393,7 @@ struct GroupPolicyCommand: AsyncParsableCommand {
         @Argument(help: "The policy's name or id.") var policy: String
 
         func run() async throws {
-            try await runReportingErrors {
-                try checkArgumentsAreUTF8()
-                let client = try Session.load().client()
-                let id = try await PolicyNames(client: client).groupPolicy(policy)
-                _ = try await client.checked { try await client.delete("/group-policies/\(id)") }
-                print("deleted group policy \(policy)")
-            }
+            try await deleteNamed(policy, what: "group policy", route: "/group-policies") { "\(try await $0.groupPolicy($1))" }
         }
     }
 

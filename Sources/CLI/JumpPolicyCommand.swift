@@ -229,13 +229,7 @@ struct JumpPolicyCommand: AsyncParsableCommand {
         @Argument(help: "The policy's name or id.") var policy: String
 
         func run() async throws {
-            try await runReportingErrors {
-                try checkArgumentsAreUTF8()
-                let client = try Session.load().client()
-                let id = try await PolicyNames(client: client).jumpPolicy(policy)
-                _ = try await client.checked { try await client.delete("/jump-policies/\(id)") }
-                print("deleted Jump Policy \(policy)")
-            }
+            try await deleteNamed(policy, what: "Jump Policy", route: "/jump-policies") { "\(try await $0.jumpPolicy($1))" }
         }
     }
 }

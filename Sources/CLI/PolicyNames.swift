@@ -296,3 +296,20 @@ func printFields(_ lines: [(String, String)]) {
     let width = lines.map(\.0.count).max() ?? 0
     for (key, value) in lines { print("\(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value)") }
 }
+
+/// What every `delete` subcommand of the access-control commands does: the name (or id) to an id,
+/// DELETE on the route, and a line saying so.
+func deleteNamed(
+    _ name: String,
+    what: String,
+    route: String,
+    resolve: (PolicyNames, String) async throws -> String
+) async throws {
+    try await runReportingErrors {
+        try checkArgumentsAreUTF8()
+        let client = try Session.load().client()
+        let id = try await resolve(PolicyNames(client: client), name)
+        _ = try await client.checked { try await client.delete("\(route)/\(id)") }
+        print("deleted \(what) \(name)")
+    }
+}

@@ -143,13 +143,10 @@ struct RoleCommand: AsyncParsableCommand {
         @Argument(help: "The role's name or id.") var role: String
 
         func run() async throws {
-            try await runReportingErrors {
-                try checkArgumentsAreUTF8()
-                let client = try Session.load().client()
-                let id = try await PolicyNames(client: client).role(role)
+            try await deleteNamed(role, what: "role", route: "/roles") { names, role in
+                let id = try await names.role(role)
                 guard id != .noAccess else { throw CLIError.rejected("No Access is built in and cannot be deleted") }
-                _ = try await client.checked { try await client.delete("/roles/\(id)") }
-                print("deleted role \(role)")
+                return "\(id)"
             }
         }
     }

@@ -222,13 +222,7 @@ struct SessionPolicyCommand: AsyncParsableCommand {
         @Argument(help: "The policy's name or id.") var policy: String
 
         func run() async throws {
-            try await runReportingErrors {
-                try checkArgumentsAreUTF8()
-                let client = try Session.load().client()
-                let id = try await PolicyNames(client: client).sessionPolicy(policy)
-                _ = try await client.checked { try await client.delete("/session-policies/\(id)") }
-                print("deleted session policy \(policy)")
-            }
+            try await deleteNamed(policy, what: "session policy", route: "/session-policies") { "\(try await $0.sessionPolicy($1))" }
         }
     }
 

@@ -356,7 +356,7 @@ struct PolicyRoutes: Sendable {
                     "the password must be \(Self.minimumPasswordLength) to \(Self.maximumPasswordLength) bytes long"
             )
         }
-        let hash = await Self.hashOffloaded(body.password)
+        let hash = await PasswordHasher.hashOffloaded(body.password)
         let account: JumpStore.User
         do {
             account = try await store.createUser(
@@ -372,15 +372,6 @@ struct PolicyRoutes: Sendable {
             throw HTTPError(.conflict, message: "there is already a user named '\(name)'")
         }
         return EditedResponse(status: .created, response: Reply(try await summary(account, in: store.policyData())))
-    }
-
-    /// bcrypt takes a fifth of a second by design: too long for a thread of the cooperative pool.
-    static func hashOffloaded(_ password: String) async -> String {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .userInitiated).async {
-                continuation.resume(returning: PasswordHasher.hash(password))
-            }
-        }
     }
 
     @Sendable func userAccess(_ request: Request, context: APIContext) async throws -> Reply<JumpPolicy::User> {

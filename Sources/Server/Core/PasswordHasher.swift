@@ -20,10 +20,17 @@ public enum PasswordHasher {
     /// Checks a password on a Dispatch thread: bcrypt takes a fifth of a second by design, too long
     /// to hold a thread of Swift's cooperative pool (or an event loop).
     public static func verifyOffloaded(_ password: String, hash: String) async -> Bool {
+        await offloaded { verify(password, hash: hash) }
+    }
+
+    /// Hashes a password on a Dispatch thread, for the same reason.
+    public static func hashOffloaded(_ password: String) async -> String {
+        await offloaded { hash(password) }
+    }
+
+    private static func offloaded<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .userInitiated).async {
-                continuation.resume(returning: Bcrypt.verify(password, hash: hash))
-            }
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: work()) }
         }
     }
 }
