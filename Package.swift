@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // The wire: frames, messages, codec, connection state machines and the handlers that run them.
@@ -152,6 +153,7 @@ let package = Package(
                 "JumpProtocol",
                 "JumpTLS",
                 "JumpStore",
+                "JumpSessionCore",
                 "JumpPolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -176,6 +178,7 @@ let package = Package(
                 "JumpProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -197,6 +200,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -207,6 +211,8 @@ let package = Package(
             dependencies: [
                 "JumpProtocol",
                 "JumpPolicy",
+                "CPTY",
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -288,6 +294,7 @@ let package = Package(
             dependencies: [
                 "JumpAgentCore", "JumpAgentLinux", "JumpProtocol", "JumpTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -301,7 +308,11 @@ let package = Package(
         ),
         .testTarget(
             name: "JumpAgentLinuxTests",
-            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "JumpTestSupport", "jump-agent"]
+            dependencies: [
+                "JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "JumpTestSupport", "jump-agent",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "JumpPolicyTests",
@@ -322,6 +333,7 @@ let package = Package(
                 "JumpServerCore",
                 "JumpAPI",
                 "JumpPolicy",
+                "JumpSessionCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 "JumpAgentCore",

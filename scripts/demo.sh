@@ -63,6 +63,15 @@ echo
 echo "== jumpctl simulate --user admin --method jump --client $client (what admin may do there, and why)"
 "$bin/jumpctl" simulate --user admin --method jump --client "$client"
 
+echo
+echo "== a Jump: admin gets a Jump Item Role that starts sessions, then runs a short script on the endpoint"
+"$bin/jumpctl" role create Operator --permission start-sessions
+"$bin/jumpctl" group add-member Default admin --role Operator
+printf 'uname -sr; id -un; exit\n' | "$bin/jumpctl" jump demo-endpoint --ticket DEMO-1
+echo
+echo "== jumpctl session list (every session is recorded: jumpctl session replay ID)"
+"$bin/jumpctl" session list
+
 cat <<TEXT
 
 The appliance is at https://127.0.0.1:$api_port (agents: 127.0.0.1:$agent_port). To use it from
@@ -73,6 +82,10 @@ another shell:
         --ca $work/data/ca.pem < $work/data/initial-admin-password
     $bin/jumpctl client list
     $bin/jumpctl audit list
+
+Jump into the demo agent (an interactive root shell; exit or Ctrl-D ends it):
+
+    XDG_CONFIG_HOME=$XDG_CONFIG_HOME $bin/jumpctl jump demo-endpoint
 TEXT
 
 if [ -t 0 ]; then

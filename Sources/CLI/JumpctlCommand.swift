@@ -25,7 +25,8 @@ struct JumpctlCommand: AsyncParsableCommand {
         version: JumpBuild.version,
         subcommands: [Login.self, Logout.self, ClientCommand.self, InstallerCommand.self, GroupCommand.self,
                       SettingsCommand.self, AuditCommand.self, RoleCommand.self, JumpPolicyCommand.self,
-                      SessionPolicyCommand.self, GroupPolicyCommand.self, UserCommand.self, SimulateCommand.self]
+                      SessionPolicyCommand.self, GroupPolicyCommand.self, UserCommand.self, SimulateCommand.self,
+                      JumpCommand.self, SessionCommand.self]
     )
 }
 

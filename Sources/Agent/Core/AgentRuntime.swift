@@ -38,6 +38,10 @@ public final class AgentRuntime: Sendable {
     let io = DispatchQueue(label: "jump-agent.io")
     let leaseClock: any LeaseClock
     let waker: (any WakeSender)?
+    /// Starts session shells; nil when this build cannot run sessions.
+    let sessionHost: (any TerminalHost)?
+    /// The account sessions run as: `sessionUser` in `etc/agent.json`, else root.
+    public let sessionUser: SessionUser
     /// Waits between connection attempts; a benchmark compresses time through it.
     let pause: @Sendable (Duration) async throws -> Void
     /// Connection attempts made so far (each one a TCP connect, successful or not).
@@ -51,6 +55,8 @@ public final class AgentRuntime: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         leaseClock: any LeaseClock = SystemLeaseClock(),
         waker: (any WakeSender)? = nil,
+        sessionHost: (any TerminalHost)? = nil,
+        sessionUser: String? = nil,
         pause: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
     ) throws {
         self.pause = pause
@@ -58,13 +64,19 @@ public final class AgentRuntime: Sendable {
         self.files = files
         self.leaseClock = leaseClock
         self.waker = waker
+        self.sessionHost = sessionHost
+        let configurationData: Data
         do {
-            configuration = try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
+            configurationData = try Data(contentsOf: files.configuration)
+            configuration = try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: configurationData)
             identity = try files.readIdentity()
             ca = try Certificate(pemText: String(contentsOf: files.ca, encoding: .utf8))
         } catch {
             throw AgentError(.data, "the agent's files in \(files.etc.path) are missing or damaged: \(error)")
         }
+        self.sessionUser = SessionUser(
+            sessionUser ?? SessionUser.configured(inAgentJSON: configurationData) ?? SessionUser.defaultUser
+        )
         let state = (try? JSONDecoder.agentFiles.decode(AgentState.self, from: Data(contentsOf: files.state))) ?? AgentState()
         self.state = Mutex(state)
         self.stats = stats
@@ -268,6 +280,8 @@ public final class AgentRuntime: Sendable {
         let runtime: AgentRuntime
         private let status = Mutex<(ready: Bool, reporter: Task<Void, Never>?, ending: (AgentConnectionOutcome, Bool)?, waiter: CheckedContinuation<(AgentConnectionOutcome, ready: Bool), Never>?)>((false, nil, nil, nil))
         private let connection = Mutex<AgentConnection?>(nil)
+        /// This connection's sessions, from the moment it is ready.
+        private let sessions = Mutex<SessionChannels?>(nil)
 
         /// Ends the connection because the agent stops: with a Goodbye once the appliance welcomed
         /// it, else by closing the channel.
@@ -294,6 +308,12 @@ public final class AgentRuntime: Sendable {
 
         func connectionReady(_ connection: AgentConnection, welcome: WireWelcome) {
             self.connection.withLock { $0 = connection }
+            let sessions = SessionChannels(
+                transport: connection,
+                configuration: .init(host: runtime.sessionHost, user: runtime.sessionUser),
+                logger: runtime.logger
+            )
+            self.sessions.withLock { $0 = sessions }
             runtime.state.withLock { state in
                 if welcome.hasConfig { state.apply(welcome.config) }
                 state.contacted(runtime.leaseClock)
@@ -333,6 +353,9 @@ public final class AgentRuntime: Sendable {
             // The gate admitted it (addressed here, not expired, not replayed): remember its number first.
             runtime.state.withLock { $0.lastCommandSequence = max($0.lastCommandSequence, command.sequence) }
             runtime.persist()
+            if let action = command.action, let sessions = sessions.withLock({ $0 }), sessions.handle(action, id: id) {
+                return
+            }
             switch command.action {
             case .wake(let wake):
                 guard let waker = runtime.waker else {
@@ -369,9 +392,13 @@ public final class AgentRuntime: Sendable {
             }
         }
 
-        func connection(_ connection: AgentConnection, received data: ByteBuffer, channel: UInt32) {}
+        func connection(_ connection: AgentConnection, received data: ByteBuffer, channel: UInt32) {
+            sessions.withLock { $0 }?.received(data, channel: channel)
+        }
 
         func connectionClosed(_ connection: AgentConnection, outcome: AgentConnectionOutcome) {
+            // No shell outlives its connection.
+            sessions.withLock { $0 }?.connectionClosed()
             let (waiter, ending) = status.withLock { status in
                 status.reporter?.cancel()
                 _ = runtime.renewal.withLock { $0.finish() }

@@ -14,7 +14,7 @@ struct JumpAgentCommand: AsyncParsableCommand {
         discussion: """
             jump-agent runs on each endpoint. It holds one outbound TLS 1.3 connection to the \
             appliance (jump-server), reports statistics and customer presence, relays Wake-on-LAN \
-            and will run the endpoint side of remote sessions.
+            and runs the endpoint side of remote shell sessions.
 
             Exit status: 0 success; 3 the appliance deleted this Jump Client, or it was out of \
             contact for the deletion period, and it uninstalled itself; 64 bad arguments or \
@@ -92,18 +92,29 @@ struct Run: AsyncParsableCommand {
         discussion: """
             Connects to the appliance and stays connected, reconnecting with backoff. Stops on \
             SIGTERM or SIGINT (exit 0), or when the appliance deleted this Jump Client (exit 3) or \
-            refuses its certificate (exit 77).
+            refuses its certificate (exit 77). Session shells run as one account: --session-user, \
+            else "sessionUser" in etc/agent.json, else root; a session asked for as anyone else is \
+            refused.
             """
     )
 
     @Option(help: "The agent's directory (default: the one this program is installed in).") var dir: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(help: "Read /proc and /sys under this root (for tests).") var root = "/"
+    @Option(help: ArgumentHelp("The account session shells run as (default: sessionUser in etc/agent.json, else root).", valueName: "user"))
+    var sessionUser: String?
 
     func run() async throws {
         try await reportingErrors {
             let logger = try makeLogger(logLevel)
-            let runtime = try AgentRuntime(files: try agentFiles(dir), stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader(), screen: HelperScreenReader()), logger: logger, waker: SocketWakeSender())
+            let runtime = try AgentRuntime(
+                files: try agentFiles(dir),
+                stats: LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader(), screen: HelperScreenReader()),
+                logger: logger,
+                waker: SocketWakeSender(),
+                sessionHost: ShellSessionHost(),
+                sessionUser: sessionUser
+            )
             let task = Task { await runtime.run() }
             let systemd = SystemdNotifier()
             let watchdog = Task { await systemd?.runWatchdog() }

@@ -62,6 +62,7 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         output.cancelTimer()
+        output.failPendingData()
         self.context = nil
     }
 
@@ -104,6 +105,7 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
     public func channelInactive(context: ChannelHandlerContext) {
         machine.closed()
         output.cancelTimer()
+        output.failPendingData()
         if !reportedClose {
             reportedClose = true
             delegate.connectionClosed(connection, outcome: outcome ?? .transportClosed)
@@ -197,9 +199,12 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
         output.dropData(on: id)
     }
 
-    fileprivate func sendData(_ bytes: ByteBuffer, channel: UInt32) {
-        guard let context, machine.isActive else { return }
-        output.enqueueData(bytes, channel: channel, context: context) { channel, wanted in
+    fileprivate func sendData(_ bytes: ByteBuffer, channel: UInt32, written: EventLoopPromise<Void>?) {
+        guard let context, machine.withActiveChannels({ $0.open[channel] != nil }) == true else {
+            written?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        output.enqueueData(bytes, channel: channel, written: written, context: context) { channel, wanted in
             self.machine.reserveSend(wanted, on: channel)
         }
         machine.sent(now: clock.now(on: context.eventLoop))
@@ -241,7 +246,20 @@ public struct AgentConnection: Sendable, Hashable {
 
     public func closeChannel(_ id: UInt32) { reference.run { $0.closeChannel(id) } }
 
-    public func sendData(_ bytes: ByteBuffer, channel: UInt32) { reference.run { $0.sendData(bytes, channel: channel) } }
+    /// Queues session bytes; they go out as the channel's window allows. `written` succeeds once the
+    /// last of them has been written to the transport, and fails if the channel or the connection
+    /// closes first (or the channel is not open).
+    public func sendData(_ bytes: ByteBuffer, channel: UInt32, written: EventLoopPromise<Void>?) {
+        reference.run { $0.sendData(bytes, channel: channel, written: written) }
+    }
+
+    /// Queues session bytes; the future says when they have been written (see ``sendData(_:channel:written:)``).
+    @discardableResult
+    public func sendData(_ bytes: ByteBuffer, channel: UInt32) -> EventLoopFuture<Void> {
+        let written = eventLoop.makePromise(of: Void.self)
+        sendData(bytes, channel: channel, written: written)
+        return written.futureResult
+    }
 
     public func consumed(_ length: Int, channel: UInt32) { reference.run { $0.consumed(length, channel: channel) } }
 }

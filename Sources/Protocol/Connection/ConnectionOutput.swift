@@ -8,11 +8,17 @@ import NIOCore
 /// channel, whose close reaches back here), and a mutating method on a struct held in a stored
 /// property would be an overlapping access.
 final class ConnectionOutput {
+    /// Session bytes waiting, and whom to tell once the last of them has been written to the transport.
+    struct PendingData {
+        var bytes: ByteBuffer
+        var written: EventLoopPromise<Void>?
+    }
+
     /// How long a closing connection waits for its last frames to be written before it closes anyway.
     static let closeLinger = TimeAmount.seconds(2)
 
     private var nextEnvelopeID: UInt64 = 1
-    private var pendingData: [UInt32: CircularBuffer<ByteBuffer>] = [:]
+    private var pendingData: [UInt32: CircularBuffer<PendingData>] = [:]
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private(set) var closing = false
@@ -51,7 +57,7 @@ final class ConnectionOutput {
         guard !closing else { return }
         closing = true
         cancelTimer()
-        pendingData.removeAll()
+        failPendingData()
         if let preceding { send(preceding, context: context, flush: false) }
         let id = nextEnvelopeID
         nextEnvelopeID += 1
@@ -71,21 +77,31 @@ final class ConnectionOutput {
         guard !closing else { return }
         closing = true
         cancelTimer()
-        pendingData.removeAll()
+        failPendingData()
         context.close(promise: nil)
     }
 
     // MARK: Session data
 
-    /// Queues `bytes` for `channel` and writes what the window and the socket allow.
+    /// Queues `bytes` for `channel` and writes what the window and the socket allow. `written` succeeds
+    /// once the last of the bytes has been written to the transport, and fails if the channel or the
+    /// connection closes first.
     func enqueueData(
         _ bytes: ByteBuffer,
         channel: UInt32,
+        written: EventLoopPromise<Void>?,
         context: ChannelHandlerContext,
         reserve: (UInt32, Int) -> Int
     ) {
-        guard !closing, bytes.readableBytes > 0 else { return }
-        pendingData[channel, default: CircularBuffer()].append(bytes)
+        guard !closing else {
+            written?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        guard bytes.readableBytes > 0 else {
+            written?.succeed()
+            return
+        }
+        pendingData[channel, default: CircularBuffer()].append(PendingData(bytes: bytes, written: written))
         drainData(context: context, reserve: reserve)
     }
 
@@ -99,22 +115,25 @@ final class ConnectionOutput {
             progress = false
             for channel in pendingData.keys.sorted() {
                 guard var queue = pendingData[channel], var head = queue.first else { continue }
-                let wanted = min(head.readableBytes, ProtocolLimits.maximumDataPayloadLength)
+                let wanted = min(head.bytes.readableBytes, ProtocolLimits.maximumDataPayloadLength)
                 let granted = reserve(channel, wanted)
                 guard granted > 0 else { continue }
-                let slice = head.readSlice(length: granted)!
-                var frame = context.channel.allocator.buffer(capacity: ProtocolLimits.frameHeaderLength + granted)
-                frame.writeFrame(kind: .data, channel: channel, payload: slice)
-                context.write(NIOAny(frame), promise: nil)
-                wrote = true
-                progress = true
-                guard !closing else { return }
-                if head.readableBytes == 0 {
+                let slice = head.bytes.readSlice(length: granted)!
+                // The queue is updated before the write: a failing write can re-enter and fail what is
+                // still queued, and must not find the promise this write carries.
+                let finished = head.bytes.readableBytes == 0
+                if finished {
                     queue.removeFirst()
                 } else {
                     queue[queue.startIndex] = head
                 }
                 pendingData[channel] = queue.isEmpty ? nil : queue
+                var frame = context.channel.allocator.buffer(capacity: ProtocolLimits.frameHeaderLength + granted)
+                frame.writeFrame(kind: .data, channel: channel, payload: slice)
+                context.write(NIOAny(frame), promise: finished ? head.written : nil)
+                wrote = true
+                progress = true
+                guard !closing else { return }
             }
         }
         if wrote { context.flush() }
@@ -122,11 +141,21 @@ final class ConnectionOutput {
 
     /// Bytes of `channel` still waiting.
     func queuedBytes(on channel: UInt32) -> Int {
-        pendingData[channel]?.reduce(0) { $0 + $1.readableBytes } ?? 0
+        pendingData[channel]?.reduce(0) { $0 + $1.bytes.readableBytes } ?? 0
     }
 
     func dropData(on channel: UInt32) {
-        pendingData[channel] = nil
+        guard let dropped = pendingData.removeValue(forKey: channel) else { return }
+        for pending in dropped { pending.written?.fail(ChannelError.ioOnClosedChannel) }
+    }
+
+    /// Forgets every queued byte and fails their promises (the connection is closing or gone).
+    func failPendingData() {
+        let dropped = pendingData
+        pendingData.removeAll()
+        for queue in dropped.values {
+            for pending in queue { pending.written?.fail(ChannelError.ioOnClosedChannel) }
+        }
     }
 
     // MARK: Timer

@@ -71,6 +71,7 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         output.cancelTimer()
+        output.failPendingData()
         self.context = nil
     }
 
@@ -124,6 +125,7 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         let clientID = machine?.clientID
         machine?.closed()
         output.cancelTimer()
+        output.failPendingData()
         if !reportedClose {
             reportedClose = true
             delegate.connectionClosed(connection, clientID: clientID)
@@ -218,10 +220,33 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         output.dropData(on: id)
     }
 
-    fileprivate func sendData(_ bytes: ByteBuffer, channel: UInt32) {
+    fileprivate func sendData(_ bytes: ByteBuffer, channel: UInt32, written: EventLoopPromise<Void>?) {
+        guard let context, !output.closing, machine?.withActiveChannels({ $0.open[channel] != nil }) == true else {
+            written?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        output.enqueueData(bytes, channel: channel, written: written, context: context) { channel, wanted in
+            self.machine?.reserveSend(wanted, on: channel) ?? 0
+        }
+    }
+
+    fileprivate func peerOpenedChannel(_ id: UInt32, window: UInt32) {
+        guard window > 0 else { return }
         withContext { context in
-            output.enqueueData(bytes, channel: channel, context: context) { channel, wanted in
-                self.machine?.reserveSend(wanted, on: channel) ?? 0
+            let granted: Result<Void, ProtocolError>? = machine!.withActiveChannels { table in
+                // A channel closed meanwhile (or never registered here) has nothing to send.
+                guard table.open[id] != nil else { return .success(()) }
+                do throws(ProtocolError) {
+                    try table.windowUpdate(window, on: id)
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            if case .failure(let error) = granted {
+                perform(machine!.failed(error), context: context)
+            } else {
+                drain(context: context)
             }
         }
     }
@@ -270,8 +295,28 @@ public struct ServerConnection: Sendable, Hashable {
 
     public func closeChannel(_ id: UInt32) { reference.run { $0.closeChannel(id) } }
 
-    /// Queues session bytes; they go out as the channel's window allows.
-    public func sendData(_ bytes: ByteBuffer, channel: UInt32) { reference.run { $0.sendData(bytes, channel: channel) } }
+    /// Queues session bytes; they go out as the channel's window allows. `written` succeeds once the
+    /// last of them has been written to the transport, and fails if the channel or the connection
+    /// closes first (or the channel is not open).
+    public func sendData(_ bytes: ByteBuffer, channel: UInt32, written: EventLoopPromise<Void>?) {
+        reference.run { $0.sendData(bytes, channel: channel, written: written) }
+    }
+
+    /// Queues session bytes; the future says when they have been written (see ``sendData(_:channel:written:)``).
+    @discardableResult
+    public func sendData(_ bytes: ByteBuffer, channel: UInt32) -> EventLoopFuture<Void> {
+        let written = eventLoop.makePromise(of: Void.self)
+        sendData(bytes, channel: channel, written: written)
+        return written.futureResult
+    }
+
+    /// The agent accepted `OpenSession` for channel `id` (its `Ack` says OK): the channel, registered
+    /// with a send window of 0, may now carry `window` bytes (`Ack.window`); queued bytes go out. A
+    /// window beyond ``ProtocolLimits/maximumWindowSize`` closes the connection with `FLOW_CONTROL`; a
+    /// channel that is not open is left alone.
+    public func peerOpenedChannel(_ id: UInt32, window: UInt32) {
+        reference.run { $0.peerOpenedChannel(id, window: window) }
+    }
 
     /// The application is done with `length` received bytes of `channel`; the window grows again.
     public func consumed(_ length: Int, channel: UInt32) { reference.run { $0.consumed(length, channel: channel) } }

@@ -1,15 +1,19 @@
 public import Foundation
 public import Hummingbird
+public import HummingbirdWebSocket
 public import JumpStore
 
 /// Each API request's context: who is calling, once the bearer token has been checked.
-public struct APIContext: RequestContext {
+public struct APIContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var user: User?
     public var tokenHash: String?
+    /// Set by a route that upgrades to a WebSocket (a session's terminal).
+    public let webSocket: WebSocketHandlerReference<APIContext>
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.webSocket = .init()
     }
 
     /// Large enough for any request this API takes.

@@ -5,6 +5,7 @@ public import JumpProtocol
 public import JumpServerCore
 public import JumpStore
 public import JumpTLS
+import Logging
 
 /// The appliance's HTTPS JSON API, `/api/v1`. `docs/openapi.yaml` (served at `/api/v1/openapi.yaml`)
 /// describes it; `jumpctl` is its client.
@@ -20,6 +21,7 @@ public struct APIRoutes: Sendable {
     let tokens: InstallerTokens
     /// The agent addresses written into installer files.
     let agentAddresses: [String]
+    let sessions: JumpSessions
     let now: @Sendable () -> Date
 
     public init(
@@ -28,6 +30,7 @@ public struct APIRoutes: Sendable {
         ca: CertificateAuthority,
         tokens: InstallerTokens,
         agentAddresses: [String],
+        sessions: JumpSessions? = nil,
         now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.hub = hub
@@ -35,6 +38,16 @@ public struct APIRoutes: Sendable {
         self.ca = ca
         self.tokens = tokens
         self.agentAddresses = agentAddresses
+        // Without a session manager of the caller's (API tests), recordings go to a folder of their own.
+        self.sessions =
+            sessions
+            ?? JumpSessions(
+                hub: hub,
+                store: store,
+                recordingsDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("jump-recordings-\(UUID().uuidString)"),
+                clock: SystemSessionClock(),
+                logger: Logger(label: "jump-sessions")
+            )
         self.now = now
     }
 
@@ -79,6 +92,14 @@ public struct APIRoutes: Sendable {
         authenticated.get("audit", use: listAudit)
         authenticated.get("audit/verify", use: verifyAudit)
         policy.register(on: authenticated)
+        SessionRoutes(
+            hub: hub,
+            store: store,
+            access: AccessControl(store: store),
+            sessions: sessions,
+            mfa: MFARoutes(store: store, now: now),
+            now: now
+        ).register(on: authenticated)
         return router
     }
 

@@ -100,7 +100,7 @@ struct MFARoutes: Sendable {
     }
 
     /// Accepts the code or throws 401 (429 while paused after too many wrong codes); every outcome is audited.
-    private func check(_ code: String, _ enrollment: MFAEnrollment, user: JumpStore.User, confirming: Bool) async throws
+    func check(_ code: String, _ enrollment: MFAEnrollment, user: JumpStore.User, confirming: Bool) async throws
     {
         let now = self.now()
         let action = confirming ? "mfa.confirm" : "mfa.verify"

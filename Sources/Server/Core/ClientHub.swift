@@ -49,6 +49,8 @@ public final class ClientHub: ServerConnectionDelegate {
         var lastWake: [String: Date] = [:]
         var pendingAcks: [PendingAck: CheckedContinuation<WireAck?, Never>] = [:]
         var commandSequences: [String: UInt64] = [:]
+        /// The last session channel opened on each client's current connection (ids rise per connection).
+        var lastChannel: [String: (connection: ServerConnection, channel: UInt32)] = [:]
     }
 
     struct PendingAck: Hashable {
@@ -61,6 +63,8 @@ public final class ClientHub: ServerConnectionDelegate {
     let logger: Logger
     let now: @Sendable () -> Date
     private let state: Mutex<State>
+    /// Session channels: where agents' session bytes and session endings go.
+    public let channels = SessionChannelRouter()
 
     init(store: any Store, ca: CertificateAuthority, settings: SiteSettings, clients: [ClientRecord], stats: [ClientStats], logger: Logger, now: @escaping @Sendable () -> Date) {
         self.store = store
@@ -285,18 +289,22 @@ public final class ClientHub: ServerConnectionDelegate {
     /// Deletes a Jump Client: its certificate is refused from now on and, connected or not, it is
     /// told to uninstall itself (now, or at its next connection).
     @discardableResult
-    public func deleteClient(id: String, actor: String) async throws -> Bool {
+    /// `unpinnedIn` names the session from which the Jump Client was unpinned, which the audit record says.
+    public func deleteClient(id: String, actor: String, unpinnedIn session: String? = nil) async throws -> Bool {
         guard var record = state.withLock({ $0.clients[id] }), record.state != .deleted else { return false }
         record.state = .deleted
         record.stateChangedAt = now()
-        try await store.updateClient(record, audit: AuditEvent(actor: actor, action: "client.delete", target: id, detail: "name=\(record.name)"))
+        let audit =
+            session.map { AuditEvent(actor: actor, action: "client.unpin", target: id, detail: "name=\(record.name) session=\($0)") }
+            ?? AuditEvent(actor: actor, action: "client.delete", target: id, detail: "name=\(record.name)")
+        try await store.updateClient(record, audit: audit)
         let connection = state.withLock { state in
             state.clients[id] = record
             state.latest[id] = nil
             state.dirty.remove(id)
             return state.connections.removeValue(forKey: id)
         }
-        connection?.close(WireGoodbye(.clientDeleted, "deleted by \(actor)"))
+        connection?.close(WireGoodbye(.clientDeleted, session == nil ? "deleted by \(actor)" : "unpinned by \(actor)"))
         return true
     }
 
@@ -448,14 +456,22 @@ public final class ClientHub: ServerConnectionDelegate {
             }
         case .renewRequest(let request):
             Task { connection.send(.enrollResponse(await renew(clientID: clientID, connection: connection, request))) }
+        case .sessionEvent(let event):
+            channels.deliver(.ended(event), connection: connection, channel: event.channelID)
         default:
             break
         }
     }
 
-    public func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32) {}
+    public func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32) {
+        if !channels.deliver(.data(data), connection: connection, channel: channel) {
+            // The session is over but the channel was not closed yet: let the agent finish sending.
+            connection.consumed(data.readableBytes, channel: channel)
+        }
+    }
 
     public func connectionClosed(_ connection: ServerConnection, clientID: String?) {
+        channels.closed(connection)
         guard let clientID else { return }
         let now = self.now()
         state.withLock { state in
@@ -756,6 +772,22 @@ public final class ClientHub: ServerConnectionDelegate {
             state.commandSequences[clientID] = next
             return next
         }
+    }
+
+    /// The connection of a connected client and a new channel id on it, above every earlier one on that connection.
+    func allocateChannel(_ clientID: String) -> (connection: ServerConnection, channel: UInt32)? {
+        state.withLock { state in
+            guard let connection = state.connections[clientID] else { return nil }
+            var next: UInt32 = 1
+            if let last = state.lastChannel[clientID], last.connection == connection { next = last.channel + 1 }
+            state.lastChannel[clientID] = (connection, next)
+            return (connection, next)
+        }
+    }
+
+    /// Whether the client has a connection now.
+    public func isConnected(_ clientID: String) -> Bool {
+        state.withLock { $0.connections[clientID] != nil }
     }
 
     /// Sends a command and waits for its acknowledgement, at most ``WakeRelay/answerTimeout``.

@@ -22,6 +22,8 @@ public struct DataDirectory: Sendable {
     public var installerKey: URL { url.appendingPathComponent("installer-key") }
     public var auditKey: URL { url.appendingPathComponent("audit-key") }
     public var auditHead: URL { url.appendingPathComponent("audit-head") }
+    /// Session recordings, one asciicast file per session, readable by the appliance alone.
+    public var recordings: URL { url.appendingPathComponent("recordings", isDirectory: true) }
 
     /// What the appliance needs to run, read from (or first made in) the directory.
     public struct Contents: Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTLS
+import HummingbirdWebSocket
 import JumpAPI
 import JumpProtocol
 import JumpServerCore
@@ -70,17 +71,33 @@ enum Appliance {
                 ? hostname : configuration.agentListen.host
             agentAddresses = [ListenAddress(host: host, port: bound).description]
         }
+        let sessions = JumpSessions(
+            hub: hub,
+            store: contents.store,
+            recordingsDirectory: directory.recordings,
+            clock: SystemSessionClock(),
+            logger: logger
+        )
+        try await sessions.closeLeftovers()
         let routes = APIRoutes(
             hub: hub,
             store: contents.store,
             ca: contents.ca,
             tokens: contents.installerTokens,
-            agentAddresses: agentAddresses
+            agentAddresses: agentAddresses,
+            sessions: sessions
         )
         let tls = try JumpTLSConfiguration.apiServer(identity: contents.serverIdentity)
+        let router = routes.router()
         let api = Application(
-            router: routes.router(),
-            server: try .tls(.http1(), tlsConfiguration: tls),
+            router: router,
+            server: try .tls(
+                .http1WebSocketUpgrade(
+                    webSocketRouter: router,
+                    configuration: .init(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(30)))
+                ),
+                tlsConfiguration: tls
+            ),
             configuration: .init(
                 address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port),
                 serverName: "jump-server"

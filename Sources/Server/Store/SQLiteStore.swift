@@ -177,6 +177,23 @@ public final class SQLiteStore: Store {
             )
             try seedGlobalDefault(db)
         }
+        // A session is a JSON row like the policy values; the columns a listing filters and sorts on are
+        // copied out of it. No foreign key to the client: the record outlives a deleted Jump Client.
+        migrator.registerMigration("v4: jump sessions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE jumpSession (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        clientID TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        startedAt DOUBLE NOT NULL,
+                        body BLOB NOT NULL
+                    );
+                    CREATE INDEX jumpSessionByClient ON jumpSession (clientID, startedAt);
+                    CREATE INDEX jumpSessionByStart ON jumpSession (startedAt);
+                    """
+            )
+        }
         return migrator
     }
 
@@ -235,6 +252,76 @@ public final class SQLiteStore: Store {
             StoreError(.unavailable, "the disk is full; nothing was changed")
         default:
             StoreError(.unavailable, "database error: \(error.message ?? "\(error.resultCode)")")
+        }
+    }
+
+    // MARK: Jump sessions
+
+    private static let sessionEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
+
+    private static func sessionBody(_ session: JumpSessionRecord) throws -> Data {
+        try sessionEncoder.encode(session)
+    }
+
+    private static func session(_ row: Row) throws -> JumpSessionRecord {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return try decoder.decode(JumpSessionRecord.self, from: row["body"] as Data)
+    }
+
+    public func createJumpSession(_ session: JumpSessionRecord, audit: AuditEvent) async throws {
+        let body = try Self.sessionBody(session)
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO jumpSession (id, clientID, state, startedAt, body) VALUES (?, ?, ?, ?, ?)",
+                arguments: [session.id, session.clientID, session.state.rawValue, session.startedAt.timeIntervalSince1970, body]
+            )
+            try self.append(audit, db)
+        }
+    }
+
+    public func updateJumpSession(_ session: JumpSessionRecord, audit: AuditEvent?) async throws {
+        let body = try Self.sessionBody(session)
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE jumpSession SET state = ?, body = ? WHERE id = ?",
+                arguments: [session.state.rawValue, body, session.id]
+            )
+            guard db.changesCount == 1 else { throw StoreError(.notFound, "no session \(session.id)") }
+            if let audit { try self.append(audit, db) }
+        }
+    }
+
+    public func jumpSession(id: String) async throws -> JumpSessionRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT body FROM jumpSession WHERE id = ?", arguments: [id]).map(Self.session)
+        }
+    }
+
+    public func jumpSessions(_ filter: JumpSessionFilter) async throws -> [JumpSessionRecord] {
+        try await read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let clientID = filter.clientID {
+                conditions.append("clientID = ?")
+                arguments += [clientID]
+            }
+            if filter.activeOnly {
+                conditions.append("state = ?")
+                arguments += [JumpSessionRecord.State.active.rawValue]
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [max(filter.limit, 0)]
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT body FROM jumpSession \(whereClause) ORDER BY startedAt DESC, id LIMIT ?",
+                arguments: arguments
+            ).map(Self.session)
         }
     }
 

@@ -89,6 +89,14 @@ public protocol Store: Sendable {
     /// False when there was no enrollment.
     func deleteMFAEnrollment(userID: Int64, audit: AuditEvent) async throws -> Bool
 
+    // MARK: Jump sessions
+    /// Records a session that is starting; throws ``StoreError/Code/duplicate`` for an id in use.
+    func createJumpSession(_ session: JumpSessionRecord, audit: AuditEvent) async throws
+    /// Replaces a session's record; throws ``StoreError/Code/notFound`` when there is none.
+    func updateJumpSession(_ session: JumpSessionRecord, audit: AuditEvent?) async throws
+    func jumpSession(id: String) async throws -> JumpSessionRecord?
+    func jumpSessions(_ filter: JumpSessionFilter) async throws -> [JumpSessionRecord]
+
     // MARK: Audit log
     /// Records an event that changes nothing else (a login, a refused connection).
     func appendAudit(_ event: AuditEvent) async throws
