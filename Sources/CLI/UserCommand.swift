@@ -224,7 +224,7 @@ extension UserCommand {
                 shown again. verify checks a code (as a Jump Policy that requires MFA does); a code is \
                 accepted once only, so a replayed code is refused (exit 77).
                 """,
-            subcommands: [Enroll.self, Confirm.self, Remove.self, Verify.self]
+            subcommands: [Enroll.self, Confirm.self, Remove.self, Reset.self, Verify.self]
         )
 
         struct CodeBody: Encodable { var code: String }
@@ -274,13 +274,43 @@ extension UserCommand {
         }
 
         struct Remove: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove your multi-factor enrolment.")
+            static let configuration = CommandConfiguration(
+                abstract: "Remove your multi-factor enrolment (a confirmed one needs a current code).",
+                discussion: """
+                    Exit status: 0 removed; 66 none enrolled; 77 the code is wrong or already used. An \
+                    administrator resets another user's enrolment with jumpctl user mfa reset USER.
+                    """
+            )
+            @Argument(help: "A current code from the authenticator app (not needed before confirming).") var code: String?
+
+            func run() async throws {
+                try await runReportingErrors {
+                    if let code { try MFA.checkCode(code) }
+                    let client = try Session.load().client()
+                    _ = try await client.checked {
+                        if let code {
+                            try await client.post("/users/me/mfa/remove", encoding: CodeBody(code: code))
+                        } else {
+                            try await client.delete("/users/me/mfa")
+                        }
+                    }
+                    print("multi-factor authentication removed")
+                }
+            }
+        }
+
+        struct Reset: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Remove another user's multi-factor enrolment (administrators; e.g. a lost phone).",
+                discussion: "Exit status: 0 removed; 66 no such user or none enrolled; 77 not an administrator."
+            )
+            @Argument(help: "The user whose enrolment is removed.") var user: String
 
             func run() async throws {
                 try await runReportingErrors {
                     let client = try Session.load().client()
-                    _ = try await client.checked { try await client.delete("/users/me/mfa") }
-                    print("multi-factor authentication removed")
+                    _ = try await client.checked { try await client.delete("/users/\(user.urlPathEscaped)/mfa") }
+                    print("multi-factor authentication of \(user) removed")
                 }
             }
         }

@@ -366,7 +366,11 @@ import Testing
         // Enrolled, the secret is never shown again; removing the enrolment ends verification.
         let again = try appliance.jumpctl(["user", "mfa", "enroll"])
         #expect(again.status != 0 && !again.output.contains(enrollment.secret))
-        try Self.ok(appliance, ["user", "mfa", "remove"])
+        let removeWithout = try appliance.jumpctl(["user", "mfa", "remove"])
+        #expect(removeWithout.status == 77)
+        #expect(removeWithout.error.contains("needs a current code"), "\(removeWithout.error)")
+        // Every code within the window has been used; an administrator resets it (here admin's own).
+        try Self.ok(appliance, ["user", "mfa", "reset", "admin"])
         #expect(try appliance.jumpctl(["user", "mfa", "verify", next]).status == 66)
     }
 }

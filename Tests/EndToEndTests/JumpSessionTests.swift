@@ -200,10 +200,7 @@ import Testing
         #expect(try site.appliance.jumpctl(["jump", "jc-0000000000000000"]).status == 66)
         site.agent.terminate()
         site.agent.waitUntilExit()
-        for _ in 0..<100 {
-            if try site.ok(["client", "show", site.clientID, "--json"]).contains("\"offline\"") { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await Self.eventually { try site.ok(["client", "show", site.clientID, "--json"]).contains("\"offline\"") }
         refused = try site.appliance.jumpctl(["jump", site.clientID])
         #expect(refused.status == 65)
         #expect(refused.error.contains("not connected"), "\(refused.error)")

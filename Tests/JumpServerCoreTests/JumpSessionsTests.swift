@@ -196,7 +196,8 @@ import X509
         #expect(try await fixture.stored(record.id).outcome == .agentDisconnected)
     }
 
-    @Test func aSessionThatCannotBeRecordedEnds() async throws {
+    @Test(.enabled(if: geteuid() == 0, "mounting the full tmpfs needs root; CI runs as root"))
+    func aSessionThatCannotBeRecordedEnds() async throws {
         // A real full disk: a 64 KiB tmpfs for the recordings.
         let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("jump-full-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
@@ -216,9 +217,9 @@ import X509
         #expect(inbox.notices.contains { $0.contains("disk holding it is full") })
         let stored = try await fixture.stored(record.id)
         #expect(stored.outcome == .recordingFailed)
-        // The participant never saw more than the recording holds.
+        // The participant never saw anything the recording does not hold: output is written through first.
         let recorded = try String(contentsOf: fixture.sessions.recordingURL(stored), encoding: .utf8).filter { $0 == "x" }.count
-        #expect(inbox.text.filter { $0 == "x" }.count <= recorded + 64 * 1024)
+        #expect(inbox.text.filter { $0 == "x" }.count <= recorded)
     }
 }
 

@@ -480,6 +480,30 @@ import Testing
 
     // MARK: Users
 
+    @Test func representativesReadOnlyTheirOwnAccount() async throws {
+        try await Self.withAPI { fixture in
+            let rita = try await fixture.representative("rita")
+            _ = try await fixture.representative("sam")
+            let seen = try await rita.call(.get, "users").decode([PolicyRoutes.UserSummary].self)
+            #expect(seen.map(\.name) == ["rita"])
+            #expect(try await rita.call(.get, "users/rita/access").status == .ok)
+            #expect(try await rita.call(.get, "users/sam/access").status == .forbidden)
+            #expect(try await fixture.admin.call(.get, "users").decode([PolicyRoutes.UserSummary].self).count == 3)
+        }
+    }
+
+    @Test func anAdministratorResetsALostSecondFactor() async throws {
+        try await Self.withAPI { fixture in
+            let rita = try await fixture.representative("rita")
+            let sam = try await fixture.representative("sam")
+            #expect(try await rita.call(.post, "users/me/mfa").status == .created)
+            #expect(try await sam.call(.delete, "users/rita/mfa").status == .forbidden)
+            #expect(try await fixture.admin.call(.delete, "users/rita/mfa").status == .noContent)
+            #expect(try await fixture.admin.call(.delete, "users/rita/mfa").status == .notFound)
+            #expect(try await fixture.audit("mfa.reset").count == 1)
+        }
+    }
+
     @Test func userAccessTakesItsIdentityFromThePath() async throws {
         try await Self.withAPI { fixture in
             let admin = fixture.admin
@@ -585,11 +609,16 @@ import Testing
                 try await rita.call(.post, "users/me/mfa/verify", json: #"{"code":"\#(code())"}"#).status == .noContent
             )
 
-            #expect(try await rita.call(.delete, "users/me/mfa").status == .noContent)
+            // A confirmed enrollment goes only with a current code; the login token alone is not enough.
+            #expect(try await rita.call(.delete, "users/me/mfa").status == .unauthorized)
+            #expect(try await rita.call(.post, "users/me/mfa/remove", json: #"{"code":"000000"}"#).status == .unauthorized)
+            fixture.clock.advance(30)
+            #expect(try await rita.call(.post, "users/me/mfa/remove", json: #"{"code":"\#(code())"}"#).status == .noContent)
             #expect(try await rita.call(.delete, "users/me/mfa").status == .notFound)
-            #expect(try await fixture.audit("mfa.verify").count == 3)
+            #expect(try await fixture.audit("mfa.remove").count == 1)
+            #expect(try await fixture.audit("mfa.verify").count == 4)
             #expect(try await fixture.audit("mfa.verify-refused").count == 1)
-            #expect(try await fixture.audit("mfa.verify-failed").count == MFARoutes.maximumFailures + 2)
+            #expect(try await fixture.audit("mfa.verify-failed").count == MFARoutes.maximumFailures + 3)
         }
     }
 

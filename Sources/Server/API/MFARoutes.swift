@@ -25,6 +25,8 @@ struct MFARoutes: Sendable {
         api.post("users/me/mfa", use: enroll)
         api.post("users/me/mfa/confirm", use: confirm)
         api.delete("users/me/mfa", use: remove)
+        api.post("users/me/mfa/remove", use: removeWithCode)
+        api.delete("users/:name/mfa", use: reset)
         api.post("users/me/mfa/verify", use: verify)
     }
 
@@ -87,11 +89,46 @@ struct MFARoutes: Sendable {
         return .noContent
     }
 
+    /// Removes an enrollment not yet confirmed. A confirmed one needs a current code (`removeWithCode`), so that a
+    /// stolen login token alone cannot take the second factor away.
     @Sendable func remove(_ request: Request, context: APIContext) async throws -> HTTPResponse.Status {
         let user = try context.caller()
+        if let enrollment = try await store.mfaEnrollment(userID: user.id), enrollment.confirmed {
+            throw HTTPError(
+                .unauthorized,
+                message: "removing multi-factor authentication needs a current code: jumpctl user mfa remove CODE"
+            )
+        }
+        return try await delete(user, actor: user.name)
+    }
+
+    /// Removes the caller's enrollment after checking a current code (which is then used up).
+    @Sendable func removeWithCode(_ request: Request, context: APIContext) async throws -> HTTPResponse.Status {
+        let user = try context.caller()
+        let body = try await request.decode(as: CodeRequest.self, context: context)
+        guard let enrollment = try await store.mfaEnrollment(userID: user.id) else {
+            throw HTTPError(.notFound, message: "\(user.name) has no multi-factor authentication enrolled")
+        }
+        if enrollment.confirmed {
+            try await check(body.code, enrollment, user: user, confirming: false)
+        }
+        return try await delete(user, actor: user.name)
+    }
+
+    /// An administrator resets another user's enrollment (a lost phone); audited as such.
+    @Sendable func reset(_ request: Request, context: APIContext) async throws -> HTTPResponse.Status {
+        let administrator = try context.administrator()
+        let name = try context.parameters.require("name")
+        guard let user = try await store.user(named: name) else {
+            throw HTTPError(.notFound, message: "there is no user \"\(name)\"; see jumpctl user list")
+        }
+        return try await delete(user, actor: administrator.name)
+    }
+
+    private func delete(_ user: JumpStore.User, actor: String) async throws -> HTTPResponse.Status {
         let removed = try await store.deleteMFAEnrollment(
             userID: user.id,
-            audit: AuditEvent(actor: user.name, action: "mfa.remove", target: user.name)
+            audit: AuditEvent(actor: actor, action: actor == user.name ? "mfa.remove" : "mfa.reset", target: user.name)
         )
         guard removed else {
             throw HTTPError(.notFound, message: "\(user.name) has no multi-factor authentication enrolled")

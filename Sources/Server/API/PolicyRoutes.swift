@@ -310,11 +310,13 @@ struct PolicyRoutes: Sendable {
         )
     }
 
+    /// Administrators see every account; a representative only their own.
     @Sendable func listUsers(_ request: Request, context: APIContext) async throws -> Reply<[UserSummary]> {
-        _ = try context.caller()
+        let caller = try context.caller()
         let data = try await store.policyData()
         var summaries: [UserSummary] = []
-        for account in data.accounts.sorted(by: { $0.name < $1.name }) {
+        for account in data.accounts.sorted(by: { $0.name < $1.name })
+        where caller.role == .administrator || account.id == caller.id {
             summaries.append(try await summary(account, in: data))
         }
         return Reply(summaries)
@@ -374,10 +376,15 @@ struct PolicyRoutes: Sendable {
         return EditedResponse(status: .created, response: Reply(try await summary(account, in: store.policyData())))
     }
 
+    /// Administrators read anyone's settings; a representative only their own.
     @Sendable func userAccess(_ request: Request, context: APIContext) async throws -> Reply<JumpPolicy::User> {
-        _ = try context.caller()
+        let caller = try context.caller()
+        let name = try context.parameters.require("name")
+        guard caller.role == .administrator || caller.name == name else {
+            throw HTTPError(.forbidden, message: "a representative may read only their own access settings")
+        }
         let data = try await store.policyData()
-        return Reply(data.accessSettings(of: try Self.account(try context.parameters.require("name"), in: data)))
+        return Reply(data.accessSettings(of: try Self.account(name, in: data)))
     }
 
     /// The id and username come from the account named in the path, whatever the body says.

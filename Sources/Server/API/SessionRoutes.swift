@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import JumpPolicy
+import JumpProtocol
 import JumpServerCore
 import JumpStore
 import Logging
@@ -126,8 +127,12 @@ struct SessionRoutes: Sendable {
         let body = try await request.decode(as: StartRequest.self, context: context)
         let columns = body.columns ?? 80
         let rows = body.rows ?? 24
-        guard (1...10_000).contains(columns), (1...10_000).contains(rows) else {
-            throw HTTPError(.unprocessableContent, message: "the terminal size must be 1 to 10000 columns and rows")
+        guard (1...Int(ProtocolLimits.maximumTerminalColumns)).contains(columns), (1...Int(ProtocolLimits.maximumTerminalRows)).contains(rows)
+        else {
+            throw HTTPError(
+                .unprocessableContent,
+                message: "the terminal size must be 1 to \(ProtocolLimits.maximumTerminalColumns) columns and rows"
+            )
         }
         let term = body.term ?? "xterm-256color"
         guard (1...64).contains(term.utf8.count), term.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.+".contains($0)) })
@@ -230,6 +235,11 @@ struct SessionRoutes: Sendable {
         } catch {
             switch error {
             case .offline(let message): throw HTTPError(.conflict, message: message)
+            case .busy(let message):
+                try await store.appendAudit(
+                    AuditEvent(actor: caller.name, action: "session.refused", target: client.id, detail: "simultaneous: \(message)")
+                )
+                throw Refused(rule: "jump-policy:simultaneousJumpsDisallowed", message: message)
             case .agentRefused(let message): throw HTTPError(.badGateway, message: message)
             case .recordingUnavailable(let message), .storeFailed(let message):
                 throw HTTPError(.serviceUnavailable, message: message)
@@ -477,7 +487,7 @@ struct SessionRoutes: Sendable {
                         case .text(let text):
                             guard let control = try? JSONDecoder().decode(Control.self, from: Data(text.utf8)) else { continue }
                             if control.type == "resize", let columns = control.columns, let rows = control.rows {
-                                participant.resize(columns: columns, rows: rows)
+                                await participant.resize(columns: columns, rows: rows)
                             }
                         }
                     }

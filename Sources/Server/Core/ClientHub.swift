@@ -774,7 +774,43 @@ public final class ClientHub: ServerConnectionDelegate {
         }
     }
 
+    /// The client's connection now, if it has one.
+    func connection(of clientID: String) -> ServerConnection? {
+        state.withLock { $0.connections[clientID] }
+    }
+
+    /// Builds a command on the connection's event loop, where its sequence number is taken and it is queued, so
+    /// commands reach the agent in the order of their numbers whatever task sent them; then waits for the
+    /// acknowledgement, at most ``WakeRelay/answerTimeout``. `build` runs on the event loop too (a session opens its
+    /// channel there); nil when it throws or the connection is gone.
+    /// `queued` is called on the event loop once the command is queued on the connection (or could not be).
+    func sendCommand(
+        to clientID: String,
+        over connection: ServerConnection,
+        queued: (@Sendable () -> Void)? = nil,
+        _ build: @escaping @Sendable () throws -> WireCommand.OneOf_Action
+    ) async -> WireAck? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<WireAck?, Never>) in
+            connection.eventLoop.execute {
+                defer { queued?() }
+                let action: WireCommand.OneOf_Action
+                do { action = try build() } catch {
+                    continuation.resume(returning: nil)
+                    return
+                }
+                let now = self.now()
+                var command = WireCommand()
+                command.agentID = clientID
+                command.sequence = self.nextCommandSequence(clientID, now: now)
+                command.expiresAtMs = UInt64((now.timeIntervalSince1970 + WakeRelay.commandLifetime) * 1000)
+                command.action = action
+                self.await(ackOf: connection.send(.command(command)), from: clientID, continuation)
+            }
+        }
+    }
+
     /// The connection of a connected client and a new channel id on it, above every earlier one on that connection.
+    /// Call on the connection's event loop, in the same turn as opening the channel, so ids are opened in order.
     func allocateChannel(_ clientID: String) -> (connection: ServerConnection, channel: UInt32)? {
         state.withLock { state in
             guard let connection = state.connections[clientID] else { return nil }
@@ -793,18 +829,26 @@ public final class ClientHub: ServerConnectionDelegate {
     /// Sends a command and waits for its acknowledgement, at most ``WakeRelay/answerTimeout``.
     func send(_ command: WireCommand, to clientID: String, over connection: ServerConnection) async -> WireAck? {
         await withCheckedContinuation { (continuation: CheckedContinuation<WireAck?, Never>) in
-            connection.send(.command(command)).whenComplete { result in
-                guard case .success(let messageID) = result else {
-                    continuation.resume(returning: nil)
-                    return
-                }
-                let key = PendingAck(clientID: clientID, messageID: messageID)
-                self.state.withLock { $0.pendingAcks[key] = continuation }
-                Task {
-                    try? await Task.sleep(for: WakeRelay.answerTimeout)
-                    let waiter = self.state.withLock { $0.pendingAcks.removeValue(forKey: key) }
-                    waiter?.resume(returning: nil)
-                }
+            self.await(ackOf: connection.send(.command(command)), from: clientID, continuation)
+        }
+    }
+
+    private func await(
+        ackOf sent: EventLoopFuture<UInt64>,
+        from clientID: String,
+        _ continuation: CheckedContinuation<WireAck?, Never>
+    ) {
+        sent.whenComplete { result in
+            guard case .success(let messageID) = result else {
+                continuation.resume(returning: nil)
+                return
+            }
+            let key = PendingAck(clientID: clientID, messageID: messageID)
+            self.state.withLock { $0.pendingAcks[key] = continuation }
+            Task {
+                try? await Task.sleep(for: WakeRelay.answerTimeout)
+                let waiter = self.state.withLock { $0.pendingAcks.removeValue(forKey: key) }
+                waiter?.resume(returning: nil)
             }
         }
     }

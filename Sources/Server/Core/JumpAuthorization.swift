@@ -15,6 +15,9 @@ public enum JumpAuthorization {
         public var forceEnd: JumpPolicy.ForceEnd?
         /// The force-end instant as the schedule's time zone shows it ("17:00 CET"), for the notices.
         public var endTimeText: String
+        /// Whether another user may start a session beside one that is open (the Jump Policy's setting, or the
+        /// global one); the session registry enforces it again when the session is registered.
+        public var simultaneousJumpsAllowed: Bool
 
         public init(
             jumpPolicy: JumpPolicy?,
@@ -22,7 +25,8 @@ public enum JumpAuthorization {
             customerPresent: Bool,
             scheduleOverridden: Bool,
             forceEnd: JumpPolicy.ForceEnd?,
-            endTimeText: String
+            endTimeText: String,
+            simultaneousJumpsAllowed: Bool = true
         ) {
             self.jumpPolicy = jumpPolicy
             self.sessionPolicies = sessionPolicies
@@ -30,6 +34,7 @@ public enum JumpAuthorization {
             self.scheduleOverridden = scheduleOverridden
             self.forceEnd = forceEnd
             self.endTimeText = endTimeText
+            self.simultaneousJumpsAllowed = simultaneousJumpsAllowed
         }
     }
 
@@ -63,26 +68,36 @@ public enum JumpAuthorization {
             )
         }
         for permission in [SessionPermission.startSession, .shellAccess] {
-            guard let decision = report[permission] else { continue }
-            guard decision.isAllowed else {
+            // Fails closed: a permission the report does not answer is not granted.
+            let decision = report[permission]
+            guard let decision, decision.isAllowed else {
                 let rule = permission == .startSession ? "session-policy:start-session" : "session-policy:command-shell"
                 throw Refusal(
                     rule: rule,
                     message: "The session policy denies “\(permission.title)” on \(itemName) "
                         + "(customer \(report.question.customerPresent ? "present" : "not present")). "
-                        + decision.explanation
+                        + (decision?.explanation ?? "No session policy answers it.")
                 )
             }
         }
         let names = report.appliedPolicies.map(\.policy.name)
         guard let jumpPolicy else {
+            // Without a Jump Policy the global Jump Item setting decides simultaneous Jumps.
+            if !attempt.globalAllowSimultaneousJumps, attempt.activeSessionsOnItem > 0, !attempt.invitedByOwner {
+                throw Refusal(
+                    rule: "jump-policy:simultaneousJumpsDisallowedGlobally",
+                    message: "Another user is in a session on \(itemName) and the global Jump Item setting does not "
+                        + "allow simultaneous Jumps; ask that user to invite you."
+                )
+            }
             return Grant(
                 jumpPolicy: nil,
                 sessionPolicies: names,
                 customerPresent: report.question.customerPresent,
                 scheduleOverridden: false,
                 forceEnd: nil,
-                endTimeText: ""
+                endTimeText: "",
+                simultaneousJumpsAllowed: attempt.globalAllowSimultaneousJumps
             )
         }
         let outcome: JumpPolicyOutcome
@@ -103,13 +118,20 @@ public enum JumpAuthorization {
                 let local = zone.localTime(at: forceEnd.end)
                 endText = String(format: "%02d:%02d", local.hour, local.minute) + " " + zone.abbreviation(at: forceEnd.end)
             }
+            let simultaneous =
+                switch jumpPolicy.simultaneousJumps {
+                case .allow: true
+                case .disallow: false
+                case .useGlobalSetting: attempt.globalAllowSimultaneousJumps
+                }
             return Grant(
                 jumpPolicy: jumpPolicy,
                 sessionPolicies: names,
                 customerPresent: report.question.customerPresent,
                 scheduleOverridden: overridden,
                 forceEnd: forceEnd,
-                endTimeText: endText
+                endTimeText: endText,
+                simultaneousJumpsAllowed: simultaneous
             )
         }
     }

@@ -63,13 +63,15 @@ public final class JumpSessions: Sendable {
 
     public enum StartError: Error, Hashable, Sendable, CustomStringConvertible {
         case offline(String)
+        /// Another user's session is open and simultaneous Jumps are not allowed.
+        case busy(String)
         case agentRefused(String)
         case recordingUnavailable(String)
         case storeFailed(String)
 
         public var description: String {
             switch self {
-            case .offline(let m), .agentRefused(let m), .recordingUnavailable(let m), .storeFailed(let m): m
+            case .offline(let m), .busy(let m), .agentRefused(let m), .recordingUnavailable(let m), .storeFailed(let m): m
             }
         }
     }
@@ -89,7 +91,8 @@ public final class JumpSessions: Sendable {
         var record: JumpSessionRecord
         let events: AsyncStream<PumpEvent>.Continuation
         let connection: ServerConnection
-        let channel: UInt32
+        /// 0 until the channel is opened on the connection's event loop.
+        var channel: UInt32
     }
 
     let hub: ClientHub
@@ -172,13 +175,17 @@ public final class JumpSessions: Sendable {
 
     /// Opens a channel to the agent and starts the shell. Returns once the agent has answered; the session then
     /// waits for its owner's terminal to attach.
+    ///
+    /// When the grant does not allow simultaneous Jumps, the session is registered only if no other user's session
+    /// is open or starting on the Jump Client, checked and registered under one lock, so two representatives
+    /// starting at the same moment cannot both get in.
     public func start(_ request: StartRequest) async throws(StartError) -> JumpSessionRecord {
-        guard let (connection, channel) = hub.allocateChannel(request.clientID) else {
+        guard let connection = hub.connection(of: request.clientID) else {
             throw .offline("\(request.clientName) (\(request.clientID)) is not connected to the appliance now.")
         }
         let id = "s-" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let now = clock.now()
-        var record = JumpSessionRecord(
+        let record = JumpSessionRecord(
             id: id,
             clientID: request.clientID,
             clientName: request.clientName,
@@ -192,10 +199,28 @@ public final class JumpSessions: Sendable {
             forceEndAt: request.grant.forceEnd?.end,
             recordingFile: "\(id).cast"
         )
+        let (events, continuation) = AsyncStream<PumpEvent>.makeStream()
+        try registry.withLock { registry throws(StartError) in
+            if !request.grant.simultaneousJumpsAllowed,
+                let open = registry.values.first(where: { $0.record.clientID == request.clientID && $0.record.owner != request.user })
+            {
+                throw .busy(
+                    "Another user is in a session on \(request.clientName) (\(open.record.id), started by \(open.record.owner)) "
+                        + "and simultaneous Jumps are not allowed; ask that user to invite you."
+                )
+            }
+            registry[id] = Entry(record: record, events: continuation, connection: connection, channel: 0)
+        }
+        func abandon() {
+            remove(id)
+            continuation.finish()
+        }
+
         let writer: AsciicastWriter<ContinuousClock>
         do {
             writer = try openRecording(record, columns: request.columns, rows: request.rows, term: request.term)
         } catch {
+            abandon()
             throw .recordingUnavailable("The session cannot be recorded, so it does not start: \(error)")
         }
         do {
@@ -206,25 +231,14 @@ public final class JumpSessions: Sendable {
         } catch {
             try? writer.close()
             try? FileManager.default.removeItem(at: recordingURL(record))
+            abandon()
             throw .storeFailed("The session cannot be recorded in the audit log, so it does not start: \(error)")
         }
 
-        let (events, continuation) = AsyncStream<PumpEvent>.makeStream()
-        registry.withLock {
-            $0[id] = Entry(record: record, events: continuation, connection: connection, channel: channel)
-        }
-        hub.channels.register(connection, channel: channel) { event in
-            switch event {
-            case .data(let bytes): continuation.yield(.agentOutput(bytes))
-            case .ended(let ended): continuation.yield(.agentExited(ended))
-            case .connectionClosed: continuation.yield(.agentGone)
-            }
-        }
         let pump = SessionPump(
             sessions: self,
             id: id,
             connection: connection,
-            channel: channel,
             writer: writer,
             owner: request.user,
             forceEnd: request.grant.forceEnd.map { ForceEndTimer.Plan(end: $0.end, notices: $0.notices) },
@@ -233,42 +247,44 @@ public final class JumpSessions: Sendable {
         )
         Task { await pump.run(events) }
 
-        var open = WireOpenSession()
-        open.channelID = channel
-        open.kind = .shell
-        open.user = ""
-        open.columns = UInt32(clamping: request.columns)
-        open.rows = UInt32(clamping: request.rows)
-        open.term = request.term
-        open.initialWindow = Self.receiveWindow
-        open.sessionID = id
-        // Commands carry the wall clock the agent checks expiry against, not the session clock.
-        let sent = hub.now()
-        var command = WireCommand()
-        command.agentID = request.clientID
-        command.sequence = hub.nextCommandSequence(request.clientID, now: sent)
-        command.expiresAtMs = UInt64((sent.timeIntervalSince1970 + WakeRelay.commandLifetime) * 1000)
-        command.action = .openSession(open)
-
-        let opened: Bool
-        do {
-            try await connection.eventLoop.submit {
-                try connection.openChannel(channel, receiveWindow: Self.receiveWindow, sendWindow: 0)
-            }.get()
-            opened = true
-        } catch {
-            opened = false
+        // The channel id is taken, the channel opened, its route registered and the command queued in one turn of
+        // the connection's event loop: ids and command numbers then reach the agent in order.
+        let (hub, clientID) = (self.hub, request.clientID)
+        let ack = await hub.sendCommand(to: clientID, over: connection) { [self] in
+            guard let (current, channel) = hub.allocateChannel(clientID), current == connection else {
+                throw StartError.offline("the connection changed")
+            }
+            try connection.openChannel(channel, receiveWindow: Self.receiveWindow, sendWindow: 0)
+            registry.withLock { $0[id]?.channel = channel }
+            continuation.yield(.channelOpened(channel))
+            hub.channels.register(connection, channel: channel) { event in
+                switch event {
+                case .data(let bytes): continuation.yield(.agentOutput(bytes))
+                case .ended(let ended): continuation.yield(.agentExited(ended))
+                case .connectionClosed: continuation.yield(.agentGone)
+                }
+            }
+            var open = WireOpenSession()
+            open.channelID = channel
+            open.kind = .shell
+            open.user = ""
+            open.columns = UInt32(clamping: request.columns)
+            open.rows = UInt32(clamping: request.rows)
+            open.term = request.term
+            open.initialWindow = Self.receiveWindow
+            open.sessionID = id
+            return .openSession(open)
         }
-        let ack = opened ? await hub.send(command, to: request.clientID, over: connection) : nil
         guard let ack, ack.result == .ok else {
             let detail =
                 ack.map { "The Jump Client did not start the shell (\($0.result)): \($0.detail)" }
                 ?? "The Jump Client did not answer the request to start a shell."
-            continuation.yield(.startFailed(detail))
+            // Without an answer the agent may still start the shell: the pump asks it to close the channel.
+            continuation.yield(.startFailed(detail, answered: ack != nil))
             throw .agentRefused(detail)
         }
+        let channel = registry.withLock { $0[id]?.channel } ?? 0
         connection.peerOpenedChannel(channel, window: ack.window)
-        record.detail = ack.detail
         let started = update(id) { $0.detail = ack.detail } ?? record
         continuation.yield(.started)
         return started
@@ -336,12 +352,12 @@ public final class JumpSessions: Sendable {
         user: String,
         deliver: @escaping @Sendable (SessionMessage) async throws -> Void
     ) throws(AttachError) -> SessionParticipant {
-        let (events, connection, channel) = try registry.withLock { registry throws(AttachError) in
-            guard let entry = registry[sessionID] else { throw .notFound("there is no live session \(sessionID)") }
+        let (events, connection, channel, isOwner, clientID) = try registry.withLock { registry throws(AttachError) in
+            guard let entry = registry[sessionID], entry.channel != 0 else { throw .notFound("there is no live session \(sessionID)") }
             guard entry.record.owner == user || entry.record.invited.contains(user) else {
                 throw .notAllowed("\(user) is neither the owner of \(sessionID) nor invited into it")
             }
-            return (entry.events, entry.connection, entry.channel)
+            return (entry.events, entry.connection, entry.channel, entry.record.owner == user, entry.record.clientID)
         }
         let (messages, sink) = AsyncStream<SessionMessage>.makeStream()
         let participantID = UUID()
@@ -357,11 +373,17 @@ public final class JumpSessions: Sendable {
                 if case .end = message { break }
             }
         }
-        events.yield(.attach(participantID, user: user, sink: sink))
+        if case .terminated = events.yield(.attach(participantID, user: user, sink: sink)) {
+            sink.finish()
+            throw .notFound("session \(sessionID) has ended")
+        }
         return SessionParticipant(
             id: participantID,
             user: user,
             sessionID: sessionID,
+            isOwner: isOwner,
+            clientID: clientID,
+            hub: hub,
             events: events,
             connection: connection,
             channel: channel,
@@ -403,16 +425,6 @@ public final class JumpSessions: Sendable {
             logger.error("cannot record a session change", metadata: ["session": "\(record.id)", "error": "\(error)"])
         }
     }
-
-    func command(_ action: WireCommand.OneOf_Action, clientID: String, connection: ServerConnection) async -> WireAck? {
-        let now = hub.now()
-        var command = WireCommand()
-        command.agentID = clientID
-        command.sequence = hub.nextCommandSequence(clientID, now: now)
-        command.expiresAtMs = UInt64((now.timeIntervalSince1970 + WakeRelay.commandLifetime) * 1000)
-        command.action = action
-        return await hub.send(command, to: clientID, over: connection)
-    }
 }
 
 /// One terminal attached to a session.
@@ -420,6 +432,10 @@ public struct SessionParticipant: Sendable {
     public let id: UUID
     public let user: String
     public let sessionID: String
+    /// Only the owner's window size applies.
+    let isOwner: Bool
+    let clientID: String
+    let hub: ClientHub
     let events: AsyncStream<PumpEvent>.Continuation
     let connection: ServerConnection
     let channel: UInt32
@@ -432,8 +448,21 @@ public struct SessionParticipant: Sendable {
         try? await connection.sendData(bytes, channel: channel).get()
     }
 
-    public func resize(columns: Int, rows: Int) {
-        events.yield(.resize(id, columns: columns, rows: rows))
+    /// The owner's terminal changed size. Returns once the resize is queued to the agent, ahead of any input typed
+    /// after it, as ssh keeps a window change and the data after it in order.
+    public func resize(columns: Int, rows: Int) async {
+        guard isOwner, (1...Int(ProtocolLimits.maximumTerminalColumns)).contains(columns),
+            (1...Int(ProtocolLimits.maximumTerminalRows)).contains(rows)
+        else { return }
+        guard case .enqueued = events.yield(.resize(id, columns: columns, rows: rows)) else { return }
+        var resize = WireResizeSession()
+        resize.channelID = channel
+        resize.columns = UInt32(columns)
+        resize.rows = UInt32(rows)
+        let (hub, clientID, connection, action) = (self.hub, self.clientID, self.connection, WireCommand.OneOf_Action.resizeSession(resize))
+        await withCheckedContinuation { (queued: CheckedContinuation<Void, Never>) in
+            Task { _ = await hub.sendCommand(to: clientID, over: connection, queued: { queued.resume() }) { action } }
+        }
     }
 
     /// The terminal went away.
@@ -448,8 +477,10 @@ public struct SessionParticipant: Sendable {
 }
 
 enum PumpEvent: Sendable {
+    case channelOpened(UInt32)
     case started
-    case startFailed(String)
+    /// `answered`: the agent refused; otherwise it may have started the shell after all.
+    case startFailed(String, answered: Bool)
     case agentOutput(ByteBuffer)
     case agentExited(WireSessionEvent)
     case agentGone
@@ -475,10 +506,14 @@ final class SessionPump: @unchecked Sendable {
     let sessions: JumpSessions
     let id: String
     let connection: ServerConnection
-    let channel: UInt32
+    /// Set when the channel is opened, before anything arrives on it.
+    var channel: UInt32 = 0
     let owner: String
     let events: AsyncStream<PumpEvent>.Continuation
     var writer: AsciicastWriter<ContinuousClock>?
+    /// The agent answered the request to start the shell.
+    var started = false
+
     var forceEnd: ForceEndTimer
     var participants: [UUID: Participant] = [:]
     var everAttached = false
@@ -491,13 +526,13 @@ final class SessionPump: @unchecked Sendable {
     var closing: (outcome: JumpSessionRecord.Outcome, detail: String)?
     var shellRunning = false
     var done = false
+    var ending: SessionEnding?
     var recordingFailed = false
 
     init(
         sessions: JumpSessions,
         id: String,
         connection: ServerConnection,
-        channel: UInt32,
         writer: AsciicastWriter<ContinuousClock>,
         owner: String,
         forceEnd: ForceEndTimer.Plan?,
@@ -507,7 +542,6 @@ final class SessionPump: @unchecked Sendable {
         self.sessions = sessions
         self.id = id
         self.connection = connection
-        self.channel = channel
         self.writer = writer
         self.owner = owner
         self.forceEnd = ForceEndTimer(plan: forceEnd, endTimeText: endTimeText)
@@ -517,22 +551,44 @@ final class SessionPump: @unchecked Sendable {
     var clientID: String { sessions.live(id: id)?.clientID ?? "" }
 
     func run(_ stream: AsyncStream<PumpEvent>) async {
-        for await event in stream {
+        var iterator = stream.makeAsyncIterator()
+        while !done, let event = await iterator.next() {
             await handle(event)
-            if done { break }
         }
         for timer in timers { timer.cancel() }
         events.finish()
+        // Terminals that attached while the session was ending are told it is over rather than left waiting.
+        while let event = await iterator.next() {
+            if case .attach(_, _, let sink) = event {
+                sink.yield(.end(ending ?? SessionEnding(outcome: "ended", exitStatus: nil, signal: nil, detail: "The session is over.")))
+                sink.finish()
+            }
+        }
     }
 
     private func handle(_ event: PumpEvent) async {
         switch event {
+        case .channelOpened(let opened):
+            channel = opened
         case .started:
+            started = true
             shellRunning = true
+            if let closing {
+                // Ended (by its owner or an administrator) before the shell was up: close it now.
+                self.closing = nil
+                beginClose(closing.outcome, closing.detail)
+                return
+            }
             schedule(at: sessions.clock.now() + JumpSessions.attachTimeout) { .attachDeadline }
             forceEndTick()
-        case .startFailed(let detail):
+        case .startFailed(let detail, let answered):
+            started = true
+            if !answered, channel != 0 {
+                // The agent may start the shell after all: ask it to close the channel (it answers OK when it did not).
+                sendClose(detail)
+            }
             await complete(.failed, detail: detail)
+
         case .agentOutput(let bytes):
             output(bytes)
         case .agentExited(let ended):
@@ -569,15 +625,9 @@ final class SessionPump: @unchecked Sendable {
         case .delivered(let participantID, let count):
             participants[participantID]?.delivered += count
             grant()
-        case .resize(let participantID, let columns, let rows):
-            guard participants[participantID]?.user == owner, columns > 0, rows > 0, columns <= 10_000, rows <= 10_000 else { return }
+        case .resize(_, let columns, let rows):
+            // Sent to the agent by the participant itself, in order with its input; recorded here.
             record { try $0.resize(columns: columns, rows: rows) }
-            var resize = WireResizeSession()
-            resize.channelID = channel
-            resize.columns = UInt32(columns)
-            resize.rows = UInt32(rows)
-            let (sessions, clientID, connection) = (self.sessions, self.clientID, self.connection)
-            Task { _ = await sessions.command(.resizeSession(resize), clientID: clientID, connection: connection) }
         case .end(let user, let reason):
             beginClose(.ended, reason ?? "\(user) ended the session.")
         case .forceEndTick(let generation):
@@ -594,13 +644,16 @@ final class SessionPump: @unchecked Sendable {
 
     private func output(_ bytes: ByteBuffer) {
         received += bytes.readableBytes
+        if !recordingFailed {
+            // Written through to the file before anyone sees it: nothing is shown that the recording lacks.
+            record { try $0.output(bytes.readableBytesView); try $0.flush() }
+        }
         guard !recordingFailed else {
             // Unrecorded output is never shown; the agent may finish sending.
+            if received > granted { connection.consumed(received - granted, channel: channel) }
             granted = received
-            connection.consumed(bytes.readableBytes, channel: channel)
             return
         }
-        record { try $0.output(bytes.readableBytesView) }
         if everAttached {
             for participant in participants.values { participant.sink.yield(.output(bytes)) }
             grant()
@@ -610,11 +663,6 @@ final class SessionPump: @unchecked Sendable {
     }
 
     private func attach(_ participantID: UUID, user: String, sink: AsyncStream<SessionMessage>.Continuation) {
-        guard !done else {
-            sink.yield(.end(SessionEnding(outcome: "ended", exitStatus: nil, signal: nil, detail: "The session is over.")))
-            sink.finish()
-            return
-        }
         let backlogBytes = backlog.reduce(0) { $0 + $1.readableBytes }
         participants[participantID] = Participant(user: user, sink: sink, delivered: received - backlogBytes)
         for chunk in backlog { sink.yield(.output(chunk)) }
@@ -687,6 +735,8 @@ final class SessionPump: @unchecked Sendable {
     private func beginClose(_ outcome: JumpSessionRecord.Outcome, _ detail: String) {
         guard closing == nil, !done else { return }
         closing = (outcome, detail)
+        // Not started yet: `.started` closes it, `.startFailed` completes it.
+        guard started else { return }
         guard shellRunning else {
             Task { [events] in events.yield(.closeDeadline) }
             return
@@ -694,12 +744,16 @@ final class SessionPump: @unchecked Sendable {
         if outcome != .ended || !detail.hasSuffix("left the session.") {
             broadcast(.notice(level: "warning", text: detail, secondsRemaining: 0))
         }
+        sendClose(detail)
+        schedule(at: sessions.clock.now() + JumpSessions.closeTimeout) { .closeDeadline }
+    }
+
+    private func sendClose(_ reason: String) {
         var close = WireCloseSession()
         close.channelID = channel
-        close.reason = detail
-        let (sessions, clientID, connection) = (self.sessions, self.clientID, self.connection)
-        Task { _ = await sessions.command(.closeSession(close), clientID: clientID, connection: connection) }
-        schedule(at: sessions.clock.now() + JumpSessions.closeTimeout) { .closeDeadline }
+        close.reason = reason
+        let (sessions, clientID, connection, action) = (self.sessions, self.clientID, self.connection, WireCommand.OneOf_Action.closeSession(close))
+        Task { _ = await sessions.hub.sendCommand(to: clientID, over: connection) { action } }
     }
 
     private func complete(
@@ -723,8 +777,24 @@ final class SessionPump: @unchecked Sendable {
             }
         }
         writer = nil
-        sessions.hub.channels.unregister(connection, channel: channel)
-        connection.closeChannel(channel)
+        let (connection, channel, router) = (self.connection, self.channel, sessions.hub.channels)
+        if shellRunning, channel != 0 {
+            // The agent has not reported the shell's end (it did not close in time): keep taking its output, unseen,
+            // so that it can finish sending, report the end and free the channel.
+            if received > granted { connection.consumed(received - granted, channel: channel) }
+            router.register(connection, channel: channel) { event in
+                switch event {
+                case .data(let bytes):
+                    connection.consumed(bytes.readableBytes, channel: channel)
+                case .ended, .connectionClosed:
+                    router.unregister(connection, channel: channel)
+                    connection.closeChannel(channel)
+                }
+            }
+        } else if channel != 0 {
+            router.unregister(connection, channel: channel)
+            connection.closeChannel(channel)
+        }
         let now = sessions.clock.now()
         let bytes = (try? FileManager.default.attributesOfItem(atPath: sessions.recordings.appendingPathComponent("\(id).cast").path)[.size] as? NSNumber)?.int64Value ?? 0
         let record = sessions.update(id) { record in
@@ -746,6 +816,7 @@ final class SessionPump: @unchecked Sendable {
         }
         sessions.remove(id)
         let ending = SessionEnding(outcome: outcome.rawValue, exitStatus: status, signal: signal, detail: detail)
+        self.ending = ending
         for participant in participants.values {
             participant.sink.yield(.end(ending))
             participant.sink.finish()

@@ -288,11 +288,15 @@ public final class SQLiteStore: Store {
     public func updateJumpSession(_ session: JumpSessionRecord, audit: AuditEvent?) async throws {
         let body = try Self.sessionBody(session)
         try await write { db in
+            // A change to a live session (a join, an invitation) never overwrites its end, whatever the order in
+            // which the writes arrive.
             try db.execute(
-                sql: "UPDATE jumpSession SET state = ?, body = ? WHERE id = ?",
-                arguments: [session.state.rawValue, body, session.id]
+                sql: "UPDATE jumpSession SET state = ?, body = ? WHERE id = ? AND (? = 'ended' OR state = 'active')",
+                arguments: [session.state.rawValue, body, session.id, session.state.rawValue]
             )
-            guard db.changesCount == 1 else { throw StoreError(.notFound, "no session \(session.id)") }
+            if db.changesCount == 0, try Row.fetchOne(db, sql: "SELECT 1 FROM jumpSession WHERE id = ?", arguments: [session.id]) == nil {
+                throw StoreError(.notFound, "no session \(session.id)")
+            }
             if let audit { try self.append(audit, db) }
         }
     }
