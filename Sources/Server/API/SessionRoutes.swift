@@ -14,6 +14,8 @@ import NIOWebSocket
 struct SessionRoutes: Sendable {
     /// The largest WebSocket message a terminal may send (a paste is cut into messages this size by jumpctl).
     static let maximumMessageSize = 64 * 1024
+    /// How much of a recording is read at a time when it is downloaded.
+    static let recordingChunk = 256 * 1024
 
     let hub: ClientHub
     let store: any Store
@@ -301,8 +303,18 @@ struct SessionRoutes: Sendable {
             throw HTTPError(.forbidden, message: "\(caller.name) may not read \(record.id)")
         }
         let url = sessions.recordingURL(record)
-        guard let data = FileManager.default.contents(atPath: url.path) else {
+        guard let file = try? FileHandle(forReadingFrom: url) else {
             throw HTTPError(.notFound, message: "the recording of \(record.id) is missing from the appliance")
+        }
+        let size = (try? file.seekToEnd()).map(Int.init)
+        try file.seek(toOffset: 0)
+        // Streamed in chunks: a recording of a long session may be larger than the appliance's memory allows.
+        let body = ResponseBody(contentLength: size) { writer in
+            defer { try? file.close() }
+            while let chunk = try file.read(upToCount: Self.recordingChunk), !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
         }
         return Response(
             status: .ok,
@@ -310,7 +322,7 @@ struct SessionRoutes: Sendable {
                 .contentType: "application/x-asciicast",
                 .contentDisposition: "attachment; filename=\"\(record.id).cast\"",
             ],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+            body: body
         )
     }
 

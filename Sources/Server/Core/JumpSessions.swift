@@ -93,6 +93,16 @@ public final class JumpSessions: Sendable {
         let connection: ServerConnection
         /// 0 until the channel is opened on the connection's event loop.
         var channel: UInt32
+        /// False once the session is closing: keystrokes no longer reach the shell.
+        var acceptsInput = true
+    }
+
+    func acceptsInput(_ id: String) -> Bool {
+        registry.withLock { $0[id]?.acceptsInput ?? false }
+    }
+
+    func stopInput(_ id: String) {
+        registry.withLock { $0[id]?.acceptsInput = false }
     }
 
     let hub: ClientHub
@@ -384,6 +394,7 @@ public final class JumpSessions: Sendable {
             isOwner: isOwner,
             clientID: clientID,
             hub: hub,
+            sessions: self,
             events: events,
             connection: connection,
             channel: channel,
@@ -436,6 +447,7 @@ public struct SessionParticipant: Sendable {
     let isOwner: Bool
     let clientID: String
     let hub: ClientHub
+    let sessions: JumpSessions
     let events: AsyncStream<PumpEvent>.Continuation
     let connection: ServerConnection
     let channel: UInt32
@@ -444,7 +456,7 @@ public struct SessionParticipant: Sendable {
     /// Keystrokes for the shell. Returns once the bytes are on their way to the agent, so a participant who pastes
     /// a lot waits for the shell instead of growing the appliance's queues.
     public func input(_ bytes: ByteBuffer) async {
-        guard bytes.readableBytes > 0 else { return }
+        guard bytes.readableBytes > 0, sessions.acceptsInput(sessionID) else { return }
         try? await connection.sendData(bytes, channel: channel).get()
     }
 
@@ -671,7 +683,16 @@ final class SessionPump: @unchecked Sendable {
         for (otherID, other) in participants where otherID != participantID {
             other.sink.yield(.participant(user: user, joined: true))
         }
-        if let record = sessions.update(id, { if !$0.participants.contains(user) { $0.participants.append(user) } }) {
+        // A user's first attach is recorded; reattaching (a terminal reconnecting) is not, so a loop of reconnects
+        // cannot flood the audit log.
+        var first = false
+        let record = sessions.update(id) { record in
+            if !record.participants.contains(user) {
+                record.participants.append(user)
+                first = true
+            }
+        }
+        if let record, first {
             let sessions = self.sessions
             let detail = user == owner ? "\(id) attached" : "\(id) joined, invited by \(owner)"
             Task { await sessions.persist(record, audit: AuditEvent(actor: user, action: "session.join", target: record.clientID, detail: detail)) }
@@ -735,6 +756,7 @@ final class SessionPump: @unchecked Sendable {
     private func beginClose(_ outcome: JumpSessionRecord.Outcome, _ detail: String) {
         guard closing == nil, !done else { return }
         closing = (outcome, detail)
+        sessions.stopInput(id)
         // Not started yet: `.started` closes it, `.startFailed` completes it.
         guard started else { return }
         guard shellRunning else {
