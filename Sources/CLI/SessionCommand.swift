@@ -217,14 +217,8 @@ struct SessionCommand: AsyncParsableCommand {
         @Flag(help: "Print the session as JSON.") var json = false
 
         func run() async throws {
-            try await runReportingErrors {
-                let api = try Session.load().client()
-                let response = try await api.checked {
-                    try await api.send(.POST, "/sessions/\(id.urlPathEscaped)/end", body: nil)
-                }
-                if json { return try Output.json(response.body) }
-                let session = try decode(SessionView.self, response.body)
-                print("ended \(session.id)" + (session.outcomeLabel.isEmpty ? "" : " (\(session.outcomeLabel))"))
+            try await SessionCommand.act("end", on: id, json: json) { session in
+                "ended \(session.id)" + (session.outcomeLabel.isEmpty ? "" : " (\(session.outcomeLabel))")
             }
         }
     }
@@ -246,15 +240,21 @@ struct SessionCommand: AsyncParsableCommand {
         @Flag(help: "Print the session as JSON.") var json = false
 
         func run() async throws {
-            try await runReportingErrors {
-                let api = try Session.load().client()
-                let response = try await api.checked {
-                    try await api.send(.POST, "/sessions/\(id.urlPathEscaped)/unpin", body: nil)
-                }
-                if json { return try Output.json(response.body) }
-                let session = try decode(SessionView.self, response.body)
-                print("unpinned \(session.clientLabel) from \(session.id); it uninstalls itself")
+            try await SessionCommand.act("unpin", on: id, json: json) { session in
+                "unpinned \(session.clientLabel) from \(session.id); it uninstalls itself"
             }
+        }
+    }
+
+    /// POSTs `/sessions/ID/ACTION` without a body and prints the session it returns, as JSON or as `summary` says.
+    static func act(_ action: String, on id: String, json: Bool, summary: (SessionView) -> String) async throws {
+        try await runReportingErrors {
+            let api = try Session.load().client()
+            let response = try await api.checked {
+                try await api.send(.POST, "/sessions/\(id.urlPathEscaped)/\(action)", body: nil)
+            }
+            if json { return try Output.json(response.body) }
+            print(summary(try decode(SessionView.self, response.body)))
         }
     }
 

@@ -141,7 +141,9 @@ import Testing
             ["send": "stty size\r"], ["expect": "30 100"],
             ["resize": [40, 120]],
             ["send": "stty size\r"], ["expect": "40 120"],
-            ["send": "sleep 300\r"], ["expect": "sleep 300"],
+            // The marker is printed by the process Ctrl-C must reach, once it is the terminal's foreground job (matching
+            // the echo of the typed line instead raced the shell starting it).
+            ["send": "sh -c 'echo ready-$((2+3)); exec sleep 300'\r"], ["expect": "ready-5"],
             ["send": "\u{03}"], ["expect": "# "],
             ["send": "echo status=$?\r"], ["expect": "status=130"],
             ["send": "exit 7\r"],

@@ -746,12 +746,8 @@ public final class ClientHub: ServerConnectionDelegate {
             wake.targetMacs = network.macs.map { Data($0) }
             wake.secureOnPassword = Data(password)
             wake.interface = interface
-            var command = WireCommand()
-            command.agentID = relay.id
-            command.sequence = nextCommandSequence(relay.id, now: now)
-            command.expiresAtMs = UInt64((now.timeIntervalSince1970 + WakeRelay.commandLifetime) * 1000)
-            command.action = .wake(wake)
-            let ack = await send(command, to: relay.id, over: relay.connection)
+            let action = WireCommand.OneOf_Action.wake(wake)
+            let ack = await sendCommand(to: relay.id, over: relay.connection) { action }
             if let ack, ack.result == .ok {
                 let macs = network.macs.map { $0.map { String(format: "%02x", $0) }.joined(separator: ":") }
                 audit(AuditEvent(actor: actor, action: "client.wake", target: clientID, detail: "relayed by \(relay.id) on \(interface): \(ack.detail)"))
@@ -804,7 +800,19 @@ public final class ClientHub: ServerConnectionDelegate {
                 command.sequence = self.nextCommandSequence(clientID, now: now)
                 command.expiresAtMs = UInt64((now.timeIntervalSince1970 + WakeRelay.commandLifetime) * 1000)
                 command.action = action
-                self.await(ackOf: connection.send(.command(command)), from: clientID, continuation)
+                connection.send(.command(command)).whenComplete { result in
+                    guard case .success(let messageID) = result else {
+                        continuation.resume(returning: nil)
+                        return
+                    }
+                    let key = PendingAck(clientID: clientID, messageID: messageID)
+                    self.state.withLock { $0.pendingAcks[key] = continuation }
+                    Task {
+                        try? await Task.sleep(for: WakeRelay.answerTimeout)
+                        let waiter = self.state.withLock { $0.pendingAcks.removeValue(forKey: key) }
+                        waiter?.resume(returning: nil)
+                    }
+                }
             }
         }
     }
@@ -824,33 +832,6 @@ public final class ClientHub: ServerConnectionDelegate {
     /// Whether the client has a connection now.
     public func isConnected(_ clientID: String) -> Bool {
         state.withLock { $0.connections[clientID] != nil }
-    }
-
-    /// Sends a command and waits for its acknowledgement, at most ``WakeRelay/answerTimeout``.
-    func send(_ command: WireCommand, to clientID: String, over connection: ServerConnection) async -> WireAck? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<WireAck?, Never>) in
-            self.await(ackOf: connection.send(.command(command)), from: clientID, continuation)
-        }
-    }
-
-    private func await(
-        ackOf sent: EventLoopFuture<UInt64>,
-        from clientID: String,
-        _ continuation: CheckedContinuation<WireAck?, Never>
-    ) {
-        sent.whenComplete { result in
-            guard case .success(let messageID) = result else {
-                continuation.resume(returning: nil)
-                return
-            }
-            let key = PendingAck(clientID: clientID, messageID: messageID)
-            self.state.withLock { $0.pendingAcks[key] = continuation }
-            Task {
-                try? await Task.sleep(for: WakeRelay.answerTimeout)
-                let waiter = self.state.withLock { $0.pendingAcks.removeValue(forKey: key) }
-                waiter?.resume(returning: nil)
-            }
-        }
     }
 
     // MARK: Local uninstall
@@ -876,6 +857,7 @@ public final class ClientHub: ServerConnectionDelegate {
             logger.error("cannot record a local uninstall", metadata: ["client": "\(clientID)", "error": "\(error)"])
         }
     }
+
 
     // MARK: Helpers
 
