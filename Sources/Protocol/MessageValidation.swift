@@ -21,6 +21,8 @@ extension WireEnvelope {
         case .renewRequest(let m): try check.bytes(m.csr, max: ProtocolLimits.maximumCSRLength, "RenewRequest.csr")
         case .sessionEvent(let m): try check.text(m.detail, "SessionEvent.detail")
         case .localUninstall(let m): try check.short(m.localUser, "LocalUninstall.local_user")
+        case .supportRequest(let m): try check.supportRequest(m)
+        case .supportResponse(let m): try check.supportResponse(m)
         case nil: break
         }
     }
@@ -92,6 +94,18 @@ private struct BoundsCheck {
         try text(o.installDir, "InstallOverrides.install_dir")
         try short(o.jumpPolicy, "InstallOverrides.jump_policy")
         try hostFacts(m.host)
+    }
+
+    func supportRequest(_ m: WireSupportRequest) throws(ProtocolError) {
+        try exactLength(m.key, in: [SupportCode.keyLength], "SupportRequest.key")
+        try short(m.localUser, "SupportRequest.local_user")
+        try hostFacts(m.host)
+    }
+
+    func supportResponse(_ m: WireSupportResponse) throws(ProtocolError) {
+        try text(m.detail, "SupportResponse.detail")
+        try short(m.supportID, "SupportResponse.support_id")
+        try short(m.representative, "SupportResponse.representative")
     }
 
     func enrollResponse(_ m: WireEnrollResponse) throws(ProtocolError) {
@@ -188,6 +202,8 @@ private struct BoundsCheck {
             try text(close.reason, "CloseSession.reason")
         case .resizeSession(let resize):
             try terminalSize(columns: resize.columns, rows: resize.rows, "ResizeSession")
+        case .pin(let pin):
+            try bytes(pin.installer, max: ProtocolLimits.maximumInstallerLength, "Pin.installer")
         case nil:
             break
         }

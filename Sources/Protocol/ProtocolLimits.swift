@@ -47,6 +47,8 @@ public enum ProtocolLimits {
     /// A PKCS #10 request or a certificate for a P-256 key is far below this.
     public static let maximumCSRLength = 4096
     public static let maximumCertificateLength = 8192
+    /// An installer file carried by `Pin`: the CA certificate, the token and short settings.
+    public static let maximumInstallerLength = 16 * 1024
 
     /// Counts in a statistics report.
     public static let maximumCPUs = 1024

@@ -8,6 +8,8 @@ public enum AgentConnectionOutcome: Equatable, Sendable {
     case retryAfter(WireRetryAfter)
     /// Enrollment answered (successfully or not).
     case enrolled(WireEnrollResponse)
+    /// The appliance refused a support request.
+    case supportRefused(WireSupportResponse)
     /// The agent closed the connection with this goodbye (timeouts, protocol errors, shutdown).
     case closedLocally(WireGoodbye)
     /// The transport closed with nothing said.
@@ -17,12 +19,19 @@ public enum AgentConnectionOutcome: Equatable, Sendable {
 /// What the agent does with its connection. Called on the connection's event loop.
 public protocol AgentConnectionDelegate: Sendable {
     func connectionReady(_ connection: AgentConnection, welcome: WireWelcome)
+    /// The appliance accepted a support request: commands and sessions for it may follow.
+    func connection(_ connection: AgentConnection, supportQueued response: WireSupportResponse)
     /// A command that passed the ``CommandGate``; answer with an `Ack` whose `ref` is `id`.
     func connection(_ connection: AgentConnection, command: WireCommand, id: UInt64)
     func connection(_ connection: AgentConnection, received message: ControlMessage, id: UInt64)
     func connection(_ connection: AgentConnection, received data: ByteBuffer, channel: UInt32)
     /// The connection is over; every connection ends with exactly one call.
     func connectionClosed(_ connection: AgentConnection, outcome: AgentConnectionOutcome)
+}
+
+extension AgentConnectionDelegate {
+    /// Only a support connection is ever queued for support.
+    public func connection(_ connection: AgentConnection, supportQueued response: WireSupportResponse) {}
 }
 
 /// Runs an ``AgentConnectionStateMachine`` on a channel whose inbound side yields ``Frame``s. It says
@@ -136,6 +145,11 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
             delegate.connectionReady(connection, welcome: welcome)
         case .enrolled(let response):
             outcome = .enrolled(response)
+            output.closeNow(context: context)
+        case .supportQueued(let response):
+            delegate.connection(connection, supportQueued: response)
+        case .supportRefused(let response):
+            outcome = .supportRefused(response)
             output.closeNow(context: context)
         case .command(let id, let command):
             delegate.connection(connection, command: command, id: id)

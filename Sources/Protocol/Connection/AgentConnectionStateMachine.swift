@@ -3,14 +3,18 @@ public import NIOCore
 /// The agent's side of one connection to the appliance.
 ///
 /// A connection has one purpose, fixed when it starts: to enroll (no client certificate; send an
-/// `EnrollRequest`, take the answer, close) or to serve as the authenticated Jump Client (statistics,
-/// commands, sessions). The agent sends a PING when it has sent nothing, or heard nothing, for one
+/// `EnrollRequest`, take the answer, close), to serve as the authenticated Jump Client (statistics,
+/// commands, sessions), or to ask for attended support (no client certificate; send a
+/// `SupportRequest` and, once the appliance accepts it, take commands and sessions for that support
+/// session). The agent sends a PING when it has sent nothing, or heard nothing, for one
 /// heartbeat, and gives the connection up after ``ConnectionTimeouts/idle`` of silence.
 public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
     public enum Purpose: Hashable, Sendable {
         case enroll(WireEnrollRequest)
         /// Commands must pass this gate (agent id, expiry, sequence).
         case serve(CommandGate)
+        /// Commands must name the support id the appliance answers with.
+        case support(WireSupportRequest)
     }
 
     public struct Configuration: Sendable {
@@ -43,6 +47,10 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
         case sendPong(UInt64)
         /// The authenticated connection is up.
         case ready(WireWelcome)
+        /// The appliance accepted the support request: the connection waits for the representative.
+        case supportQueued(WireSupportResponse)
+        /// The appliance refused the support request; the connection is over.
+        case supportRefused(WireSupportResponse)
         /// The answer to enrollment; the connection is over.
         case enrolled(WireEnrollResponse)
         /// A command that passed the gate; acknowledge it with its envelope `id`.
@@ -62,6 +70,7 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
         case idle
         case awaitingWelcome(deadline: NIODeadline)
         case awaitingEnrollResponse(deadline: NIODeadline)
+        case awaitingSupportResponse(deadline: NIODeadline, welcome: WireWelcome)
         case active(Active)
         case closed
     }
@@ -100,7 +109,8 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
         switch state {
         case .idle, .closed:
             return nil
-        case .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline):
+        case .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline),
+            .awaitingSupportResponse(let deadline, _):
             return deadline
         case .active(let a):
             return min(
@@ -167,6 +177,30 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
                 )
             }
 
+        case .awaitingSupportResponse(_, let welcome):
+            guard case .control(let envelope) = event else {
+                return fail(.unexpectedFrame, "\(ServerConnectionStateMachine.describe(event)) before SupportResponse")
+            }
+            switch envelope.body {
+            case .supportResponse(let response) where response.result == .ok && !response.supportID.isEmpty:
+                state = .active(activeState(welcome, gate: CommandGate(agentID: response.supportID, lastSequence: 0), now: now))
+                return .supportQueued(response)
+            case .supportResponse(let response):
+                state = .closed
+                return .supportRefused(response)
+            case .goodbye(let goodbye):
+                state = .closed
+                return .peerSaidGoodbye(goodbye)
+            case .retryAfter(let retry):
+                state = .closed
+                return .retryAfter(retry)
+            default:
+                return fail(
+                    .unexpectedMessage,
+                    "expected SupportResponse, got \(ServerConnectionStateMachine.describe(event))"
+                )
+            }
+
         case .active(var active):
             active.lastReceived = now.monotonic
             let action: Action
@@ -198,21 +232,26 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
             state = .awaitingEnrollResponse(deadline: now.monotonic + configuration.timeouts.enrollment)
             return .send(.enrollRequest(request))
         case .serve(let gate):
-            let requested = Int64(welcome.heartbeatSeconds)
-            let seconds = requested == 0 ? configuration.timeouts.heartbeat.nanoseconds / 1_000_000_000 : requested
-            let heartbeat = TimeAmount.seconds(seconds.clamped(to: Self.heartbeatRange))
-            state = .active(
-                Active(
-                    version: welcome.version,
-                    heartbeat: heartbeat,
-                    gate: gate,
-                    lastSent: now.monotonic,
-                    lastReceived: now.monotonic,
-                    lastPing: now.monotonic
-                )
-            )
+            state = .active(activeState(welcome, gate: gate, now: now))
             return .ready(welcome)
+        case .support(let request):
+            state = .awaitingSupportResponse(deadline: now.monotonic + configuration.timeouts.enrollment, welcome: welcome)
+            return .send(.supportRequest(request))
         }
+    }
+
+    private func activeState(_ welcome: WireWelcome, gate: CommandGate, now: Timestamp) -> Active {
+        let requested = Int64(welcome.heartbeatSeconds)
+        let seconds = requested == 0 ? configuration.timeouts.heartbeat.nanoseconds / 1_000_000_000 : requested
+        let heartbeat = TimeAmount.seconds(seconds.clamped(to: Self.heartbeatRange))
+        return Active(
+            version: welcome.version,
+            heartbeat: heartbeat,
+            gate: gate,
+            lastSent: now.monotonic,
+            lastReceived: now.monotonic,
+            lastPing: now.monotonic
+        )
     }
 
     private func activeReceived(_ event: InboundEvent, _ active: inout Active, now: Timestamp) throws(ProtocolError)
@@ -232,7 +271,8 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
                 return .retryAfter(retry)
             case .goodbye(let goodbye):
                 return .peerSaidGoodbye(goodbye)
-            case .hello, .welcome, .enrollRequest, .statsReport, .renewRequest, .sessionEvent, .localUninstall:
+            case .hello, .welcome, .enrollRequest, .statsReport, .renewRequest, .sessionEvent, .localUninstall,
+                .supportRequest, .supportResponse:
                 throw ProtocolError(.unexpectedMessage, "\(envelope.body!.name) from the appliance")
             case nil:
                 return .send(.ack(WireAck(ref: envelope.id, .unsupported, "unknown message")))
@@ -264,7 +304,8 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
         switch state {
         case .idle, .closed:
             return .none
-        case .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline):
+        case .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline),
+            .awaitingSupportResponse(let deadline, _):
             guard now.monotonic >= deadline else { return .none }
             let reason: WireGoodbyeReason
             if case .awaitingWelcome = state { reason = .helloTimeout } else { reason = .enrollTimeout }

@@ -93,6 +93,8 @@ extension ControlMessage {
         case .renewRequest: "RenewRequest"
         case .sessionEvent: "SessionEvent"
         case .localUninstall: "LocalUninstall"
+        case .supportRequest: "SupportRequest"
+        case .supportResponse: "SupportResponse"
         }
     }
 }

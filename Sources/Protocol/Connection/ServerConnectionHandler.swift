@@ -28,11 +28,24 @@ public protocol ServerConnectionDelegate: Sendable {
     )
     /// Answer with ``ServerConnection/finishEnrollment(_:)``.
     func connection(_ connection: ServerConnection, enroll request: WireEnrollRequest)
+    /// An end user asks for attended support: answer with ``ServerConnection/answerSupport(_:)``. From an OK
+    /// answer on, the connection's messages arrive with the support id as their `clientID`.
+    func connection(_ connection: ServerConnection, support request: WireSupportRequest)
     /// A message from the admitted client `clientID`.
     func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64)
     func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32)
     /// The connection is gone; `clientID` is set if it had been admitted.
     func connectionClosed(_ connection: ServerConnection, clientID: String?)
+}
+
+extension ServerConnectionDelegate {
+    /// An appliance part that takes no support sessions refuses them.
+    public func connection(_ connection: ServerConnection, support request: WireSupportRequest) {
+        var response = WireSupportResponse()
+        response.result = .internalError
+        response.detail = "this appliance takes no support sessions"
+        connection.answerSupport(response)
+    }
 }
 
 /// Runs a ``ServerConnectionStateMachine`` on a channel whose inbound side yields ``Frame``s
@@ -151,6 +164,8 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
             delegate.connection(connection, admit: clientID, certificateSerial: certificateSerial, hello: hello)
         case .enroll(let request):
             delegate.connection(connection, enroll: request)
+        case .support(let request):
+            delegate.connection(connection, support: request)
         case .deliver(let id, let message):
             delegate.connection(connection, client: machine!.clientID!, received: message, id: id)
         case .deliverData(let channel):
@@ -196,6 +211,12 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
 
     fileprivate func finishEnrollment(_ response: WireEnrollResponse) {
         withContext { perform(machine!.enrollmentFinished(response), context: $0) }
+    }
+
+    fileprivate func answerSupport(_ response: WireSupportResponse) {
+        withContext { context in
+            perform(machine!.supportAnswered(response, now: clock.now(on: context.eventLoop)), context: context)
+        }
     }
 
     fileprivate func send(_ message: ControlMessage, promise: EventLoopPromise<UInt64>?) {
@@ -276,6 +297,9 @@ public struct ServerConnection: Sendable, Hashable {
 
     /// Answers an enrollment and ends the connection.
     public func finishEnrollment(_ response: WireEnrollResponse) { reference.run { $0.finishEnrollment(response) } }
+
+    /// Answers a support request: OK keeps the connection as that support session, anything else ends it.
+    public func answerSupport(_ response: WireSupportResponse) { reference.run { $0.answerSupport(response) } }
 
     /// Sends a control message on an admitted connection; the future gives its envelope id.
     @discardableResult

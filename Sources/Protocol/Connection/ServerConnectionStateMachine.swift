@@ -4,7 +4,12 @@ public import NIOCore
 ///
 /// Every input is a `mutating func` returning one ``Action``; the handler only carries actions out.
 /// Before authentication the allow-list is: `Hello` first, then, on a connection without a client
-/// certificate, one `EnrollRequest`. Anything else closes the connection.
+/// certificate, one `EnrollRequest` or one `SupportRequest`. Anything else closes the connection.
+///
+/// A support request the application accepts turns the connection into an attended support
+/// connection: active like an admitted client's, named by its support id, but the agent may send it
+/// only what a session needs (acknowledgements, session events, notices, session bytes), never
+/// statistics, renewals or uninstall reports.
 public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
     public struct Configuration: Sendable {
         public var timeouts: ConnectionTimeouts
@@ -39,6 +44,8 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
         case admit(clientID: String, hello: WireHello)
         /// Hand an enrollment to the application; it answers with ``enrollmentFinished(_:)``.
         case enroll(WireEnrollRequest)
+        /// Hand a support request to the application; it answers with ``supportAnswered(_:now:)``.
+        case support(WireSupportRequest)
         /// An authenticated message for the application.
         case deliver(id: UInt64, ControlMessage)
         /// Session bytes for the application.
@@ -54,12 +61,15 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
         case admitting(clientID: String, version: UInt32, deadline: NIODeadline)
         case awaitingEnrollRequest(version: UInt32, deadline: NIODeadline)
         case enrolling(version: UInt32, deadline: NIODeadline)
+        case requestingSupport(version: UInt32, deadline: NIODeadline)
         case active(Active)
         case closed
     }
 
     private struct Active: Sendable {
         var version: UInt32
+        /// An attended support connection rather than an enrolled Jump Client.
+        var support = false
         var lastReceived: NIODeadline
         var channels = ChannelTable()
     }
@@ -73,8 +83,10 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
         self.state = .awaitingHello(peer: peer, deadline: now.monotonic + configuration.timeouts.hello)
     }
 
-    /// The client this connection was admitted as; it stays set after the connection closes.
+    /// The client this connection was admitted as, or its support id; it stays set after the connection closes.
     public private(set) var clientID: String?
+    /// Whether ``clientID`` names an attended support session rather than a Jump Client.
+    public private(set) var isSupport = false
 
     public var isActive: Bool { if case .active = state { true } else { false } }
     public var isClosed: Bool { if case .closed = state { true } else { false } }
@@ -83,7 +95,8 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
     public var nextDeadline: NIODeadline? {
         switch state {
         case .awaitingHello(_, let deadline), .admitting(_, _, let deadline),
-            .awaitingEnrollRequest(_, let deadline), .enrolling(_, let deadline):
+            .awaitingEnrollRequest(_, let deadline), .enrolling(_, let deadline),
+            .requestingSupport(_, let deadline):
             deadline
         case .active(let active):
             active.lastReceived + configuration.timeouts.idle
@@ -125,14 +138,25 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
             return fail(.unexpectedMessage, "\(Self.describe(event)) before Welcome")
 
         case .awaitingEnrollRequest(let version, let deadline):
-            guard case .control(let envelope) = event, case .enrollRequest(let request) = envelope.body else {
-                return fail(.unexpectedMessage, "expected EnrollRequest, got \(Self.describe(event))")
+            guard case .control(let envelope) = event else {
+                return fail(.unexpectedMessage, "expected EnrollRequest or SupportRequest, got \(Self.describe(event))")
             }
-            state = .enrolling(version: version, deadline: deadline)
-            return .enroll(request)
+            switch envelope.body {
+            case .enrollRequest(let request):
+                state = .enrolling(version: version, deadline: deadline)
+                return .enroll(request)
+            case .supportRequest(let request):
+                state = .requestingSupport(version: version, deadline: deadline)
+                return .support(request)
+            default:
+                return fail(.unexpectedMessage, "expected EnrollRequest or SupportRequest, got \(Self.describe(event))")
+            }
 
         case .enrolling:
             return fail(.unexpectedMessage, "\(Self.describe(event)) during enrollment")
+
+        case .requestingSupport:
+            return fail(.unexpectedMessage, "\(Self.describe(event)) before SupportResponse")
 
         case .active(var active):
             active.lastReceived = now.monotonic
@@ -154,11 +178,17 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
         switch event {
         case .control(let envelope):
             switch envelope.body {
-            case .statsReport, .ack, .renewRequest, .sessionEvent, .localUninstall, .notice:
+            case .ack, .sessionEvent, .notice:
+                return .deliver(id: envelope.id, envelope.body!)
+            case .statsReport, .renewRequest, .localUninstall:
+                if active.support {
+                    throw ProtocolError(.unexpectedMessage, "\(envelope.body!.name) on a support connection")
+                }
                 return .deliver(id: envelope.id, envelope.body!)
             case .goodbye:
                 return .close
-            case .hello, .welcome, .enrollRequest, .enrollResponse, .siteConfig, .command, .retryAfter:
+            case .hello, .welcome, .enrollRequest, .enrollResponse, .siteConfig, .command, .retryAfter,
+                .supportRequest, .supportResponse:
                 throw ProtocolError(.unexpectedMessage, "\(envelope.body!.name) from an agent after Welcome")
             case nil:
                 return .send(.ack(WireAck(ref: envelope.id, .unsupported, "unknown message")))
@@ -204,13 +234,27 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
         return .closeWith(goodbye, preceding: .enrollResponse(response))
     }
 
+    /// The application's answer to ``Action/support(_:)``. OK makes the connection the support session `supportID`;
+    /// anything else sends the answer and closes.
+    public mutating func supportAnswered(_ response: WireSupportResponse, now: Timestamp) -> Action {
+        guard case .requestingSupport(let version, _) = state else { return .none }
+        guard response.result == .ok, !response.supportID.isEmpty else {
+            state = .closed
+            return .closeWith(WireGoodbye(.normal, "support request refused"), preceding: .supportResponse(response))
+        }
+        state = .active(Active(version: version, support: true, lastReceived: now.monotonic))
+        clientID = response.supportID
+        isSupport = true
+        return .send(.supportResponse(response))
+    }
+
     /// Time passes: enforces the hello, enrollment and idle timeouts.
     public mutating func tick(now: Timestamp) -> Action {
         guard let deadline = nextDeadline, now.monotonic >= deadline else { return .none }
         let reason: WireGoodbyeReason
         switch state {
         case .awaitingHello, .admitting: reason = .helloTimeout
-        case .awaitingEnrollRequest, .enrolling: reason = .enrollTimeout
+        case .awaitingEnrollRequest, .enrolling, .requestingSupport: reason = .enrollTimeout
         case .active: reason = .idleTimeout
         case .closed: return .none
         }

@@ -496,6 +496,66 @@ public nonisolated enum WireAckResult: SwiftProtobuf.Enum, Swift.CaseIterable {
 
 }
 
+public nonisolated enum WireSupportResult: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// waiting for the representative
+  case ok // = 1
+
+  /// no such code (or it was withdrawn)
+  case codeUnknown // = 2
+  case codeExpired // = 3
+
+  /// a code serves one support session
+  case codeUsed // = 4
+  case rateLimited // = 5
+  case internalError // = 6
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .ok
+    case 2: self = .codeUnknown
+    case 3: self = .codeExpired
+    case 4: self = .codeUsed
+    case 5: self = .rateLimited
+    case 6: self = .internalError
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .ok: return 1
+    case .codeUnknown: return 2
+    case .codeExpired: return 3
+    case .codeUsed: return 4
+    case .rateLimited: return 5
+    case .internalError: return 6
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [WireSupportResult] = [
+    .unspecified,
+    .ok,
+    .codeUnknown,
+    .codeExpired,
+    .codeUsed,
+    .rateLimited,
+    .internalError,
+  ]
+
+}
+
 public nonisolated enum WireNoticeLevel: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -864,6 +924,22 @@ public nonisolated struct WireEnvelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .localUninstall(newValue)}
   }
 
+  public var supportRequest: WireSupportRequest {
+    get {
+      if case .supportRequest(let v)? = _storage._body {return v}
+      return WireSupportRequest()
+    }
+    set {_uniqueStorage()._body = .supportRequest(newValue)}
+  }
+
+  public var supportResponse: WireSupportResponse {
+    get {
+      if case .supportResponse(let v)? = _storage._body {return v}
+      return WireSupportResponse()
+    }
+    set {_uniqueStorage()._body = .supportResponse(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -881,6 +957,8 @@ public nonisolated struct WireEnvelope: @unchecked Sendable {
     case renewRequest(WireRenewRequest)
     case sessionEvent(WireSessionEvent)
     case localUninstall(WireLocalUninstall)
+    case supportRequest(WireSupportRequest)
+    case supportResponse(WireSupportResponse)
 
   }
 
@@ -1551,6 +1629,14 @@ public nonisolated struct WireCommand: Sendable {
     set {action = .resizeSession(newValue)}
   }
 
+  public var pin: WirePin {
+    get {
+      if case .pin(let v)? = action {return v}
+      return WirePin()
+    }
+    set {action = .pin(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Action: Equatable, Sendable {
@@ -1560,6 +1646,7 @@ public nonisolated struct WireCommand: Sendable {
     case openSession(WireOpenSession)
     case closeSession(WireCloseSession)
     case resizeSession(WireResizeSession)
+    case pin(WirePin)
 
   }
 
@@ -1650,6 +1737,21 @@ public nonisolated struct WireOpenSession: Sendable {
   public init() {}
 }
 
+/// Install this attended support agent as a Jump Client (a representative pinned it): enroll with the
+/// one-use installer and install the service. The Ack's detail carries the new Jump Client's id.
+public nonisolated struct WirePin: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// an installer file (docs/protocol.md, "Installer file"), one use
+  public var installer: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct WireCloseSession: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1695,6 +1797,59 @@ public nonisolated struct WireAck: Sendable {
 
   /// for OpenSession: the agent's initial receive window
   public var window: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Agent -> appliance on a connection without a client certificate, in place of EnrollRequest: an end
+/// user asks for an attended session with the support code a representative gave them. When the
+/// answer is OK the connection stays open for that one support session, like an authenticated one:
+/// commands name support_id as their agent, and sessions run on it.
+public nonisolated struct WireSupportRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the support code's secret part (SupportCode.keyLength bytes)
+  public var key: Data = Data()
+
+  public var host: WireHostFacts {
+    get {_host ?? WireHostFacts()}
+    set {_host = newValue}
+  }
+  /// Returns true if `host` has been explicitly set.
+  public var hasHost: Bool {self._host != nil}
+  /// Clears the value of `host`. Subsequent reads from it will return its default value.
+  public mutating func clearHost() {self._host = nil}
+
+  /// the account the support agent runs as; shells run as it
+  public var localUser: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _host: WireHostFacts? = nil
+}
+
+/// Appliance -> agent, the answer to SupportRequest.
+public nonisolated struct WireSupportResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var result: WireSupportResult = .unspecified
+
+  /// for the end user
+  public var detail: String = String()
+
+  /// the agent id commands on this connection carry
+  public var supportID: String = String()
+
+  /// who gave the code
+  public var representative: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1829,6 +1984,10 @@ nonisolated extension WireAckResult: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACK_RESULT_UNSPECIFIED\0\u{1}ACK_RESULT_OK\0\u{1}ACK_RESULT_FAILED\0\u{1}ACK_RESULT_REFUSED\0\u{1}ACK_RESULT_EXPIRED\0\u{1}ACK_RESULT_REPLAYED\0\u{1}ACK_RESULT_WRONG_AGENT\0\u{1}ACK_RESULT_UNSUPPORTED\0\u{1}ACK_RESULT_INVALID\0")
 }
 
+nonisolated extension WireSupportResult: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SUPPORT_RESULT_UNSPECIFIED\0\u{1}SUPPORT_RESULT_OK\0\u{1}SUPPORT_RESULT_CODE_UNKNOWN\0\u{1}SUPPORT_RESULT_CODE_EXPIRED\0\u{1}SUPPORT_RESULT_CODE_USED\0\u{1}SUPPORT_RESULT_RATE_LIMITED\0\u{1}SUPPORT_RESULT_INTERNAL_ERROR\0")
+}
+
 nonisolated extension WireNoticeLevel: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NOTICE_LEVEL_UNSPECIFIED\0\u{1}NOTICE_LEVEL_INFO\0\u{1}NOTICE_LEVEL_WARNING\0")
 }
@@ -1847,7 +2006,7 @@ nonisolated extension WireLocalUninstallKind: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}hello\0\u{1}welcome\0\u{3}enroll_request\0\u{3}enroll_response\0\u{3}stats_report\0\u{3}site_config\0\u{1}command\0\u{1}ack\0\u{3}retry_after\0\u{1}notice\0\u{1}goodbye\0\u{3}renew_request\0\u{3}session_event\0\u{3}local_uninstall\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}hello\0\u{1}welcome\0\u{3}enroll_request\0\u{3}enroll_response\0\u{3}stats_report\0\u{3}site_config\0\u{1}command\0\u{1}ack\0\u{3}retry_after\0\u{1}notice\0\u{1}goodbye\0\u{3}renew_request\0\u{3}session_event\0\u{3}local_uninstall\0\u{3}support_request\0\u{3}support_response\0")
 
   fileprivate class _StorageClass {
     var _id: UInt64 = 0
@@ -2065,6 +2224,32 @@ nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._Messag
             _storage._body = .localUninstall(v)
           }
         }()
+        case 16: try {
+          var v: WireSupportRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .supportRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .supportRequest(v)
+          }
+        }()
+        case 17: try {
+          var v: WireSupportResponse?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .supportResponse(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .supportResponse(v)
+          }
+        }()
         default: break
         }
       }
@@ -2136,6 +2321,14 @@ nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._Messag
       case .localUninstall?: try {
         guard case .localUninstall(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case .supportRequest?: try {
+        guard case .supportRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      }()
+      case .supportResponse?: try {
+        guard case .supportResponse(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
       }()
       case nil: break
       }
@@ -3184,7 +3377,7 @@ nonisolated extension WireSiteConfig: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension WireCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Command"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_id\0\u{1}sequence\0\u{3}expires_at_ms\0\u{2}\u{7}wake\0\u{1}uninstall\0\u{1}upgrade\0\u{3}open_session\0\u{3}close_session\0\u{3}resize_session\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_id\0\u{1}sequence\0\u{3}expires_at_ms\0\u{2}\u{7}wake\0\u{1}uninstall\0\u{1}upgrade\0\u{3}open_session\0\u{3}close_session\0\u{3}resize_session\0\u{1}pin\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3273,6 +3466,19 @@ nonisolated extension WireCommand: SwiftProtobuf.Message, SwiftProtobuf._Message
           self.action = .resizeSession(v)
         }
       }()
+      case 16: try {
+        var v: WirePin?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .pin(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .pin(v)
+        }
+      }()
       default: break
       }
     }
@@ -3316,6 +3522,10 @@ nonisolated extension WireCommand: SwiftProtobuf.Message, SwiftProtobuf._Message
     case .resizeSession?: try {
       guard case .resizeSession(let v)? = self.action else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
+    case .pin?: try {
+      guard case .pin(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
     }()
     case nil: break
     }
@@ -3522,6 +3732,36 @@ nonisolated extension WireOpenSession: SwiftProtobuf.Message, SwiftProtobuf._Mes
   }
 }
 
+nonisolated extension WirePin: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Pin"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}installer\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installer) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installer.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installer, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WirePin, rhs: WirePin) -> Bool {
+    if lhs.installer != rhs.installer {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension WireCloseSession: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CloseSession"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}channel_id\0\u{1}reason\0")
@@ -3637,6 +3877,95 @@ nonisolated extension WireAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
     if lhs.result != rhs.result {return false}
     if lhs.detail != rhs.detail {return false}
     if lhs.window != rhs.window {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireSupportRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SupportRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}host\0\u{3}local_user\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._host) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.localUser) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.key.isEmpty {
+      try visitor.visitSingularBytesField(value: self.key, fieldNumber: 1)
+    }
+    try { if let v = self._host {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.localUser.isEmpty {
+      try visitor.visitSingularStringField(value: self.localUser, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireSupportRequest, rhs: WireSupportRequest) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs._host != rhs._host {return false}
+    if lhs.localUser != rhs.localUser {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireSupportResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SupportResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}result\0\u{1}detail\0\u{3}support_id\0\u{1}representative\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.result) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.supportID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.representative) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.result != .unspecified {
+      try visitor.visitSingularEnumField(value: self.result, fieldNumber: 1)
+    }
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 2)
+    }
+    if !self.supportID.isEmpty {
+      try visitor.visitSingularStringField(value: self.supportID, fieldNumber: 3)
+    }
+    if !self.representative.isEmpty {
+      try visitor.visitSingularStringField(value: self.representative, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireSupportResponse, rhs: WireSupportResponse) -> Bool {
+    if lhs.result != rhs.result {return false}
+    if lhs.detail != rhs.detail {return false}
+    if lhs.supportID != rhs.supportID {return false}
+    if lhs.representative != rhs.representative {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
