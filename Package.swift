@@ -294,6 +294,8 @@ let package = Package(
             dependencies: [
                 "JumpAgentCore", "JumpAgentLinux", "JumpProtocol", "JumpTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -102,23 +102,25 @@ struct JumpCommand: AsyncParsableCommand {
                     Data("jumpctl: joined session \(session.id) of \(session.owner ?? "its owner")\n".utf8)
                 )
             }
-            let connection = try await TerminalSocket.connect(
-                api,
-                path: "/sessions/\(session.id.urlPathEscaped)/terminal"
-            )
-            // One thread waits on standard input for the whole session, the other writes the output: a shared
-            // pool with a single thread (one CPU) would never write.
-            let threadPool = NIOThreadPool(numberOfThreads: Self.ioThreads)
-            threadPool.start()
-            do {
-                status = try await TerminalSessionRunner(threadPool: threadPool, ownsSession: started.joined != true)
-                    .run(connection, initialSize: size)
-            } catch {
-                try? await threadPool.shutdownGracefully()
-                throw error
-            }
-            try? await threadPool.shutdownGracefully()
+            status = try await Self.attachTerminal(api, session: session, owner: started.joined != true, size: size)
         }
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Attaches this terminal to a started session until it ends; the remote shell's exit status as ssh gives it.
+    static func attachTerminal(_ api: APIClient, session: SessionView, owner: Bool, size: WindowSize) async throws -> Int32 {
+        let connection = try await TerminalSocket.connect(api, path: "/sessions/\(session.id.urlPathEscaped)/terminal")
+        // One thread waits on standard input for the whole session, the other writes the output: a shared
+        // pool with a single thread (one CPU) would never write.
+        let threadPool = NIOThreadPool(numberOfThreads: ioThreads)
+        threadPool.start()
+        do {
+            let status = try await TerminalSessionRunner(threadPool: threadPool, ownsSession: owner).run(connection, initialSize: size)
+            try? await threadPool.shutdownGracefully()
+            return status
+        } catch {
+            try? await threadPool.shutdownGracefully()
+            throw error
+        }
     }
 }

@@ -26,7 +26,7 @@ struct JumpctlCommand: AsyncParsableCommand {
         subcommands: [Login.self, Logout.self, ClientCommand.self, InstallerCommand.self, GroupCommand.self,
                       SettingsCommand.self, AuditCommand.self, RoleCommand.self, JumpPolicyCommand.self,
                       SessionPolicyCommand.self, GroupPolicyCommand.self, UserCommand.self, SimulateCommand.self,
-                      JumpCommand.self, SessionCommand.self]
+                      JumpCommand.self, SessionCommand.self, SupportCommand.self]
     )
 }
 

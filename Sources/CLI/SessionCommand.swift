@@ -18,7 +18,7 @@ struct SessionCommand: AsyncParsableCommand {
             a recording cannot be read; 66 no such session (or file); 69 the appliance cannot be \
             reached; 77 not logged in or not allowed.
             """,
-        subcommands: [List.self, Show.self, Replay.self, Invite.self, End.self, Unpin.self]
+        subcommands: [List.self, Show.self, Replay.self, Invite.self, End.self, Pin.self, Unpin.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -246,6 +246,52 @@ struct SessionCommand: AsyncParsableCommand {
         }
     }
 
+    struct Pin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install the computer of an attended support session as a Jump Client in a Jump Group.",
+            discussion: """
+                The end user's support agent (jump-agent support) gets a one-use installer and enrolls with it: \
+                from then on the computer is a Jump Client in GROUP, reachable with jumpctl jump when nobody is \
+                there. Only the session's owner may pin, when the "Jump Clients Pinning/Unpinning" permission for \
+                attended sessions allows it (the group policies' and the user's session policies, then the global \
+                one; jumpctl simulate --method attended shows the decision) and the owner's Jump Item Role in \
+                GROUP grants "Create and Deploy Jump Items". The session goes on.
+
+                Exit status: 0 pinned (the new Jump Client's id is printed); 1 the computer could not install \
+                the Jump Client, or did not answer; 65 the session is not an attended one, or was pinned already; \
+                66 no such live session; 77 not the owner, or a rule refused (it is printed).
+                """
+        )
+        @Argument(help: "The attended session's id (s-…).") var id: String
+        @Option(help: "The Jump Group the new Jump Client goes into.") var group: String
+        @Option(help: "The new Jump Client's name (default: the computer's host name).") var name: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Body: Encodable {
+            var group: String
+            var name: String?
+        }
+
+        struct Pinned: Decodable {
+            var client: String
+            var group: String
+        }
+
+        func run() async throws {
+            try await runReportingErrors {
+                try checkArgumentsAreUTF8()
+                guard !group.trimmingCharacters(in: .whitespaces).isEmpty else { throw CLIError.usage("--group must name a Jump Group") }
+                let api = try Session.load().client()
+                let response = try await api.checked {
+                    try await api.post("/sessions/\(id.urlPathEscaped)/pin", json: Body(group: group, name: name))
+                }
+                if json { return try Output.json(response.body) }
+                let pinned = try decode(Pinned.self, response.body)
+                print("pinned as Jump Client \(pinned.client) in \(pinned.group); when nobody is there: jumpctl jump \(pinned.client)")
+            }
+        }
+    }
+
     /// POSTs `/sessions/ID/ACTION` without a body and prints the session it returns, as JSON or as `summary` says.
     static func act(_ action: String, on id: String, json: Bool, summary: (SessionView) -> String) async throws {
         try await runReportingErrors {
@@ -289,7 +335,7 @@ struct SessionCommand: AsyncParsableCommand {
     }
 }
 
-private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
     do {
         return try JSONDecoder.sessionDecoder().decode(type, from: data)
     } catch {

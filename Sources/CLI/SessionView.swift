@@ -26,6 +26,9 @@ struct SessionView: Decodable, Sendable {
     var scheduleOverridden: Bool?
     var forceEndAt: Date?
     var recordingBytes: UInt64?
+    /// An attended support session (the client is then a support id).
+    var attended: Bool?
+    var pinnedClient: String?
 
     /// The Jump Client as people know it: its name, with the id when they differ.
     var clientLabel: String {

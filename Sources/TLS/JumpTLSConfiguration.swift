@@ -7,10 +7,17 @@ import NIOTLS
 /// TLS settings for both ends: TLS 1.3 only, ALPN `jump/1`, the appliance CA as the only trust root.
 public enum JumpTLSConfiguration {
     /// The appliance's listener. A client certificate is asked for and, when presented, must chain
-    /// to the appliance CA; a connection without one may only enroll.
+    /// to the appliance CA; a connection without one may only enroll or ask for support.
+    ///
+    /// The chain presented is the leaf and `clientCA` (the appliance CA, which issued the leaf): an
+    /// enrolled agent ignores the extra certificate, and a support agent, which has no CA file, finds
+    /// the CA its support code pins in it (``SupportServerTrust``).
     public static func server(identity: TLSIdentity, clientCA: Certificate) throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: [.certificate(try NIOSSLCertificate(bytes: identity.certificate.derBytes, format: .der))],
+            certificateChain: [
+                .certificate(try NIOSSLCertificate(bytes: identity.certificate.derBytes, format: .der)),
+                .certificate(try NIOSSLCertificate(bytes: clientCA.derBytes, format: .der)),
+            ],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem))
         )
         configuration.minimumTLSVersion = .tlsv13
@@ -52,6 +59,23 @@ public enum JumpTLSConfiguration {
                 try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)
             )
         }
+        return configuration
+    }
+}
+
+extension JumpTLSConfiguration {
+    /// The support agent's side: it has no installer and so no CA file, and presents no certificate.
+    /// The appliance is checked by ``SupportServerTrust``, which must be installed as the
+    /// `NIOSSLClientHandler`'s custom verification callback: it replaces the library's own chain
+    /// check. Verification stays on (`noHostnameVerification`) because with `.none` the custom
+    /// callback is never called at all; no trust roots are loaded, as the callback decides alone.
+    public static func supportClient() -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv13
+        configuration.maximumTLSVersion = .tlsv13
+        configuration.applicationProtocols = [ProtocolVersion.alpn]
+        configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = .certificates([])
         return configuration
     }
 }

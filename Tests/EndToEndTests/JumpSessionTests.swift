@@ -283,7 +283,7 @@ import Testing
         #expect(try site.appliance.jumpctl(["jump", site.clientID]).status == 66)
     }
 
-    /// jumpctl running with a pipe for a keyboard that stays open, and what it printed so far.
+    /// jumpctl (or another program) running with a pipe for a keyboard that stays open, and what it printed so far.
     final class Terminal: Sendable {
         let process: Process
         let keyboard = Pipe()
@@ -293,9 +293,9 @@ import Testing
         private let output = Text()
         private let errorOutput = Text()
 
-        init(_ config: URL, _ arguments: [String]) throws {
+        init(_ config: URL, _ arguments: [String], program: String = "jumpctl") throws {
             process = Process()
-            process.executableURL = ProgramTests.binDirectory.appendingPathComponent("jumpctl")
+            process.executableURL = ProgramTests.binDirectory.appendingPathComponent(program)
             process.arguments = arguments
             process.environment = ["XDG_CONFIG_HOME": config.path, "PATH": "/usr/bin:/bin"]
             let screen = Pipe()

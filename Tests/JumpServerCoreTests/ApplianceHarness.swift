@@ -110,6 +110,8 @@ struct ApplianceHarness {
 final class TestAgent: AgentConnectionDelegate {
     enum Result: Sendable, Equatable {
         case ready(String)
+        /// A support request was queued under this support id.
+        case supportQueued(String)
         case closed(AgentConnectionOutcome)
     }
 
@@ -127,6 +129,14 @@ final class TestAgent: AgentConnectionDelegate {
         record(.ready(welcome.clientID))
     }
 
+    func connection(_ connection: AgentConnection, supportQueued response: WireSupportResponse) {
+        self.connection.withLock { $0 = connection }
+        record(.supportQueued(response.supportID))
+    }
+
+    /// Notices from the appliance, in order.
+    let notices = Mutex<[String]>([])
+
     /// Commands received, and how this agent answers them (nil: it does not answer).
     let commands = Mutex<[WireCommand]>([])
     let commandAnswer = Mutex<WireAckResult?>(.ok)
@@ -143,6 +153,7 @@ final class TestAgent: AgentConnectionDelegate {
         case .ack(let ack): acks.withLock { $0.append(ack) }
         case .siteConfig(let config): configs.withLock { $0.append(config) }
         case .enrollResponse(let response): renewals.withLock { $0.append(response) }
+        case .notice(let notice): notices.withLock { $0.append(notice.text) }
         default: break
         }
         record(nil)

@@ -137,7 +137,7 @@ public final class AgentRuntime: Sendable {
                 logger.info("the appliance asked to retry later", metadata: ["milliseconds": "\(retry.delayMs)"])
             case .closedLocally(let goodbye):
                 logger.info("connection closed", metadata: ["reason": "\(goodbye.reason)", "detail": "\(goodbye.detail)"])
-            case .transportClosed, .enrolled:
+            case .transportClosed, .enrolled, .supportRefused:
                 logger.info("connection lost", metadata: ["server": "\(server)"])
             }
             if wasReady, ContinuousClock.now - started >= ReconnectBackoff.stableConnection { backoff.reset() }

@@ -50,14 +50,20 @@ public enum Enrollment {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw AgentError(.usage, "cannot read the installer file \(path)")
         }
+        return try readInstaller(data, source: path, now: now)
+    }
+
+    /// Checks an installer's bytes (from a file, or pinned by a representative during support): its
+    /// format, expiry, the CA against its fingerprint and the token. `source` names it in messages.
+    public static func readInstaller(_ data: Data, source: String, now: Date = Date()) throws -> InstallerFile {
         let installer: InstallerFile
         do {
             installer = try InstallerFile.decoder.decode(InstallerFile.self, from: data)
         } catch {
-            throw AgentError(.data, "\(path) is not a Jump Client installer file")
+            throw AgentError(.data, "\(source) is not a Jump Client installer file")
         }
         guard installer.format == InstallerFile.currentFormat else {
-            throw AgentError(.data, "\(path) is an installer of format \(installer.format); this agent reads \(InstallerFile.currentFormat)")
+            throw AgentError(.data, "\(source) is an installer of format \(installer.format); this agent reads \(InstallerFile.currentFormat)")
         }
         guard installer.expiresAt > now else {
             throw AgentError(.refused, "the installer expired at \(installer.expiresAt.formatted(.iso8601)); ask an administrator to extend it (jumpctl installer extend) or make a new one")
@@ -170,7 +176,7 @@ public enum Enrollment {
                     problems.append("\(server) is busy; retry in \(retry.delayMs) ms")
                 case .closedLocally(let goodbye):
                     problems.append("\(server): \(goodbye.detail)")
-                case .transportClosed:
+                case .transportClosed, .supportRefused:
                     problems.append("\(server) closed the connection during TLS (is this the appliance the installer was made for?)")
                 }
             } catch {

@@ -25,7 +25,7 @@ struct JumpAgentCommand: AsyncParsableCommand {
             that the appliance's restriction or the console rule does not allow).
             """,
         version: JumpBuild.version,
-        subcommands: [Install.self, Enroll.self, Run.self, Status.self, Stats.self, Wake.self, Uninstall.self, Disable.self, CheckLease.self, ScreenProbeCommand.self]
+        subcommands: [Install.self, Enroll.self, Run.self, Support.self, Status.self, Stats.self, Wake.self, Uninstall.self, Disable.self, CheckLease.self, ScreenProbeCommand.self]
     )
 }
 

@@ -92,10 +92,12 @@ public struct APIRoutes: Sendable {
         authenticated.get("audit", use: listAudit)
         authenticated.get("audit/verify", use: verifyAudit)
         policy.register(on: authenticated)
+        let access = AccessControl(store: store)
+        SupportRoutes(routes: self, access: access).register(on: authenticated)
         SessionRoutes(
             hub: hub,
             store: store,
-            access: AccessControl(store: store),
+            access: access,
             sessions: sessions,
             mfa: MFARoutes(store: store, now: now),
             now: now

@@ -58,11 +58,16 @@ struct SessionRoutes: Sendable {
         var scheduleOverridden: Bool
         var forceEndAt: Date?
         var recordingBytes: Int64
+        /// An attended support session: `client` is the support id.
+        var attended: Bool
+        var pinnedClient: String?
 
         init(_ record: JumpSessionRecord) {
             id = record.id
             client = record.clientID
             clientName = record.clientName
+            attended = record.isAttended
+            pinnedClient = record.pinnedClient
             owner = record.owner
             participants = record.participants
             invited = record.invited
@@ -127,20 +132,7 @@ struct SessionRoutes: Sendable {
     @Sendable func start(_ request: Request, context: APIContext) async throws -> EditedResponse<StartResponse> {
         let caller = try context.caller()
         let body = try await request.decode(as: StartRequest.self, context: context)
-        let columns = body.columns ?? 80
-        let rows = body.rows ?? 24
-        guard (1...Int(ProtocolLimits.maximumTerminalColumns)).contains(columns), (1...Int(ProtocolLimits.maximumTerminalRows)).contains(rows)
-        else {
-            throw HTTPError(
-                .unprocessableContent,
-                message: "the terminal size must be 1 to \(ProtocolLimits.maximumTerminalColumns) columns and rows"
-            )
-        }
-        let term = body.term ?? "xterm-256color"
-        guard (1...64).contains(term.utf8.count), term.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.+".contains($0)) })
-        else {
-            throw HTTPError(.unprocessableContent, message: "\"\(term)\" is not a terminal type")
-        }
+        let (columns, rows, term) = try Self.terminal(columns: body.columns, rows: body.rows, term: body.term)
         let data = try await store.policyData()
         let client = try Self.client(body.client, in: data)
         let name = client.name.isEmpty ? client.id : client.name
@@ -235,17 +227,41 @@ struct SessionRoutes: Sendable {
             )
             return EditedResponse(status: .created, response: StartResponse(session: SessionView(record), joined: false))
         } catch {
-            switch error {
-            case .offline(let message): throw HTTPError(.conflict, message: message)
-            case .busy(let message):
+            if case .busy(let message) = error {
                 try await store.appendAudit(
                     AuditEvent(actor: caller.name, action: "session.refused", target: client.id, detail: "simultaneous: \(message)")
                 )
-                throw Refused(rule: "jump-policy:simultaneousJumpsDisallowed", message: message)
-            case .agentRefused(let message): throw HTTPError(.badGateway, message: message)
-            case .recordingUnavailable(let message), .storeFailed(let message):
-                throw HTTPError(.serviceUnavailable, message: message)
             }
+            throw Self.httpError(error)
+        }
+    }
+
+    /// The terminal a start asks for, checked: its size within the protocol's bounds, its type a plain name.
+    static func terminal(columns: Int?, rows: Int?, term: String?) throws -> (columns: Int, rows: Int, term: String) {
+        let columns = columns ?? 80
+        let rows = rows ?? 24
+        guard (1...Int(ProtocolLimits.maximumTerminalColumns)).contains(columns), (1...Int(ProtocolLimits.maximumTerminalRows)).contains(rows)
+        else {
+            throw HTTPError(
+                .unprocessableContent,
+                message: "the terminal size must be 1 to \(ProtocolLimits.maximumTerminalColumns) columns and rows"
+            )
+        }
+        let term = term ?? "xterm-256color"
+        guard (1...64).contains(term.utf8.count), term.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.+".contains($0)) })
+        else {
+            throw HTTPError(.unprocessableContent, message: "\"\(term)\" is not a terminal type")
+        }
+        return (columns, rows, term)
+    }
+
+    /// A session that could not start, as an HTTP error (a busy Jump Client is answered by the caller, with its rule).
+    static func httpError(_ error: JumpSessions.StartError) -> any Error {
+        switch error {
+        case .offline(let message): HTTPError(.conflict, message: message)
+        case .busy(let message): Refused(rule: "jump-policy:simultaneousJumpsDisallowed", message: message)
+        case .agentRefused(let message): HTTPError(.badGateway, message: message)
+        case .recordingUnavailable(let message), .storeFailed(let message): HTTPError(.serviceUnavailable, message: message)
         }
     }
 
@@ -365,6 +381,12 @@ struct SessionRoutes: Sendable {
         let id = try context.parameters.require("id")
         guard let live = sessions.live(id: id) else {
             throw HTTPError(.notFound, message: "there is no live session \(id); unpin from within a session")
+        }
+        guard !live.isAttended else {
+            throw HTTPError(
+                .conflict,
+                message: "\(live.clientName) is an attended support session, not a Jump Client; there is nothing to unpin"
+            )
         }
         guard live.owner == caller.name else {
             throw Refused(

@@ -65,12 +65,18 @@ public final class ClientHub: ServerConnectionDelegate {
     private let state: Mutex<State>
     /// Session channels: where agents' session bytes and session endings go.
     public let channels = SessionChannelRouter()
+    /// Support codes and the end users waiting with them. Their connections are held here beside the Jump
+    /// Clients', named by support id, so commands and sessions reach them the same way.
+    public let support: SupportQueue
 
     init(store: any Store, ca: CertificateAuthority, settings: SiteSettings, clients: [ClientRecord], stats: [ClientStats], logger: Logger, now: @escaping @Sendable () -> Date) {
         self.store = store
         self.ca = ca
         self.logger = logger
         self.now = now
+        // Serializing a certificate that was parsed does not fail; if it did, no code would name this CA (fail closed).
+        let caDER = (try? ca.certificate.derBytes) ?? []
+        self.support = SupportQueue(store: store, caFingerprint: Array(SHA256.hash(data: caDER)), logger: logger, now: now)
         var state = State(settings: settings, clients: Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0) }))
         for entry in stats {
             guard let report = try? WireStatsReport(serializedBytes: entry.report) else { continue }
@@ -384,7 +390,9 @@ public final class ClientHub: ServerConnectionDelegate {
     }
 
     /// How many clients are connected now.
-    public var connectedCount: Int { state.withLock { $0.connections.count } }
+    public var connectedCount: Int {
+        state.withLock { $0.connections.keys.count { !$0.hasPrefix(SupportQueue.idPrefix) } }
+    }
 
     // MARK: ServerConnectionDelegate
 
@@ -439,6 +447,22 @@ public final class ClientHub: ServerConnectionDelegate {
             let response = await enroll(request)
             connection.finishEnrollment(response)
         }
+    }
+
+    /// An end user's support agent asks with a code: queued for its representative, and held here by support id from
+    /// before the agent hears the answer until the connection goes.
+    public func connection(_ connection: ServerConnection, support request: WireSupportRequest) {
+        let response = support.receive(request, connection: connection)
+        if response.result == .ok {
+            let id = response.supportID
+            state.withLock { $0.connections[id] = connection }
+            connection.channel.closeFuture.whenComplete { _ in
+                self.state.withLock { state in
+                    if state.connections[id] == connection { state.connections[id] = nil }
+                }
+            }
+        }
+        connection.answerSupport(response)
     }
 
     public func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {
@@ -777,12 +801,13 @@ public final class ClientHub: ServerConnectionDelegate {
 
     /// Builds a command on the connection's event loop, where its sequence number is taken and it is queued, so
     /// commands reach the agent in the order of their numbers whatever task sent them; then waits for the
-    /// acknowledgement, at most ``WakeRelay/answerTimeout``. `build` runs on the event loop too (a session opens its
+    /// acknowledgement, at most `answerTimeout`. `build` runs on the event loop too (a session opens its
     /// channel there); nil when it throws or the connection is gone.
     /// `queued` is called on the event loop once the command is queued on the connection (or could not be).
     func sendCommand(
         to clientID: String,
         over connection: ServerConnection,
+        answerTimeout: Duration = WakeRelay.answerTimeout,
         queued: (@Sendable () -> Void)? = nil,
         _ build: @escaping @Sendable () throws -> WireCommand.OneOf_Action
     ) async -> WireAck? {
@@ -808,12 +833,26 @@ public final class ClientHub: ServerConnectionDelegate {
                     let key = PendingAck(clientID: clientID, messageID: messageID)
                     self.state.withLock { $0.pendingAcks[key] = continuation }
                     Task {
-                        try? await Task.sleep(for: WakeRelay.answerTimeout)
+                        try? await Task.sleep(for: answerTimeout)
                         let waiter = self.state.withLock { $0.pendingAcks.removeValue(forKey: key) }
                         waiter?.resume(returning: nil)
                     }
                 }
             }
+        }
+    }
+
+    /// How long an attended support agent has to enroll and install itself when pinned.
+    public static let pinTimeout = Duration.seconds(120)
+
+    /// Asks the support agent `supportID` to install itself as a Jump Client with the one-use installer file `installer`;
+    /// nil when it is gone or did not answer in ``pinTimeout``.
+    public func pin(supportID: String, installer: Data) async -> WireAck? {
+        guard supportID.hasPrefix(SupportQueue.idPrefix), let connection = connection(of: supportID) else { return nil }
+        return await sendCommand(to: supportID, over: connection, answerTimeout: Self.pinTimeout) {
+            var pin = WirePin()
+            pin.installer = installer
+            return .pin(pin)
         }
     }
 

@@ -50,6 +50,39 @@ public enum JumpAuthorization {
         }
     }
 
+    /// An attended support session: no Jump Item, so no Jump Item Role and no Jump Policy; the session policies for
+    /// attended sessions (the representative's group policies and account, then the global default) must allow
+    /// starting a session and the command shell. The customer is there by definition.
+    public static func decideAttended(report: SimulationReport, computer: String) throws(Refusal) -> Grant {
+        try checkSessionPolicies(report, itemName: computer)
+        return Grant(
+            jumpPolicy: nil,
+            sessionPolicies: report.appliedPolicies.map(\.policy.name),
+            customerPresent: true,
+            scheduleOverridden: false,
+            forceEnd: nil,
+            endTimeText: ""
+        )
+    }
+
+    static func checkSessionPolicies(_ report: SimulationReport, itemName: String) throws(Refusal) {
+        for permission in [SessionPermission.startSession, .shellAccess] {
+            // Fails closed: a permission the report does not answer is not granted.
+            let decision = report[permission]
+            guard let decision, decision.isAllowed else {
+                let rule = permission == .startSession ? "session-policy:start-session" : "session-policy:command-shell"
+                let presence =
+                    report.question.method == .attended
+                    ? "attended" : "customer \(report.question.customerPresent ? "present" : "not present")"
+                throw Refusal(
+                    rule: rule,
+                    message: "The session policy denies “\(permission.title)” on \(itemName) (\(presence)). "
+                        + (decision?.explanation ?? "No session policy answers it.")
+                )
+            }
+        }
+    }
+
     public static func decide(
         report: SimulationReport,
         jumpPolicy: JumpPolicy?,
@@ -67,19 +100,7 @@ public enum JumpAuthorization {
                     + role.explanation
             )
         }
-        for permission in [SessionPermission.startSession, .shellAccess] {
-            // Fails closed: a permission the report does not answer is not granted.
-            let decision = report[permission]
-            guard let decision, decision.isAllowed else {
-                let rule = permission == .startSession ? "session-policy:start-session" : "session-policy:command-shell"
-                throw Refusal(
-                    rule: rule,
-                    message: "The session policy denies “\(permission.title)” on \(itemName) "
-                        + "(customer \(report.question.customerPresent ? "present" : "not present")). "
-                        + (decision?.explanation ?? "No session policy answers it.")
-                )
-            }
-        }
+        try checkSessionPolicies(report, itemName: itemName)
         let names = report.appliedPolicies.map(\.policy.name)
         guard let jumpPolicy else {
             // Without a Jump Policy the global Jump Item setting decides simultaneous Jumps.

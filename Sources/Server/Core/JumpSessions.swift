@@ -167,11 +167,14 @@ public final class JumpSessions: Sendable {
         public var rows: Int
         public var term: String
         public var grant: JumpAuthorization.Grant
+        /// An attended support session: `clientID` is a support id.
+        public var attended: Bool
 
         public init(
             user: String, clientID: String, clientName: String, ticket: String?, columns: Int, rows: Int, term: String,
-            grant: JumpAuthorization.Grant
+            grant: JumpAuthorization.Grant, attended: Bool = false
         ) {
+            self.attended = attended
             self.user = user
             self.clientID = clientID
             self.clientName = clientName
@@ -195,7 +198,7 @@ public final class JumpSessions: Sendable {
         }
         let id = "s-" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let now = clock.now()
-        let record = JumpSessionRecord(
+        var record = JumpSessionRecord(
             id: id,
             clientID: request.clientID,
             clientName: request.clientName,
@@ -209,6 +212,7 @@ public final class JumpSessions: Sendable {
             forceEndAt: request.grant.forceEnd?.end,
             recordingFile: "\(id).cast"
         )
+        record.attended = request.attended ? true : nil
         let (events, continuation) = AsyncStream<PumpEvent>.makeStream()
         try registry.withLock { registry throws(StartError) in
             if !request.grant.simultaneousJumpsAllowed,
@@ -322,6 +326,7 @@ public final class JumpSessions: Sendable {
 
     static func startDetail(_ record: JumpSessionRecord) -> String {
         var parts = [record.id]
+        if record.isAttended { parts.append("attended support on \(record.clientName)") }
         if let ticket = record.ticket { parts.append("ticket \(ticket)") }
         if let policy = record.jumpPolicy { parts.append("jump policy \(policy)") }
         parts.append("session policies \(record.sessionPolicies.joined(separator: ", "))")
@@ -329,6 +334,12 @@ public final class JumpSessions: Sendable {
         if record.scheduleOverridden { parts.append("schedule overridden") }
         if let end = record.forceEndAt { parts.append("force end \(end.formatted(.iso8601))") }
         return parts.joined(separator: "; ")
+    }
+
+    /// Records that an attended session's computer was pinned as the Jump Client `clientID`.
+    public func recordPin(_ sessionID: String, clientID: String, by user: String, group: String) async {
+        guard let record = update(sessionID, { $0.pinnedClient = clientID }) else { return }
+        await persist(record, audit: AuditEvent(actor: user, action: "session.pin", target: clientID, detail: "\(sessionID) group=\(group)"))
     }
 
     // MARK: Participants
@@ -844,5 +855,7 @@ final class SessionPump: @unchecked Sendable {
             participant.sink.finish()
         }
         participants = [:]
+        // An attended session is the support connection's only purpose: the end user's agent is done too.
+        if let record, record.isAttended { sessions.hub.support.finish(record.clientID, outcome: outcome.rawValue) }
     }
 }

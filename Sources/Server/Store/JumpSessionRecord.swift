@@ -58,6 +58,12 @@ public struct JumpSessionRecord: Codable, Hashable, Sendable {
     /// The recording's file name inside the appliance's recordings directory.
     public var recordingFile: String
     public var recordingBytes: Int64
+    /// Set for an attended support session: `clientID` is then the support id and `clientName` the end user's computer.
+    public var attended: Bool?
+    /// The Jump Client an attended session's computer was pinned as.
+    public var pinnedClient: String?
+
+    public var isAttended: Bool { attended ?? false }
 
     public init(
         id: String,

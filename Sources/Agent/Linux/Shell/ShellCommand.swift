@@ -31,6 +31,39 @@ public struct ShellCommand: Sendable, Hashable {
         arguments += ["--", user]
         return ShellCommand(executable: runuserPath, arguments: arguments)
     }
+
+    /// coreutils' env: sets the login environment, then runs the shell, with no shell in between.
+    public static let envPath = "/usr/bin/env"
+
+    /// The shell when the password database names none (as login(1) does).
+    public static let fallbackShell = "/bin/sh"
+
+    /// The account's own login shell, started directly by the account itself: for a support agent
+    /// run by an ordinary user, who cannot use runuser (root only) and is that user already. It
+    /// gives what `runuser --login` gives: the passwd shell as a login shell (`-l`, which bash, zsh,
+    /// dash, ksh, fish and tcsh all take), HOME, SHELL, USER and LOGNAME; the session sets TERM, LANG
+    /// and PATH, and starts it in `home`.
+    public static func ownLoginShell(user: String, home: String, shell: String) throws(ShellError) -> ShellCommand {
+        guard !user.isEmpty, !user.contains(where: { $0 == "/" || $0 == ":" || $0 == "=" || $0 == "\0" }),
+            !user.contains(where: \.isWhitespace)
+        else {
+            throw ShellError(.invalidCommand, "\"\(user)\" is not a user name")
+        }
+        let shell = shell.isEmpty ? fallbackShell : shell
+        // env reads every argument with "=" as a variable until the program's: the shell may have none.
+        guard shell.hasPrefix("/"), !shell.contains("\0"), !shell.contains("=") else {
+            throw ShellError(.invalidCommand, "the shell must be an absolute path, not \"\(shell)\"")
+        }
+        guard home.hasPrefix("/"), !home.contains("\0") else {
+            throw ShellError(.invalidCommand, "the home directory must be an absolute path, not \"\(home)\"")
+        }
+        return ShellCommand(
+            executable: envPath,
+            arguments: [
+                "env", "HOME=\(home)", "SHELL=\(shell)", "USER=\(user)", "LOGNAME=\(user)", shell, "-l",
+            ]
+        )
+    }
 }
 
 /// The terminal's size in character cells.

@@ -1,10 +1,13 @@
+import Foundation
 public import JumpAgentCore
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Session shells for ``SessionChannels``: a login shell (`runuser --login`) on a pseudo-terminal.
+/// Session shells for ``SessionChannels``: a login shell on a pseudo-terminal, through
+/// `runuser --login` when the agent runs as root, else the account's own shell when the session is
+/// for the account the agent runs as.
 public struct ShellSessionHost: TerminalHost {
     public var terminationGrace: Duration
 
@@ -16,18 +19,14 @@ public struct ShellSessionHost: TerminalHost {
         _ request: TerminalRequest,
         events: @escaping @Sendable (TerminalEvent) -> Void
     ) throws(TerminalError) -> any TerminalSession {
-        guard geteuid() == 0 else {
-            throw TerminalError(.startFailed, "the Jump Client must run as root to start a shell as \(request.user)")
-        }
-        guard Self.accountExists(request.user) else {
-            throw TerminalError(.invalidRequest, "there is no account \"\(request.user)\" on this computer")
-        }
+        let plan = try Self.plan(for: request.user, effectiveUID: geteuid(), account: Self.account)
         do throws(ShellError) {
             let session = try ShellSession(
                 .init(
-                    command: try ShellCommand.loginShell(user: request.user),
+                    command: plan.command,
                     size: TerminalSize(rows: request.rows, columns: request.columns),
                     term: request.term,
+                    workingDirectory: plan.workingDirectory,
                     terminationGrace: terminationGrace
                 )
             ) { event in
@@ -44,13 +43,53 @@ public struct ShellSessionHost: TerminalHost {
         }
     }
 
-    /// Whether the password database (files, LDAP, whatever NSS is set up for) knows `user`.
-    static func accountExists(_ user: String) -> Bool {
+    /// A password database entry, as far as starting a shell needs it.
+    public struct Account: Sendable, Hashable {
+        public var uid: UInt32
+        public var home: String
+        public var shell: String
+
+        public init(uid: UInt32, home: String, shell: String) {
+            self.uid = uid
+            self.home = home
+            self.shell = shell
+        }
+    }
+
+    /// What to run for `user`. Root becomes anyone with runuser; anyone else can only be themselves,
+    /// and starts their own login shell directly (the support agent run by an ordinary user).
+    public static func plan(
+        for user: String,
+        effectiveUID: UInt32,
+        account lookUp: (String) -> Account?
+    ) throws(TerminalError) -> (command: ShellCommand, workingDirectory: String?) {
+        guard let account = lookUp(user) else {
+            if effectiveUID != 0 {
+                throw TerminalError(.startFailed, "the Jump Client must run as root to start a shell as \(user)")
+            }
+            throw TerminalError(.invalidRequest, "there is no account \"\(user)\" on this computer")
+        }
+        guard effectiveUID == 0 || account.uid == effectiveUID else {
+            throw TerminalError(.startFailed, "the Jump Client must run as root to start a shell as \(user)")
+        }
+        do throws(ShellError) {
+            if effectiveUID == 0 {
+                return (try ShellCommand.loginShell(user: user), nil)
+            }
+            let home = FileManager.default.fileExists(atPath: account.home) ? account.home : "/"
+            return (try ShellCommand.ownLoginShell(user: user, home: account.home, shell: account.shell), home)
+        } catch {
+            throw TerminalError(error)
+        }
+    }
+
+    /// The password database (files, LDAP, whatever NSS is set up for) entry of `user`.
+    static func account(_ user: String) -> Account? {
         var entry = passwd()
         var found: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16 * 1024)
-        let error = getpwnam_r(user, &entry, &buffer, buffer.count, &found)
-        return error == 0 && found != nil
+        guard getpwnam_r(user, &entry, &buffer, buffer.count, &found) == 0, found != nil else { return nil }
+        return Account(uid: entry.pw_uid, home: String(cString: entry.pw_dir), shell: String(cString: entry.pw_shell))
     }
 }
 
