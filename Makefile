@@ -20,10 +20,13 @@ help:
 build:
 	$(SWIFT) build
 
+# The end-to-end tests wait for the programs they drive on the test process's threads; in a process of
+# their own they cannot hold up the other tests' asynchronous work (2 threads on 2 cores).
 test:
 	scripts/install-deps.sh test
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip EndToEndTests
+	$(SWIFT) test --skip-build --filter EndToEndTests
 
 demo:
 	scripts/install-deps.sh demo

@@ -22,6 +22,8 @@ struct APIClient {
     let port: Int
     let caPEM: String
     var token: String?
+    /// How long this client waits for an answer (a pin waits for the end user's computer to install itself).
+    var timeout = APIClient.timeout
 
     init(server: URL, caPEM: String, token: String? = nil) throws {
         guard server.scheme == "https", let host = server.host, !host.isEmpty else {
@@ -87,8 +89,9 @@ struct APIClient {
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        let timeout = channel.eventLoop.scheduleTask(in: Self.timeout) {
-            collector.fail(CLIError.unreachable("the appliance did not answer within \(Self.timeout.nanoseconds / 1_000_000_000) s"))
+        let limit = self.timeout
+        let timeout = channel.eventLoop.scheduleTask(in: limit) {
+            collector.fail(CLIError.unreachable("the appliance did not answer within \(limit.nanoseconds / 1_000_000_000) s"))
             channel.close(promise: nil)
         }
         defer { timeout.cancel() }

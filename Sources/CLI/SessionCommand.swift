@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import NIOHTTP1
 import NIOPosix
 
@@ -281,7 +282,9 @@ struct SessionCommand: AsyncParsableCommand {
             try await runReportingErrors {
                 try checkArgumentsAreUTF8()
                 guard !group.trimmingCharacters(in: .whitespaces).isEmpty else { throw CLIError.usage("--group must name a Jump Group") }
-                let api = try Session.load().client()
+                var api = try Session.load().client()
+                // The appliance waits up to two minutes for the computer to enroll and install itself.
+                api.timeout = .seconds(150)
                 let response = try await api.checked {
                     try await api.post("/sessions/\(id.urlPathEscaped)/pin", json: Body(group: group, name: name))
                 }

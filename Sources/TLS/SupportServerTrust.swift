@@ -1,6 +1,7 @@
 import Crypto
 public import NIOCore
 public import NIOSSL
+public import Foundation
 import SwiftASN1
 public import X509
 
@@ -8,9 +9,8 @@ public import X509
 ///
 /// The agent has no installer and no CA file: all it knows is the start of the SHA-256 fingerprint of
 /// the appliance CA's certificate (the code's `caPin`). It accepts the appliance only if the chain
-/// it presents contains a certificate with that fingerprint, and the leaf verifies against that
-/// certificate as the one trust root (RFC 5280: signature, validity, basic constraints), and the
-/// leaf is meant for a TLS server (extended key usage `serverAuth`, so that a Jump Client's own
+/// it presents contains a CA certificate with that fingerprint, the leaf is signed by it, both are
+/// within their validity, and the leaf is meant for a TLS server (extended key usage `serverAuth`, so that a Jump Client's own
 /// certificate from the same CA cannot pose as the appliance). Host names are not checked, as for
 /// the enrolled agent: the CA is private to one appliance.
 public struct SupportServerTrust: Sendable {
@@ -30,35 +30,38 @@ public struct SupportServerTrust: Sendable {
         self.caPin = caPin
     }
 
-    /// Checks the chain as presented, leaf first, at the current time.
-    public func evaluate(_ presented: [Certificate]) async -> Decision {
+    /// Checks the chain as presented, leaf first, at `now`. Synchronous on purpose: it runs inside the TLS
+    /// handshake, on the connection's event loop, and needs no other thread to decide.
+    public func evaluate(_ presented: [Certificate], now: Date = Date()) -> Decision {
         guard caPin.count >= Self.minimumPinLength else {
             return .refused("the support code's CA pin is too short")
         }
         guard let leaf = presented.first else {
             return .refused("the appliance presented no certificate")
         }
-        let pinned = presented.filter { certificate in
+        let pinned = presented.first { certificate in
             guard let der = try? certificate.derBytes else { return false }
             return Array(SHA256.hash(data: der).prefix(caPin.count)) == caPin
         }
-        guard let ca = pinned.first else {
+        guard let ca = pinned else {
             return .refused("the appliance's certificate chain has no CA matching the support code")
         }
-        var verifier = Verifier(rootCertificates: CertificateStore([ca])) {
-            RFC5280Policy()
-            ServerAuthenticationUsagePolicy()
+        guard case .isCertificateAuthority = try? ca.extensions.basicConstraints else {
+            return .refused("the certificate the support code names is not a CA")
         }
-        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore()) {
-        case .validCertificate:
-            return .trusted
-        case .couldNotValidate(let failures):
-            let reasons = failures.map { "\($0.policyFailureReason)" }
-            return .refused(
-                "the appliance's certificate is not valid under the CA the support code names"
-                    + (reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; "))
-            )
+        guard ca.notValidBefore <= now, now <= ca.notValidAfter else {
+            return .refused("the appliance's CA is outside its validity (\(ca.notValidBefore) to \(ca.notValidAfter))")
         }
+        guard leaf.issuer == ca.subject, ca.publicKey.isValidSignature(leaf.signature, for: leaf) else {
+            return .refused("the appliance's certificate is not signed by the CA the support code names")
+        }
+        guard leaf.notValidBefore <= now, now <= leaf.notValidAfter else {
+            return .refused("the appliance's certificate is outside its validity (\(leaf.notValidBefore) to \(leaf.notValidAfter))")
+        }
+        guard let usage = try? leaf.extensions.extendedKeyUsage, usage.contains(.serverAuth) else {
+            return .refused("the appliance's certificate is not for a TLS server (no serverAuth usage)")
+        }
+        return .trusted
     }
 
     /// For `NIOSSLClientHandler(context:serverHostname:customVerificationCallback:)` with
@@ -75,27 +78,13 @@ public struct SupportServerTrust: Sendable {
                 promise.succeed(.failed)
                 return
             }
-            promise.completeWithTask {
-                switch await self.evaluate(chain) {
-                case .trusted:
-                    return .certificateVerified
-                case .refused(let reason):
-                    refused(reason)
-                    return .failed
-                }
+            switch self.evaluate(chain) {
+            case .trusted:
+                promise.succeed(.certificateVerified)
+            case .refused(let reason):
+                refused(reason)
+                promise.succeed(.failed)
             }
         }
-    }
-}
-
-/// The leaf must carry the `serverAuth` extended key usage.
-struct ServerAuthenticationUsagePolicy: VerifierPolicy {
-    let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [.X509ExtensionID.extendedKeyUsage]
-
-    func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
-        guard let usage = try? chain.leaf.extensions.extendedKeyUsage, usage.contains(.serverAuth) else {
-            return .failsToMeetPolicy(reason: "the appliance's certificate is not for a TLS server (no serverAuth usage)")
-        }
-        return .meetsPolicy
     }
 }

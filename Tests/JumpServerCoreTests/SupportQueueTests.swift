@@ -106,6 +106,55 @@ import Testing
         try await Self.eventually { harness.hub.support.request(id) == nil }
     }
 
+    @Test func whatTheComputerSaysAboutItselfCannotDriveATerminal() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let issued = try await harness.hub.support.issue(by: "alice")
+        var request = Self.request(issued.code, host: "evil\u{1B}[2J\rhost\u{202E}")
+        request.localUser = "bob\u{07}"
+        let (_, result) = try await Self.ask(harness, request)
+        guard case .supportQueued(let id) = result else {
+            Issue.record("not queued: \(result)")
+            return
+        }
+        let waiting = try #require(harness.hub.support.request(id))
+        #expect(waiting.hostname == "evil\u{FFFD}[2J\u{FFFD}host\u{FFFD}")
+        #expect(waiting.localUser == "bob\u{FFFD}")
+        #expect(SupportQueue.printable("plain-host.example") == "plain-host.example")
+    }
+
+    @Test func oneRepresentativeCannotUseUpTheCodes() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        for _ in 0..<SupportQueue.maximumOutstandingCodesPerRepresentative { _ = try await harness.hub.support.issue(by: "alice") }
+        await #expect(throws: SupportQueue.IssueError.tooManyForRepresentative) { try await harness.hub.support.issue(by: "alice") }
+        _ = try await harness.hub.support.issue(by: "bob")
+        #expect(try await harness.auditRecords(action: "support.code", atLeast: 21).count == 21, "the refused one is not audited")
+    }
+
+    @Test func aRequestInASessionIsNotDeclinedAndPinsAreOneAtATime() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let issued = try await harness.hub.support.issue(by: "alice")
+        let (_, result) = try await Self.ask(harness, Self.request(issued.code))
+        guard case .supportQueued(let id) = result else {
+            Issue.record("not queued: \(result)")
+            return
+        }
+        let support = harness.hub.support
+        #expect(support.claim(id, session: "s-1"))
+        #expect(!support.decline(id, by: "alice"), "a session serves it")
+        #expect(support.request(id) != nil)
+        #expect(support.beginPin(id))
+        #expect(!support.beginPin(id), "one pin at a time")
+        support.endPin(id)
+        support.pinned(id, as: "jc-1")
+        #expect(!support.beginPin(id), "pinned once")
+        support.release(id, session: "s-1")
+        #expect(support.decline(id, by: "alice"))
+        #expect(support.request(id) == nil)
+    }
+
     @Test func claimsAreExclusive() async throws {
         let harness = try await ApplianceHarness.start()
         defer { Task { await harness.stop() } }
@@ -120,7 +169,9 @@ import Testing
         #expect(!support.claim(id, session: "s-2"), "one session per request")
         support.release(id, session: "s-2")
         #expect(support.request(id)?.session == "s-1", "only the claim's own session releases it")
-        support.release(id, session: "s-1")
+        support.replaceClaim(id, from: "s-1", to: "s-5")
+        #expect(support.request(id)?.session == "s-5")
+        support.release(id, session: "s-5")
         #expect(support.claim(id, session: "s-3"))
         #expect(!support.claim("support-nobody", session: "s-4"))
     }

@@ -150,6 +150,7 @@ public final class SupportAgent: Sendable {
         } onCancel: {
             connection.stop(channel)
         }
+        await connection.pinFinished()
         let ending = Self.ending(
             outcome,
             server: server,
@@ -248,6 +249,8 @@ public final class SupportAgent: Sendable {
             var untrusted: String?
             var outcome: AgentConnectionOutcome?
             var waiter: CheckedContinuation<AgentConnectionOutcome, Never>?
+            /// A pin being carried out: the program does not end before it does.
+            var pin: Task<Void, Never>?
         }
 
         let agent: SupportAgent
@@ -258,6 +261,12 @@ public final class SupportAgent: Sendable {
         var wasQueued: Bool { state.withLock { $0.connection != nil } }
         var wasStopped: Bool { state.withLock { $0.stopped } }
         var untrustedReason: String? { state.withLock { $0.untrusted } }
+
+        /// Waits for a pin under way, so that the computer is never left half installed.
+        func pinFinished() async {
+            guard let pin = state.withLock({ $0.pin }) else { return }
+            await pin.value
+        }
 
         func untrusted(_ reason: String) {
             agent.logger.notice("the appliance's certificate is refused", metadata: ["reason": "\(reason)"])
@@ -319,10 +328,11 @@ public final class SupportAgent: Sendable {
             switch command.action {
             case .pin(let pin):
                 let agent = self.agent
-                Task {
+                let task = Task {
                     let ack = await agent.pin(pin.installer, ref: id)
                     connection.send(.ack(ack))
                 }
+                state.withLock { $0.pin = task }
             default:
                 connection.send(.ack(WireAck(ref: id, .unsupported, "a support session does not carry out this command")))
             }

@@ -78,6 +78,11 @@ extension SupportAgent {
         }
         do {
             let service = try install(files, configuration.installService)
+            if effectiveUID != 0 {
+                // Installed by an account that is not root, the Jump Client runs as that account: its sessions must
+                // too. Written after installing, which rewrites the configuration.
+                try Self.setSessionUser(configuration.localUser, in: files)
+            }
             return .success(Installed(clientID: enrolled.clientID, service: service))
         } catch {
             let reason = (error as? AgentError)?.message ?? "\(error)"
@@ -88,6 +93,16 @@ extension SupportAgent {
                 )
             )
         }
+    }
+
+    /// Sets `"sessionUser"` in `etc/agent.json` (see ``SessionUser``), keeping everything else in it.
+    static func setSessionUser(_ user: String, in files: AgentFiles) throws {
+        let data = try Data(contentsOf: files.configuration)
+        guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw AgentError(.data, "\(files.configuration.path) is not a JSON object")
+        }
+        object["sessionUser"] = user
+        try writeAtomically(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), to: files.configuration, mode: 0o600)
     }
 
     /// Why installing into `files` cannot work, found before the installer's one enrollment is spent.

@@ -152,6 +152,7 @@ struct SupportRoutes: Sendable {
         guard queue.claim(waiting.id, session: claim) else {
             throw HTTPError(.conflict, message: "\(waiting.id) is in a session already, or its end user left")
         }
+        queue.tell(waiting.id, "\(caller.name) accepted; the session is recorded.")
         do {
             let record = try await sessions.start(
                 JumpSessions.StartRequest(
@@ -166,9 +167,7 @@ struct SupportRoutes: Sendable {
                     attended: true
                 )
             )
-            queue.release(waiting.id, session: claim)
-            _ = queue.claim(waiting.id, session: record.id)
-            queue.tell(waiting.id, "\(caller.name) accepted; the session \(record.id) has started and is recorded.")
+            queue.replaceClaim(waiting.id, from: claim, to: record.id)
             return EditedResponse(status: .created, response: SessionRoutes.StartResponse(session: SessionRoutes.SessionView(record), joined: false))
         } catch {
             queue.release(waiting.id, session: claim)
@@ -184,10 +183,9 @@ struct SupportRoutes: Sendable {
     @Sendable func decline(_ request: Request, context: APIContext) async throws -> Declined {
         let caller = try context.caller()
         let waiting = try visibleRequest(context)
-        guard waiting.session == nil else {
-            throw HTTPError(.conflict, message: "\(waiting.id) is in session \(waiting.session!); end the session instead")
+        guard queue.decline(waiting.id, by: caller.name) else {
+            throw HTTPError(.conflict, message: "\(waiting.id) is in a session, or one is starting; end the session instead")
         }
-        queue.decline(waiting.id, by: caller.name)
         try await store.appendAudit(AuditEvent(actor: caller.name, action: "support.decline", target: waiting.id, detail: waiting.hostname))
         return Declined(id: waiting.id, declined: true)
     }
@@ -268,6 +266,11 @@ struct SupportRoutes: Sendable {
         guard let waiting = hub.support.request(live.clientID) else {
             throw HTTPError(.conflict, message: "the end user's support agent has gone")
         }
+        // One pin at a time, and a pin's installer never outlives it unused.
+        guard queue.beginPin(waiting.id) else {
+            throw HTTPError(.conflict, message: "this session's computer is being pinned, or was pinned already")
+        }
+        defer { queue.endPin(waiting.id) }
 
         let now = routes.now()
         let installerID = "in-" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
@@ -292,16 +295,38 @@ struct SupportRoutes: Sendable {
         )
         let file = try InstallerFile.encoder.encode(try routes.file(for: installer, group: group.name))
         queue.tell(live.clientID, "\(caller.name) is installing this computer as a Jump Client in “\(group.name)”.")
-        guard let ack = await hub.pin(supportID: live.clientID, installer: file) else {
-            throw HTTPError(.gatewayTimeout, message: "the end user's computer did not answer the pin request")
-        }
-        guard ack.result == .ok, ack.detail.hasPrefix("jc-") else {
+        /// Withdraws the installer (whether or not the agent used it) and says why the pin failed.
+        func fail(_ status: HTTPResponse.Status, _ message: String, audit: String) async throws -> Never {
+            let withdrawn = (try? await store.deleteInstaller(
+                id: installerID,
+                audit: AuditEvent(actor: caller.name, action: "installer.delete", target: installerID, detail: "the pin of \(id) failed")
+            )) ?? false
             try await store.appendAudit(
-                AuditEvent(actor: caller.name, action: "session.pin-failed", target: live.clientID, detail: "\(id): \(ack.result) \(ack.detail)")
+                AuditEvent(
+                    actor: caller.name, action: "session.pin-failed", target: live.clientID,
+                    detail: "\(id): \(audit); installer \(installerID) \(withdrawn ? "withdrawn" : "could not be withdrawn")"
+                )
             )
-            throw HTTPError(.badGateway, message: "the computer could not install the Jump Client (\(ack.result)): \(ack.detail)")
+            throw HTTPError(status, message: message)
         }
+        guard let ack = await hub.pin(supportID: live.clientID, installer: file) else {
+            try await fail(.gatewayTimeout, "the end user's computer did not answer the pin request", audit: "no answer")
+        }
+        guard ack.result == .ok else {
+            try await fail(
+                .badGateway, "the computer could not install the Jump Client (\(ack.result)): \(ack.detail)",
+                audit: "\(ack.result) \(ack.detail)"
+            )
+        }
+        // The agent names the client it enrolled as; the appliance believes it only for the client this installer made.
         let clientID = ack.detail
+        guard let enrolled = try? await store.client(id: clientID), enrolled.installerID == installerID, enrolled.state == .active
+        else {
+            try await fail(
+                .badGateway, "the computer reported a Jump Client (\(clientID)) that its pin did not enroll",
+                audit: "the agent named \(clientID), which the pin's installer did not enroll"
+            )
+        }
         hub.support.pinned(live.clientID, as: clientID)
         await sessions.recordPin(id, clientID: clientID, by: caller.name, group: group.name)
         let record = sessions.live(id: id) ?? live

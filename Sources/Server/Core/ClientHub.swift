@@ -47,7 +47,7 @@ public final class ClientHub: ServerConnectionDelegate {
         var storeFailing = false
         var settingsObservers: [@Sendable (SiteSettings) -> Void] = []
         var lastWake: [String: Date] = [:]
-        var pendingAcks: [PendingAck: CheckedContinuation<WireAck?, Never>] = [:]
+        var pendingAcks: [PendingAck: AckWaiter] = [:]
         var commandSequences: [String: UInt64] = [:]
         /// The last session channel opened on each client's current connection (ids rise per connection).
         var lastChannel: [String: (connection: ServerConnection, channel: UInt32)] = [:]
@@ -56,6 +56,12 @@ public final class ClientHub: ServerConnectionDelegate {
     struct PendingAck: Hashable {
         var clientID: String
         var messageID: UInt64
+    }
+
+    /// A command waiting for its acknowledgement, on the connection it was sent over.
+    struct AckWaiter {
+        let connection: ServerConnection
+        let continuation: CheckedContinuation<WireAck?, Never>
     }
 
     let store: any Store
@@ -128,7 +134,8 @@ public final class ClientHub: ServerConnectionDelegate {
         try await store.setSettings(stored, audit: AuditEvent(actor: actor, action: "settings.set", target: "settings", detail: detail))
         let (connections, observers) = state.withLock { state in
             state.settings = updated
-            return (Array(state.connections.values), state.settingsObservers)
+            let clients = state.connections.filter { !$0.key.hasPrefix(SupportQueue.idPrefix) }
+            return (Array(clients.values), state.settingsObservers)
         }
         let config = updated.siteConfig
         for connection in connections { connection.send(.siteConfig(config)) }
@@ -459,6 +466,9 @@ public final class ClientHub: ServerConnectionDelegate {
             connection.channel.closeFuture.whenComplete { _ in
                 self.state.withLock { state in
                     if state.connections[id] == connection { state.connections[id] = nil }
+                    // A support id is never used again.
+                    state.lastChannel[id] = nil
+                    state.commandSequences[id] = nil
                 }
             }
         }
@@ -472,7 +482,7 @@ public final class ClientHub: ServerConnectionDelegate {
             connection.send(.ack(WireAck(ref: id, .ok)))
         case .ack(let ack):
             let waiter = state.withLock { $0.pendingAcks.removeValue(forKey: PendingAck(clientID: clientID, messageID: ack.ref)) }
-            waiter?.resume(returning: ack)
+            waiter?.continuation.resume(returning: ack)
         case .localUninstall(let uninstall):
             Task {
                 await localUninstall(clientID: clientID, uninstall)
@@ -496,6 +506,12 @@ public final class ClientHub: ServerConnectionDelegate {
 
     public func connectionClosed(_ connection: ServerConnection, clientID: String?) {
         channels.closed(connection)
+        // Commands sent over this connection will not be answered: their senders hear so now, not at their timeout.
+        let unanswered = state.withLock { state in
+            let keys = state.pendingAcks.filter { $0.value.connection == connection }.map(\.key)
+            return keys.compactMap { state.pendingAcks.removeValue(forKey: $0) }
+        }
+        for waiter in unanswered { waiter.continuation.resume(returning: nil) }
         guard let clientID else { return }
         let now = self.now()
         state.withLock { state in
@@ -831,11 +847,11 @@ public final class ClientHub: ServerConnectionDelegate {
                         return
                     }
                     let key = PendingAck(clientID: clientID, messageID: messageID)
-                    self.state.withLock { $0.pendingAcks[key] = continuation }
+                    self.state.withLock { $0.pendingAcks[key] = AckWaiter(connection: connection, continuation: continuation) }
                     Task {
                         try? await Task.sleep(for: answerTimeout)
                         let waiter = self.state.withLock { $0.pendingAcks.removeValue(forKey: key) }
-                        waiter?.resume(returning: nil)
+                        waiter?.continuation.resume(returning: nil)
                     }
                 }
             }

@@ -338,8 +338,22 @@ public final class JumpSessions: Sendable {
 
     /// Records that an attended session's computer was pinned as the Jump Client `clientID`.
     public func recordPin(_ sessionID: String, clientID: String, by user: String, group: String) async {
-        guard let record = update(sessionID, { $0.pinnedClient = clientID }) else { return }
-        await persist(record, audit: AuditEvent(actor: user, action: "session.pin", target: clientID, detail: "\(sessionID) group=\(group)"))
+        let audit = AuditEvent(actor: user, action: "session.pin", target: clientID, detail: "\(sessionID) group=\(group)")
+        if let record = update(sessionID, { $0.pinnedClient = clientID }) {
+            await persist(record, audit: audit)
+            return
+        }
+        // The session ended meanwhile: its record is final, but the pin happened and is audited.
+        do {
+            if var stored = try await store.jumpSession(id: sessionID) {
+                stored.pinnedClient = clientID
+                try await store.updateJumpSession(stored, audit: audit)
+            } else {
+                try await store.appendAudit(audit)
+            }
+        } catch {
+            logger.error("cannot record a pin", metadata: ["session": "\(sessionID)", "error": "\(error)"])
+        }
     }
 
     // MARK: Participants
@@ -856,6 +870,14 @@ final class SessionPump: @unchecked Sendable {
         }
         participants = [:]
         // An attended session is the support connection's only purpose: the end user's agent is done too.
-        if let record, record.isAttended { sessions.hub.support.finish(record.clientID, outcome: outcome.rawValue) }
+        if let record, record.isAttended {
+            if outcome == .failed {
+                // The shell could not run: the end user may be accepted again rather than need a new code.
+                sessions.hub.support.release(record.clientID, session: record.id)
+                sessions.hub.support.tell(record.clientID, "The session could not run: \(detail)")
+            } else {
+                sessions.hub.support.finish(record.clientID, outcome: outcome.rawValue)
+            }
+        }
     }
 }

@@ -20,6 +20,8 @@ public final class SupportQueue: Sendable {
     public static let maximumCodeLifetime: TimeInterval = 24 * 3600
     /// Codes outstanding at once, for the whole appliance; more are refused until some are used or expire.
     public static let maximumOutstandingCodes = 1000
+    /// Codes one representative may have outstanding, so that nobody uses up the appliance's.
+    public static let maximumOutstandingCodesPerRepresentative = 20
     /// Support ids start with this; Jump Client ids never do.
     public static let idPrefix = "support-"
 
@@ -37,12 +39,20 @@ public final class SupportQueue: Sendable {
         public var session: String?
         /// The Jump Client it became, once pinned.
         public var pinnedClient: String?
+        /// A pin is being carried out.
+        public var pinning = false
     }
 
     public enum IssueError: Error, Hashable, Sendable, CustomStringConvertible {
         case tooMany
+        case tooManyForRepresentative
         public var description: String {
-            "\(SupportQueue.maximumOutstandingCodes) support codes are outstanding; wait for some to be used or to expire"
+            switch self {
+            case .tooMany:
+                "\(SupportQueue.maximumOutstandingCodes) support codes are outstanding; wait for some to be used or to expire"
+            case .tooManyForRepresentative:
+                "you have \(SupportQueue.maximumOutstandingCodesPerRepresentative) support codes outstanding; wait for some to be used or to expire"
+            }
         }
     }
 
@@ -81,19 +91,24 @@ public final class SupportQueue: Sendable {
 
     // MARK: Codes
 
-    /// A new code for `representative`, good for `lifetime` seconds and one support session.
+    /// A new code for `representative`, good for `lifetime` seconds and one support session. It is audited before it
+    /// works: a code the audit log does not show is never handed out.
     public func issue(by representative: String, lifetime: TimeInterval = defaultCodeLifetime) async throws -> (code: SupportCode, expiresAt: Date) {
         let now = self.now()
         let code = SupportCode.random(caFingerprint: caFingerprint)
         let expiresAt = now + min(max(lifetime, 1), Self.maximumCodeLifetime)
         try state.withLock { state throws(IssueError) in
-            state.codes = state.codes.filter { !$0.value.used && $0.value.expiresAt > now }
-            guard state.codes.count < Self.maximumOutstandingCodes else { throw .tooMany }
-            state.codes[Self.hash(code.key)] = Code(representative: representative, expiresAt: expiresAt)
+            // Used codes are kept until they expire, so that a second use is told "used", not "unknown".
+            state.codes = state.codes.filter { $0.value.expiresAt > now }
+            let outstanding = state.codes.values.filter { !$0.used }
+            guard outstanding.count < Self.maximumOutstandingCodes else { throw .tooMany }
+            guard outstanding.count(where: { $0.representative == representative }) < Self.maximumOutstandingCodesPerRepresentative
+            else { throw .tooManyForRepresentative }
         }
         try await store.appendAudit(
             AuditEvent(actor: representative, action: "support.code", target: representative, detail: "expires \(expiresAt.formatted(.iso8601))")
         )
+        state.withLock { $0.codes[Self.hash(code.key)] = Code(representative: representative, expiresAt: expiresAt) }
         return (code, expiresAt)
     }
 
@@ -115,12 +130,13 @@ public final class SupportQueue: Sendable {
             guard code.expiresAt > now else { return .failure(.codeExpired) }
             state.codes[key]?.used = true
             let id = Self.idPrefix + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            let hostname = Self.printable(wire.host.hostname)
             let request = Request(
                 id: id,
                 representative: code.representative,
-                hostname: wire.host.hostname.isEmpty ? "unnamed computer" : wire.host.hostname,
-                os: [wire.host.osName, wire.host.osVersion].filter { !$0.isEmpty }.joined(separator: " "),
-                localUser: wire.localUser,
+                hostname: hostname.isEmpty ? "unnamed computer" : hostname,
+                os: Self.printable([wire.host.osName, wire.host.osVersion].filter { !$0.isEmpty }.joined(separator: " ")),
+                localUser: Self.printable(wire.localUser),
                 queuedAt: now
             )
             state.waiting[id] = Waiting(request: request, connection: connection)
@@ -141,6 +157,8 @@ public final class SupportQueue: Sendable {
             // The queue forgets the request when its connection goes, whichever way it goes.
             connection.channel.closeFuture.whenComplete { [weak self] _ in self?.left(request.id) }
         case .failure(let result):
+            // 72 random bits are not guessed, but someone trying should show in the log.
+            logger.warning("support request refused", metadata: ["result": "\(result)"])
             response.result = result
             response.detail =
                 switch result {
@@ -150,6 +168,17 @@ public final class SupportQueue: Sendable {
                 }
         }
         return response
+    }
+
+    /// What an end user's computer says about itself is shown in representatives' terminals: control characters
+    /// (C0, C1, bidirectional overrides) become U+FFFD, so that no name can move the cursor or reorder a table.
+    public static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            let value = scalar.value
+            let control = value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
+                || (0x2066...0x2069).contains(value) || value == 0x200E || value == 0x200F || value == 0x061C
+            return control ? "\u{FFFD}" : scalar
+        }))
     }
 
     func left(_ id: String) {
@@ -183,25 +212,51 @@ public final class SupportQueue: Sendable {
         }
     }
 
-    /// Forgets the claim of a session that did not start.
+    /// Replaces a claim by the session that now serves the request, in one step.
+    public func replaceClaim(_ id: String, from old: String, to new: String) {
+        state.withLock { state in
+            if state.waiting[id]?.request.session == old { state.waiting[id]!.request.session = new }
+        }
+    }
+
+    /// Forgets the claim of a session that did not start, or that failed.
     public func release(_ id: String, session: String) {
         state.withLock { state in
             if state.waiting[id]?.request.session == session { state.waiting[id]!.request.session = nil }
         }
     }
 
+    /// Marks a pin as under way; false when one is, or the request is gone or pinned already.
+    public func beginPin(_ id: String) -> Bool {
+        state.withLock { state in
+            guard let request = state.waiting[id]?.request, !request.pinning, request.pinnedClient == nil else { return false }
+            state.waiting[id]!.request.pinning = true
+            return true
+        }
+    }
+
+    public func endPin(_ id: String) {
+        state.withLock { $0.waiting[id]?.request.pinning = false }
+    }
+
     public func pinned(_ id: String, as clientID: String) {
         state.withLock { $0.waiting[id]?.request.pinnedClient = clientID }
     }
 
-    /// Tells the end user and ends their support connection.
-    public func decline(_ id: String, by user: String) {
-        guard let connection = connection(id) else { return }
+    /// Tells the end user and ends their support connection, unless a session serves it (or is starting): false then.
+    public func decline(_ id: String, by user: String) -> Bool {
+        let connection = state.withLock { state -> ServerConnection? in
+            guard let waiting = state.waiting[id], waiting.request.session == nil else { return nil }
+            state.waiting[id] = nil
+            return waiting.connection
+        }
+        guard let connection else { return false }
         var notice = WireNotice()
         notice.level = .warning
         notice.text = "\(user) declined the support session."
         connection.send(.notice(notice))
         connection.close(WireGoodbye(.normal, "declined by \(user)"))
+        return true
     }
 
     /// The attended session ended: tells the end user and ends their support connection normally.
