@@ -327,6 +327,10 @@ struct SessionCommand: AsyncParsableCommand {
             ("schedule overridden", yesNo(session.scheduleOverridden)),
         ]
         if let forceEndAt = session.forceEndAt { lines.append(("force-ends at", Output.date(forceEndAt))) }
+        if session.attended == true {
+            lines.append(("attended", "yes (support request \(session.client ?? ""))"))
+            lines.append(("pinned as", session.pinnedClient ?? "not pinned"))
+        }
         lines.append(
             (
                 "recording",

@@ -135,7 +135,10 @@ public final class SupportQueue: Sendable {
                 id: id,
                 representative: code.representative,
                 hostname: hostname.isEmpty ? "unnamed computer" : hostname,
-                os: Self.printable([wire.host.osName, wire.host.osVersion].filter { !$0.isEmpty }.joined(separator: " ")),
+                os: Self.printable(
+                    wire.host.osName.contains(wire.host.osVersion)
+                        ? wire.host.osName : [wire.host.osName, wire.host.osVersion].filter { !$0.isEmpty }.joined(separator: " ")
+                ),
                 localUser: Self.printable(wire.localUser),
                 queuedAt: now
             )
@@ -266,7 +269,7 @@ public final class SupportQueue: Sendable {
         notice.level = .info
         notice.text = "The support session has ended (\(outcome))."
         connection.send(.notice(notice))
-        connection.close(WireGoodbye(.normal, "the support session ended"))
+        connection.close(WireGoodbye(.normal, ""))
     }
 
     /// Shows the end user a line of text.
