@@ -277,5 +277,5 @@ final class FiguresPrinter: Sendable {
 
 /// Prints a line at once (stdout is a file or pipe in the scripts, where print would buffer it).
 func say(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    try? FileHandle.standardOutput.write(contentsOf: Data((text + "\n").utf8))
 }

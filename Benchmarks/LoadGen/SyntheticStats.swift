@@ -99,7 +99,7 @@ final class SyntheticStats: StatsSource {
         }
         let picture = RGBPicture(pixels: pixels, width: width, height: height)
         var best: Data?
-        for quality in stride(from: 95, through: 10, by: -5) {
+        for quality in stride(from: 95, through: 10, by: -1) {
             let jpeg = try JPEG.encode(picture, quality: quality)
             best = jpeg
             if jpeg.count <= target { break }
