@@ -18,6 +18,8 @@ enum PeerProtocol: String, CaseIterable, Sendable {
 struct PeerHold {
     /// MQTT keep-alive: the broker closes a client silent for 1.5 times this; longer than any run.
     static let mqttKeepAliveSeconds: UInt16 = 3600
+    /// Connects tried per connection when TCP connect fails (a full listen queue), a second apart.
+    static let connectAttempts = 5
 
     let host: String
     let port: Int
@@ -48,6 +50,15 @@ struct PeerHold {
     }
 
     private func connect(_ index: Int) async -> (any Channel)? {
+        for attempt in 1...Self.connectAttempts {
+            if let channel = await connectOnce(index, last: attempt == Self.connectAttempts) { return channel }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        return nil
+    }
+
+    /// One TCP connect; a failure is counted (and its time-out) only when it is the last attempt.
+    private func connectOnce(_ index: Int, last: Bool) async -> (any Channel)? {
         var bootstrap = ClientBootstrap(group: group)
         if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
         let counters = self.counters
@@ -70,6 +81,7 @@ struct PeerHold {
                 .connect(host: host, port: port)
                 .get()
         } catch {
+            guard last else { return nil }
             counters.connectFailures.add(1, ordering: .relaxed)
             if case ChannelError.connectTimeout = error { counters.connectTimeouts.add(1, ordering: .relaxed) }
             return nil
