@@ -94,7 +94,11 @@ measure_jump() {
     local cpu0
     cpu0=$(cpu_seconds "$server_pid")
     log "jump-server: $n clients connecting (baseline ${base} KiB)"
-    start_loadgens jump "$n" run --server "127.0.0.1:$port" --every 5
+    # Started no faster than the appliance admits them: beyond its listen queue (net.core.somaxconn)
+    # a waiting agent's connect times out and it backs off.
+    local processes=$(((n + per_process - 1) / per_process))
+    start_loadgens jump "$n" run --server "127.0.0.1:$port" --every 5 \
+        --start-rate $(((connection_rate - 10) / processes))
     wait_sum held "$n" $((n / connection_rate + connect_margin_s)) "${lg_files[@]}" || log "jump-server: going on with the clients held"
     sleep "$settle"
     local idle fds

@@ -72,7 +72,8 @@ struct PeerHold {
                         switch peer {
                         case .mqtt:
                             try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
-                            try pipeline.addHandler(MQTTIdleClient(clientID: "hold-\(index)", counters: counters))
+                            // Client ids are unique across processes: the broker drops the older of two alike.
+                            try pipeline.addHandler(MQTTIdleClient(clientID: "hold-\(getpid())-\(index)", counters: counters))
                         case .nats:
                             try pipeline.addHandler(NATSIdleClient(tls: tls, counters: counters))
                         }
