@@ -18,6 +18,8 @@
 #   --per-process  simulated clients per jump-loadgen process (each has its own 127.0.0.x source)
 #   --settle       seconds to wait after the clients are connected, and after the thumbnails, before
 #                  the memory is read (the median of 5 readings of VmRSS, one second apart)
+#   --start-rate   new connections per second from all simulated clients together (default: the
+#                  appliance's rate less 10); lower on a busy machine, see docs/performance.md
 #   --no-peers     measure the appliance only
 #
 # KiB per client = (VmRSS with N clients - VmRSS of the same process before any client) / N held. The
@@ -33,6 +35,7 @@ interval=10
 output=/tmp/scale-bench-$(date +%Y%m%d-%H%M%S).json
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
 per_process=5000
+start_rate=
 settle=10
 peers=1
 build=1
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
         --cache) cache=$2; shift ;;
         --per-process) per_process=$2; shift ;;
         --settle) settle=$2; shift ;;
+        --start-rate) start_rate=$2; shift ;;
         --no-peers) peers=0 ;;
         --no-build) build=0 ;;
         -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
@@ -94,11 +98,12 @@ measure_jump() {
     local cpu0
     cpu0=$(cpu_seconds "$server_pid")
     log "jump-server: $n clients connecting (baseline ${base} KiB)"
-    # Started no faster than the appliance admits them: beyond its listen queue (net.core.somaxconn)
-    # a waiting agent's connect times out and it backs off.
+    # Started no faster than the appliance admits them: an agent waiting in the listen queue longer
+    # than its hello time-out (10 s, counted from the TCP connect) gives up, and the appliance later
+    # spends an admission on the dead connection.
     local processes=$(((n + per_process - 1) / per_process))
     start_loadgens jump "$n" run --server "127.0.0.1:$port" --every 5 \
-        --start-rate $(((connection_rate - 10) / processes))
+        --start-rate $(((${start_rate:-$((connection_rate - 10))}) / processes))
     wait_sum held "$n" $((n / connection_rate + connect_margin_s)) "${lg_files[@]}" || log "jump-server: going on with the clients held"
     sleep "$settle"
     local idle fds
