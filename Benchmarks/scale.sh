@@ -21,6 +21,7 @@
 #   --start-rate   new connections per second from all simulated clients together (default: the
 #                  appliance's rate less 10); lower on a busy machine, see docs/performance.md
 #   --no-peers     measure the appliance only
+#   --no-jump      measure mosquitto and nats-server only
 #
 # KiB per client = (VmRSS with N clients - VmRSS of the same process before any client) / N held. The
 # appliance runs with connection-rate 300 (its maximum), so N clients take N/300 s to come in. The
@@ -38,6 +39,7 @@ per_process=5000
 start_rate=
 settle=10
 peers=1
+jump=1
 build=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -50,6 +52,7 @@ while [ $# -gt 0 ]; do
         --settle) settle=$2; shift ;;
         --start-rate) start_rate=$2; shift ;;
         --no-peers) peers=0 ;;
+        --no-jump) jump=0 ;;
         --no-build) build=0 ;;
         -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
         *) echo "scale.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
@@ -198,7 +201,8 @@ CONF
     local protocol
     protocol=$([ "$name" = mosquitto ] && echo mqtt || echo nats)
     log "$name: $n clients connecting (baseline ${base} KiB)"
-    start_loadgens "$name" "$n" hold --tls "127.0.0.1:$port" --protocol "$protocol" --rate "$peer_rate" \
+    local processes=$(((n + per_process - 1) / per_process))
+    start_loadgens "$name" "$n" hold --tls "127.0.0.1:$port" --protocol "$protocol" --rate $((peer_rate / processes)) \
         --ca "$pki/ca.pem" --cert "$pki/client.pem" --key "$pki/client.key" --every 5
     # A few refused handshakes are not retried: the figure is per connection actually held.
     wait_sum held "$n" $((n / peer_rate + connect_margin_s)) "${lg_files[@]}" || log "$name: going on with the connections held"
@@ -214,7 +218,7 @@ CONF
 
 [ "$peers" -eq 1 ] && make_pki
 for n in $counts; do
-    measure_jump "$n"
+    [ "$jump" -eq 1 ] && measure_jump "$n"
     if [ "$peers" -eq 1 ]; then
         measure_peer mosquitto "$n"
         measure_peer nats-server "$n"
