@@ -39,12 +39,24 @@ agent_online_timeout_s=30
 need_packages python3 prometheus-node-exporter zabbix-agent binutils
 build_products jump-server jumpctl jump-agent
 
-# A program's processes: PID and its children (zabbix_agentd forks its collectors and listeners).
+# A program's processes: PID and its children (zabbix_agentd forks its collectors and listeners); a
+# child that ends meanwhile counts nothing.
 tree() { echo "$1"; pgrep -P "$1" || true; }
-tree_rss_kib() { local total=0 p; for p in $(tree "$1"); do total=$((total + $(rss_kib "$p" || echo 0))); done; echo "$total"; }
+tree_rss_kib() {
+    local p
+    for p in $(tree "$1"); do cat "/proc/$p/status" 2>/dev/null || true; done | awk '/^VmRSS:/ { s += $2 } END { print s + 0 }'
+}
+# CPU time from the scheduler's nanosecond counters of every thread (/proc/PID/stat counts 10 ms ticks,
+# too coarse for an agent that uses a few milliseconds a minute).
 tree_cpu_seconds() {
     local p
-    for p in $(tree "$1"); do cpu_seconds "$p"; done | awk '{ s += $1 } END { printf "%.3f\n", s }'
+    for p in $(tree "$1"); do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done |
+        awk '{ s += $1 } END { printf "%.6f\n", s / 1e9 }'
+}
+# Anonymous resident memory (heap, stacks: what the program itself allocated, no shared libraries).
+tree_anon_kib() {
+    local p
+    for p in $(tree "$1"); do cat "/proc/$p/status" 2>/dev/null || true; done | awk '/^RssAnon:/ { s += $2 } END { print s + 0 }'
 }
 median_tree_rss_kib() {
     local values=()
@@ -74,7 +86,16 @@ exporter_port=$(free_port)
     2>>"$work/node-exporter.log" &
 exporter=$!
 started "$exporter"
-zabbix_port=$(free_port)
+# Zabbix takes ports 1024 to 32767 only, below the kernel's ephemeral range: try some at random.
+zabbix_port=$("$python" -c '
+import random, socket
+for port in random.sample(range(20000, 32000), 200):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+')
 cat >"$work/zabbix_agentd.conf" <<CONF
 PidFile=$work/zabbix_agentd.pid
 LogFile=$work/zabbix_agentd.log
@@ -114,6 +135,9 @@ done
 agent_cpu1=$(tree_cpu_seconds "$agent")
 exporter_cpu1=$(tree_cpu_seconds "$exporter")
 zabbix_cpu1=$(tree_cpu_seconds "$zabbix")
+agent_anon=$(tree_anon_kib "$agent")
+exporter_anon=$(tree_anon_kib "$exporter")
+zabbix_anon=$(tree_anon_kib "$zabbix")
 agent_rss=$(median_tree_rss_kib "$agent")
 exporter_rss=$(median_tree_rss_kib "$exporter")
 zabbix_rss=$(median_tree_rss_kib "$zabbix")
@@ -126,17 +150,17 @@ zabbix_size=$(stat -c %s /usr/sbin/zabbix_agentd)
 import json, sys
 output, window = sys.argv[1], float(sys.argv[2])
 rows = [
-    {"program": "jump-agent", "rssKiB": $agent_rss, "cpuSeconds": $agent_cpu1 - $agent_cpu0, "bytes": $agent_size},
-    {"program": "prometheus-node-exporter", "rssKiB": $exporter_rss, "cpuSeconds": $exporter_cpu1 - $exporter_cpu0, "bytes": $exporter_size},
-    {"program": "zabbix_agentd", "rssKiB": $zabbix_rss, "cpuSeconds": $zabbix_cpu1 - $zabbix_cpu0, "bytes": $zabbix_size},
+    {"program": "jump-agent", "rssKiB": $agent_rss, "rssAnonKiB": $agent_anon, "cpuSeconds": $agent_cpu1 - $agent_cpu0, "bytes": $agent_size},
+    {"program": "prometheus-node-exporter", "rssKiB": $exporter_rss, "rssAnonKiB": $exporter_anon, "cpuSeconds": $exporter_cpu1 - $exporter_cpu0, "bytes": $exporter_size},
+    {"program": "zabbix_agentd", "rssKiB": $zabbix_rss, "rssAnonKiB": $zabbix_anon, "cpuSeconds": $zabbix_cpu1 - $zabbix_cpu0, "bytes": $zabbix_size},
 ]
 for row in rows:
     row["cpuMsPerMinute"] = round(row["cpuSeconds"] * 1000 * 60 / window, 1)
 json.dump({"windowSeconds": window, "intervalSeconds": $interval, "results": rows}, open(output, "w"), indent=2)
 lines = ["agent footprint over %.0f s, asked every %d s" % (window, $interval), ""]
-lines.append("%-26s  %8s  %12s  %12s" % ("program", "RSS MiB", "CPU ms/min", "file MiB"))
+lines.append("%-26s  %8s  %13s  %12s  %10s" % ("program", "RSS MiB", "anon RSS MiB", "CPU ms/min", "file MiB"))
 for row in rows:
-    lines.append("%-26s  %8.1f  %12.1f  %12.1f" % (row["program"], row["rssKiB"] / 1024, row["cpuMsPerMinute"], row["bytes"] / 1048576))
+    lines.append("%-26s  %8.1f  %13.1f  %12.2f  %10.1f" % (row["program"], row["rssKiB"] / 1024, row["rssAnonKiB"] / 1024, row["cpuMsPerMinute"], row["bytes"] / 1048576))
 lines.append("")
 lines.append("jump-agent's file is stripped; it links the Swift runtime and Foundation dynamically (not counted).")
 text = "\n".join(lines)
