@@ -14,7 +14,7 @@ help:
 	@echo "make demo          build and show the three programs working"
 	@echo "make test          install what the tests need, build, run every test"
 	@echo "make fuzz          run the protocol fuzzer for FUZZ_RUNS inputs (default $(FUZZ_RUNS))"
-	@echo "make bench         run the quick benchmarks"
+	@echo "make bench         run the quick benchmarks (Benchmarks/scale.sh --full for the scale figures)"
 	@echo "make protos-check  check that the generated protobuf Swift matches jump.proto"
 
 build:
@@ -51,6 +51,7 @@ bench:
 	$(SWIFT) build -c release --product jump-bench-capture
 	.build/release/jump-bench-codec
 	.build/release/jump-bench-capture
+	Benchmarks/scale.sh
 
 protos-check:
 	scripts/install-deps.sh test

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "jump-bench-capture", targets: ["jump-bench-capture"]),
         .executable(name: "jump-bench-reconnect", targets: ["jump-bench-reconnect"]),
         .executable(name: "jump-bench-offline", targets: ["jump-bench-offline"]),
+        .executable(name: "jump-loadgen", targets: ["jump-loadgen"]),
         .library(name: "JumpProtocol", targets: ["JumpProtocol"]),
         .library(name: "JumpProtocolFuzzing", targets: ["JumpProtocolFuzzing"]),
     ],
@@ -264,6 +265,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/OfflineBenchmark"
+        ),
+        // Thousands of simulated agents (the agent's own runtime) in one process, and idle TLS clients
+        // of mosquitto and nats-server for comparison.
+        .executableTarget(
+            name: "jump-loadgen",
+            dependencies: [
+                "JumpAgentCore", "JumpAgentLinux", "JumpProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Benchmarks/LoadGen"
         ),
         .testTarget(
             name: "JumpProtocolTests",

@@ -47,6 +47,11 @@ public final class AgentRuntime: Sendable {
     /// Connection attempts made so far (each one a TCP connect, successful or not).
     public var attempts: Int { attemptCount.load(ordering: .relaxed) }
     private let attemptCount = Atomic<Int>(0)
+    /// The local address connections are made from; nil lets the kernel choose (the agent). The load
+    /// generator spreads its connections over several loopback addresses, each with its own ports.
+    let localAddress: SocketAddress?
+    /// Told about connections and reports; nil for the agent.
+    let observer: (@Sendable (AgentRuntimeEvent) -> Void)?
 
     public init(
         files: AgentFiles,
@@ -57,9 +62,13 @@ public final class AgentRuntime: Sendable {
         waker: (any WakeSender)? = nil,
         sessionHost: (any TerminalHost)? = nil,
         sessionUser: String? = nil,
-        pause: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+        pause: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+        localAddress: SocketAddress? = nil,
+        observer: (@Sendable (AgentRuntimeEvent) -> Void)? = nil
     ) throws {
         self.pause = pause
+        self.localAddress = localAddress
+        self.observer = observer
         let identity: TLSIdentity
         self.files = files
         self.leaseClock = leaseClock
@@ -192,8 +201,10 @@ public final class AgentRuntime: Sendable {
         let gate = CommandGate(agentID: configuration.clientID, lastSequence: state.withLock(\.lastCommandSequence))
         let hello = { var hello = Self.hello(); hello.lastCommandSequence = gate.lastSequence; return hello }()
         let channel: any Channel
+        var bootstrap = ClientBootstrap(group: group)
+        if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
         do {
-            channel = try await ClientBootstrap(group: group)
+            channel = try await bootstrap
                 .connectTimeout(.seconds(30))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { [tls] channel in
@@ -212,6 +223,7 @@ public final class AgentRuntime: Sendable {
                 .get()
         } catch {
             logger.info("cannot connect", metadata: ["server": "\(server)", "error": "\(error)"])
+            observer?(.connectFailed(error))
             return (.transportClosed, false)
         }
         // Stopping the agent (SIGTERM) cancels this task: say goodbye and close, so the connection
@@ -320,6 +332,7 @@ public final class AgentRuntime: Sendable {
             }
             runtime.persist()
             runtime.logger.info("connected to the appliance", metadata: ["client": "\(welcome.clientID)"])
+            runtime.observer?(.ready)
             runtime.renewIfDue(on: connection)
             let reporter = Task { [runtime] in
                 var first = true
@@ -338,6 +351,7 @@ public final class AgentRuntime: Sendable {
                     var report = await runtime.stats.report(request)
                     thumbnails.filter(&report)
                     first = false
+                    runtime.observer?(.reportSent(thumbnail: report.thumbnailStatus == .captured))
                     connection.send(.statsReport(report))
                     runtime.renewIfDue(on: connection)
                     try? await Task.sleep(for: .seconds(Int64(interval)))
@@ -383,8 +397,9 @@ public final class AgentRuntime: Sendable {
                 }
                 runtime.persist()
                 runtime.logger.info("site configuration applied", metadata: ["revision": "\(config.revision)"])
-            case .ack:
+            case .ack(let ack):
                 runtime.state.withLock { $0.contacted(runtime.leaseClock) }
+                runtime.observer?(.acknowledged(messageID: ack.ref))
             case .enrollResponse(let response):
                 runtime.renewed(response)
             default:
@@ -408,6 +423,7 @@ public final class AgentRuntime: Sendable {
                 return (status.waiter, ending)
             }
             runtime.persist()
+            runtime.observer?(.closed(outcome, wasReady: ending.1))
             waiter?.resume(returning: ending)
         }
     }

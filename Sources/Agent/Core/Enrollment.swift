@@ -87,7 +87,8 @@ public enum Enrollment {
         overrides: Overrides,
         host: WireHostFacts,
         files: AgentFiles,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        localAddress: SocketAddress? = nil
     ) async throws -> AgentConfiguration {
         let refused = overrides.notAllowed(by: installer)
         guard refused.isEmpty else {
@@ -101,7 +102,7 @@ public enum Enrollment {
         request.overrides = overrides.wire
         request.host = host
 
-        let response = try await send(request, to: installer.servers, trusting: ca, group: group)
+        let response = try await send(request, to: installer.servers, trusting: ca, group: group, localAddress: localAddress)
         switch response.result {
         case .ok: break
         case .tokenExpired, .tokenExhausted, .tokenUnknown, .overrideNotAllowed, .groupUnknown:
@@ -137,7 +138,8 @@ public enum Enrollment {
         _ request: WireEnrollRequest,
         to servers: [String],
         trusting ca: Certificate,
-        group: any EventLoopGroup
+        group: any EventLoopGroup,
+        localAddress: SocketAddress? = nil
     ) async throws -> WireEnrollResponse {
         let tls = try NIOSSLContext(configuration: JumpTLSConfiguration.client(trusting: ca, identity: nil))
         var problems: [String] = []
@@ -147,8 +149,10 @@ public enum Enrollment {
                 continue
             }
             let result = OneShot()
+            var bootstrap = ClientBootstrap(group: group)
+            if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
             do {
-                let channel = try await ClientBootstrap(group: group)
+                let channel = try await bootstrap
                     .connectTimeout(.seconds(30))
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {

@@ -1,0 +1,307 @@
+// jump-loadgen: thousands of Jump Clients in one process, each the agent's own runtime (the same
+// enrollment, TLS 1.3 with its own client certificate, reconnect and statistics code as jump-agent),
+// with synthetic statistics; and idle TLS clients of mosquitto and nats-server to compare with.
+
+import ArgumentParser
+import Dispatch
+import Foundation
+import JumpAgentCore
+import JumpProtocol
+import Logging
+import NIOCore
+import NIOPosix
+
+@main
+struct LoadGen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jump-loadgen",
+        abstract: "Simulate many Jump Clients against one appliance, or hold idle TLS clients of another server.",
+        discussion: """
+            Each process may hold as many connections as its open-file limit allows (at most 20,000 \
+            here, some taken by the process itself); start several with different --source loopback \
+            addresses and --first index ranges sharing one --cache for more. Figures are printed every \
+            --every seconds and at the end; --json FILE keeps the same figures in a file, rewritten \
+            every period (scripts wait on it) and completed with "finished": true at the end.
+            """,
+        subcommands: [Run.self, Enroll.self, Hold.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+/// What every mode shares: where to connect from, how long, where the figures go.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Local address to connect from, e.g. 127.0.0.2 (each address has its own ~28,000 ephemeral ports).")
+    var source: String?
+
+    @Option(help: "Seconds to run after starting, then stop (0: until SIGINT or SIGTERM).")
+    var duration: Double = 0
+
+    @Option(help: "Seconds between printed figures.")
+    var every: Double = 5
+
+    @Option(help: "Write the figures as JSON to this file (every period, and at the end).")
+    var json: String?
+
+    @Option(help: "Event loop threads.")
+    var threads: Int = System.coreCount
+
+    func localAddress() throws -> SocketAddress? {
+        guard let source else { return nil }
+        do {
+            return try SocketAddress(ipAddress: source, port: 0)
+        } catch {
+            throw ValidationError("--source \(source) is not an IP address")
+        }
+    }
+}
+
+/// Options of the simulated-agent modes.
+struct AgentOptions: ParsableArguments {
+    @Option(help: "Enrollment cache: one agent directory per simulated agent, reused when present (enrolled with the installer's CA).")
+    var cache: String
+
+    @Option(help: "Number of simulated agents in this process.")
+    var agents: Int = 100
+
+    @Option(help: "Index of this process's first agent in the cache (give each process its own range).")
+    var first: Int = 0
+
+    @Option(help: "An installer file (jumpctl installer create --output FILE) to enroll agents missing from the cache.")
+    var installer: String?
+
+    func validate() throws {
+        guard agents > 0 else { throw ValidationError("--agents must be at least 1") }
+        guard first >= 0 else { throw ValidationError("--first must not be negative") }
+    }
+
+    var range: Range<Int> { first..<(first + agents) }
+
+    func readInstaller() throws -> InstallerFile? {
+        guard let installer else { return nil }
+        return try Enrollment.readInstaller(at: installer)
+    }
+}
+
+extension LoadGen {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run simulated agents: enroll those missing from the cache, connect, report, reconnect.",
+            discussion: """
+                The statistics interval is the appliance's (jumpctl settings set statistics-interval); \
+                --interval only checks that the agents were given that one. SIGUSR1 makes every \
+                agent's next report carry a new 30 KB JPEG thumbnail, once (the site must select \
+                thumbnails, as it does by default). The figures: connections held, handshakes/s (the \
+                appliance's welcomes), reports/s (acknowledged), report round trip (sent to \
+                acknowledged) p50/p99, connect failures and time-outs, agents that gave up, and this \
+                process's CPU.
+                """
+        )
+
+        @OptionGroup var agentOptions: AgentOptions
+        @OptionGroup var common: CommonOptions
+
+        @Option(help: "HOST:PORT of the appliance's agent listener, when it differs from the installer's (rewrites the cached agents' configuration).")
+        var server: String?
+
+        @Option(help: "Connections started per second at start (0: all at once; the appliance's connection-rate setting admits them in any case).")
+        var startRate: Int = 0
+
+        @Option(help: "Thumbnails: none, once (the first report of each connection), every (each report).")
+        var thumbnail: String = ThumbnailMode.none.rawValue
+
+        @Option(help: "The statistics interval (seconds) the appliance is expected to give; a warning is printed when it gives another.")
+        var interval: Int?
+
+        @Flag(help: "Add the Unix time in milliseconds of every welcome to the JSON figures (for reconnect storms).")
+        var arrivals = false
+
+        func validate() throws {
+            guard ThumbnailMode(rawValue: thumbnail) != nil else {
+                throw ValidationError("--thumbnail must be one of \(ThumbnailMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+
+        func run() async throws {
+            Quiet.bootstrap()
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
+            let cache = EnrollmentCache(directory: URL(fileURLWithPath: agentOptions.cache))
+            let localAddress = try common.localAddress()
+            let enrolled = try await cache.enroll(
+                agentOptions.range, installer: try agentOptions.readInstaller(), group: group, localAddress: localAddress
+            ) { done, total in say("enrolled \(done) of \(total)") }
+            if enrolled > 0 { say("enrolled \(enrolled) agents into \(cache.directory.path)") }
+
+            let picture = try SyntheticStats.makePicture()
+            let counters = FleetCounters()
+            let fleet = try Fleet(
+                cache: cache, range: agentOptions.range, thumbnail: ThumbnailMode(rawValue: thumbnail)!, picture: picture,
+                counters: counters, group: group, localAddress: localAddress, server: server,
+                logger: Logger(label: "jump-loadgen")
+            )
+            let first = fleet.runtimes[0]
+            let printer = FiguresPrinter(
+                counters: counters, agents: agentOptions.agents, mode: "agents", output: common.json, arrivals: arrivals,
+                interval: { first.currentState.lastContact == nil ? nil : Int(first.currentState.statisticsIntervalSeconds) }
+            )
+            say("running \(agentOptions.agents) agents (\(agentOptions.range.lowerBound)..<\(agentOptions.range.upperBound)), thumbnail \(picture.jpeg.count) bytes (\(thumbnail))")
+            let signals = Signals { fleet.armThumbnails() }
+            let work = Task { await fleet.run(startRate: startRate, counters: counters) }
+            let periodic = Task { await printer.run(every: .milliseconds(Int(common.every * 1000))) }
+            await signals.wait(duration: common.duration)
+            if let interval, let given = printer.figures(finished: false).statisticsIntervalSeconds, given != interval {
+                say("warning: the appliance gave a statistics interval of \(given) s, not \(interval) s")
+            }
+            periodic.cancel()
+            let figures = printer.figures(finished: true)
+            work.cancel()
+            await work.value
+            say(figures.summary)
+            printer.write(figures)
+            try await group.shutdownGracefully()
+        }
+    }
+
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Only enroll the agents missing from the cache, then exit."
+        )
+
+        @OptionGroup var agentOptions: AgentOptions
+
+        @Option(help: "Local address to connect from.")
+        var source: String?
+
+        func run() async throws {
+            Quiet.bootstrap()
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+            let cache = EnrollmentCache(directory: URL(fileURLWithPath: agentOptions.cache))
+            let started = ContinuousClock.now
+            let localAddress = try source.map { try SocketAddress(ipAddress: $0, port: 0) }
+            let count = try await cache.enroll(
+                agentOptions.range, installer: try agentOptions.readInstaller(), group: group, localAddress: localAddress
+            ) { done, total in say("enrolled \(done) of \(total)") }
+            let seconds = AgentProbe.milliseconds(ContinuousClock.now - started) / 1000
+            say(String(format: "%d enrolled now, %d already in the cache, %.1f s", count, agentOptions.agents - count, seconds))
+            try await group.shutdownGracefully()
+        }
+    }
+
+    struct Hold: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hold idle TLS 1.3 connections with a client certificate to mosquitto (mqtt) or nats-server (nats).",
+            discussion: """
+                Each connection says the least its protocol needs to be kept: MQTT CONNECT with a \
+                one-hour keep-alive (held at CONNACK), or NATS CONNECT and PING after the server's \
+                INFO and the TLS handshake (held at PONG, and the server's PINGs are answered).
+                """
+        )
+
+        @Option(help: "HOST:PORT of the server's TLS listener.")
+        var tls: String
+
+        @Option(name: .customLong("protocol"), help: "mqtt or nats.")
+        var peer: String
+
+        @Option(help: "Connections to hold.")
+        var connections: Int = 100
+
+        @Option(help: "New connections per second (0: all at once).")
+        var rate: Int = 300
+
+        @Option(help: "The CA that signed the server's certificate (PEM).")
+        var ca: String
+
+        @Option(help: "The client certificate (PEM).")
+        var cert: String
+
+        @Option(help: "The client certificate's key (PEM).")
+        var key: String
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            guard PeerProtocol(rawValue: peer) != nil else { throw ValidationError("--protocol must be mqtt or nats") }
+            guard AgentRuntimeAddress.split(tls) != nil else { throw ValidationError("--tls must be HOST:PORT") }
+        }
+
+        func run() async throws {
+            Quiet.bootstrap()
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
+            let (host, port) = AgentRuntimeAddress.split(tls)!
+            let counters = FleetCounters()
+            let hold = PeerHold(
+                host: host, port: port, peer: PeerProtocol(rawValue: peer)!,
+                tls: try PeerHold.context(ca: ca, certificate: cert, key: key),
+                group: group, localAddress: try common.localAddress(), counters: counters
+            )
+            let printer = FiguresPrinter(counters: counters, agents: connections, mode: peer, output: common.json, arrivals: false, interval: { nil })
+            say("holding \(connections) \(peer) connections to \(tls)")
+            let periodic = Task { await printer.run(every: .milliseconds(Int(common.every * 1000))) }
+            let opening = Task { await hold.open(connections, perSecond: rate) }
+            let signals = Signals {}
+            await signals.wait(duration: common.duration)
+            periodic.cancel()
+            let figures = printer.figures(finished: true)
+            opening.cancel()
+            let channels = await opening.value
+            for channel in channels { channel.close(promise: nil) }
+            say(figures.summary)
+            printer.write(figures)
+            try await group.shutdownGracefully()
+        }
+    }
+}
+
+enum AgentRuntimeAddress {
+    static func split(_ server: String) -> (String, Int)? {
+        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else { return nil }
+        return (String(server[..<colon]), port)
+    }
+}
+
+/// The simulated agents log nothing but critical problems: thousands of them would drown the figures.
+enum Quiet {
+    static func bootstrap() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .critical
+            return handler
+        }
+    }
+}
+
+/// SIGINT and SIGTERM end the run; SIGUSR1 calls `onUser1`.
+/// The dispatch sources are only kept alive here, never touched after `init`.
+final class Signals: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init(onUser1: @escaping @Sendable () -> Void) {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        self.stream = stream
+        self.continuation = continuation
+        var sources: [any DispatchSourceSignal] = []
+        let stop: @Sendable () -> Void = { continuation.yield() }
+        let handlers: [(Int32, @Sendable () -> Void)] = [(SIGINT, stop), (SIGTERM, stop), (SIGUSR1, onUser1)]
+        for (number, handler) in handlers {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    /// Returns at SIGINT or SIGTERM, or after `duration` seconds when it is above 0.
+    func wait(duration: Double) async {
+        let timer = Task { [continuation] in
+            guard duration > 0 else { return }
+            try? await Task.sleep(for: .milliseconds(Int(duration * 1000)))
+            continuation.yield()
+        }
+        for await _ in stream { break }
+        timer.cancel()
+    }
+}

@@ -1,0 +1,129 @@
+# Shared by the scale benchmarks (scale.sh, handshake.sh, storm.sh, steady.sh, footprint.sh): a
+# throwaway appliance and jumpctl logged in to it, processes stopped on exit, memory and CPU read from
+# /proc, and JSON figures summed with python3. Source it after `cd` to the repository; it sets `bin`,
+# `work` and a trap that stops everything started through `started`.
+
+python=${PYTHON:-python3}
+# How long the appliance may take to write its initial admin password and accept a login.
+appliance_start_timeout_s=60
+# How long a process may take to end after SIGTERM before it gets SIGKILL, on exit.
+stop_timeout_s=10
+# Clock ticks per second, for /proc/PID/stat CPU times.
+clk_tck=$(getconf CLK_TCK)
+
+log() { echo "$(basename "$0"): $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# Installs Debian packages that are missing (idempotent; apt-get update only when something is).
+need_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+}
+
+# Builds the release products given (unless --no-build was given: build=0) and sets bin.
+build_products() {
+    if [ "${build:-1}" -eq 1 ]; then
+        for product in "$@"; do swift build -c release --product "$product" >&2; done
+    fi
+    bin=$(swift build -c release --show-bin-path)
+}
+
+# A TCP port on 127.0.0.1 that nobody listens on at the moment, chosen by the kernel.
+free_port() {
+    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Every process started here, stopped on exit (SIGTERM, then SIGKILL after stop_timeout_s).
+started_pids=()
+started() { started_pids+=("$1"); }
+stop_pid() {
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq $((stop_timeout_s * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local pid
+    for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
+    [ -n "${work:-}" ] && [ "${keep_work:-0}" -eq 0 ] && rm -rf "$work"
+    return 0
+}
+work=$(mktemp -d /tmp/jump-bench.XXXXXX)
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# VmRSS of a process, in KiB.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# The median of several VmRSS samples one second apart (memory moves a little while reports arrive).
+rss_median_kib() {
+    local pid=$1 samples=${2:-5} values=()
+    for _ in $(seq "$samples"); do values+=("$(rss_kib "$pid")"); sleep 1; done
+    printf '%s\n' "${values[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+# User + system CPU seconds a process has used so far.
+cpu_seconds() { awk -v tck="$clk_tck" '{ printf "%.3f\n", ($14 + $15) / tck }' "/proc/$1/stat"; }
+# Open file descriptors of a process.
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+
+# Sums KEY over the JSON figure files given (missing files and keys count 0).
+json_sum() {
+    local key=$1
+    shift
+    "$python" - "$key" "$@" <<'PY'
+import json, sys
+key, total = sys.argv[1], 0
+for path in sys.argv[2:]:
+    try:
+        value = json.load(open(path)).get(key) or 0
+    except (OSError, ValueError):
+        value = 0
+    total += value
+print(int(total) if float(total).is_integer() else total)
+PY
+}
+
+# Waits until KEY summed over FILES reaches TARGET, or TIMEOUT seconds pass (then fails).
+#   wait_sum KEY TARGET TIMEOUT FILE...
+wait_sum() {
+    local key=$1 target=$2 timeout=$3 value=0
+    shift 3
+    local deadline=$((SECONDS + timeout))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        value=$(json_sum "$key" "$@")
+        [ "${value%.*}" -ge "$target" ] && return 0
+        sleep 1
+    done
+    log "$key reached only $value of $target within $timeout s"
+    return 1
+}
+
+# The appliance: jump-server on DATA with the agent and API ports given, logged in as admin through
+# jumpctl (its configuration in $work/jumpctl). Sets server_pid.
+#   start_appliance DATA AGENT_PORT API_PORT
+start_appliance() {
+    local data=$1 agent_port=$2 api_port=$3
+    "$bin/jump-server" run --data-dir "$data" --agent-listen "127.0.0.1:$agent_port" \
+        --api-listen "127.0.0.1:$api_port" --log-level error 2>>"$work/jump-server.log" &
+    server_pid=$!
+    started "$server_pid"
+    export XDG_CONFIG_HOME="$work/jumpctl"
+    local deadline=$((SECONDS + appliance_start_timeout_s))
+    until [ -s "$data/initial-admin-password" ] && "$bin/jumpctl" login --server "https://127.0.0.1:$api_port" \
+        --user admin --ca "$data/ca.pem" <"$data/initial-admin-password" >/dev/null 2>&1; do
+        kill -0 "$server_pid" 2>/dev/null || die "jump-server stopped; see $work/jump-server.log"
+        [ "$SECONDS" -lt "$deadline" ] || die "the appliance did not accept a login within $appliance_start_timeout_s s"
+        sleep 0.2
+    done
+}
+jumpctl() { "$bin/jumpctl" "$@"; }
+
+# The loopback source address of loadgen process I (127.0.0.10 + I): each has its own ephemeral ports.
+source_address() { echo "127.0.0.$((10 + $1))"; }
