@@ -143,15 +143,10 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
             guard case .control(let envelope) = event else {
                 return fail(.unexpectedFrame, "\(ServerConnectionStateMachine.describe(event)) before Welcome")
             }
+            if let ended = endedBeforeReady(envelope) { return ended }
             switch envelope.body {
             case .welcome(let welcome):
                 return welcomed(welcome, now: now)
-            case .goodbye(let goodbye):
-                state = .closed
-                return .peerSaidGoodbye(goodbye)
-            case .retryAfter(let retry):
-                state = .closed
-                return .retryAfter(retry)
             default:
                 return fail(.unexpectedMessage, "expected Welcome, got \(ServerConnectionStateMachine.describe(event))")
             }
@@ -160,16 +155,11 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
             guard case .control(let envelope) = event else {
                 return fail(.unexpectedFrame, "\(ServerConnectionStateMachine.describe(event)) during enrollment")
             }
+            if let ended = endedBeforeReady(envelope) { return ended }
             switch envelope.body {
             case .enrollResponse(let response):
                 state = .closed
                 return .enrolled(response)
-            case .goodbye(let goodbye):
-                state = .closed
-                return .peerSaidGoodbye(goodbye)
-            case .retryAfter(let retry):
-                state = .closed
-                return .retryAfter(retry)
             default:
                 return fail(
                     .unexpectedMessage,
@@ -181,6 +171,7 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
             guard case .control(let envelope) = event else {
                 return fail(.unexpectedFrame, "\(ServerConnectionStateMachine.describe(event)) before SupportResponse")
             }
+            if let ended = endedBeforeReady(envelope) { return ended }
             switch envelope.body {
             case .supportResponse(let response) where response.result == .ok && !response.supportID.isEmpty:
                 state = .active(activeState(welcome, gate: CommandGate(agentID: response.supportID, lastSequence: 0), now: now))
@@ -188,12 +179,6 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
             case .supportResponse(let response):
                 state = .closed
                 return .supportRefused(response)
-            case .goodbye(let goodbye):
-                state = .closed
-                return .peerSaidGoodbye(goodbye)
-            case .retryAfter(let retry):
-                state = .closed
-                return .retryAfter(retry)
             default:
                 return fail(
                     .unexpectedMessage,
@@ -217,6 +202,20 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
 
         case .closed:
             return .none
+        }
+    }
+
+    /// Before the connection is ready the appliance may end it instead of answering: `Goodbye` or `RetryAfter`.
+    private mutating func endedBeforeReady(_ envelope: WireEnvelope) -> Action? {
+        switch envelope.body {
+        case .goodbye(let goodbye):
+            state = .closed
+            return .peerSaidGoodbye(goodbye)
+        case .retryAfter(let retry):
+            state = .closed
+            return .retryAfter(retry)
+        default:
+            return nil
         }
     }
 

@@ -376,10 +376,10 @@ public struct APIRoutes: Sendable {
             overrides.insert(override)
         }
         let now = self.now()
-        let id = "in-" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let (id, tokenHash) = newInstallerID()
         let installer = Installer(
             id: id,
-            tokenHash: InstallerTokens.hash(tokens.token(installerID: id)),
+            tokenHash: tokenHash,
             createdAt: now,
             createdBy: user.name,
             expiresAt: now + body.expiresInSeconds,
@@ -405,6 +405,12 @@ public struct APIRoutes: Sendable {
             status: .created,
             response: CreatedInstaller(installer: view(installer, groups: groups), file: try file(for: installer, group: group.name))
         )
+    }
+
+    /// A new installer's id and the hash of the token derived from it (only the hash is stored).
+    func newInstallerID() -> (id: String, tokenHash: String) {
+        let id = RandomID.make("in-")
+        return (id, InstallerTokens.hash(tokens.token(installerID: id)))
     }
 
     func file(for installer: Installer, group: String) throws -> InstallerFile {

@@ -131,14 +131,7 @@ struct SupportRoutes: Sendable {
             )
         }
         let computer = "\(waiting.hostname) (support, \(waiting.localUser.isEmpty ? "unknown user" : waiting.localUser))"
-        let data = try await store.policyData()
-        let report = try SimulationReport(
-            directory: try data.directory(),
-            jumpPolicies: data.jumpPolicies,
-            question: Self.attendedQuestion(caller, at: routes.now()),
-            globalAllowSimultaneousJumps: hub.settings.simultaneousJumps,
-            timeZones: access.timeZones
-        )
+        let report = try attendedReport(for: caller, directory: try await store.policyData().directory())
         let grant: JumpAuthorization.Grant
         do throws(JumpAuthorization.Refusal) {
             grant = try JumpAuthorization.decideAttended(report: report, computer: computer)
@@ -190,14 +183,22 @@ struct SupportRoutes: Sendable {
         return Declined(id: waiting.id, declined: true)
     }
 
-    static func attendedQuestion(_ user: JumpStore.User, at: Date) -> SimulationReport.Question {
-        SimulationReport.Question(
-            user: Named(UserID(user.id), user.name),
-            method: .attended,
-            jumpItem: nil,
-            customerPresent: true,
-            customerPresence: .notApplicable,
-            at: at
+    /// The simulator's answer for an attended session of `user` now: no Jump Item, so no role and no Jump Policy; the
+    /// customer is there by definition.
+    func attendedReport(for user: JumpStore.User, directory: PolicyDirectory) throws -> SimulationReport {
+        try SimulationReport(
+            directory: directory,
+            jumpPolicies: [:],
+            question: SimulationReport.Question(
+                user: Named(UserID(user.id), user.name),
+                method: .attended,
+                jumpItem: nil,
+                customerPresent: true,
+                customerPresence: .notApplicable,
+                at: routes.now()
+            ),
+            globalAllowSimultaneousJumps: hub.settings.simultaneousJumps,
+            timeZones: access.timeZones
         )
     }
 
@@ -237,15 +238,8 @@ struct SupportRoutes: Sendable {
             throw HTTPError(.unprocessableContent, message: "there is no Jump Group named '\(body.group)'; see jumpctl group list")
         }
         let name = try Validation.name(body.name ?? "", "name", allowEmpty: true)
-        let data = try await store.policyData()
-        let directory = try data.directory()
-        let report = try SimulationReport(
-            directory: directory,
-            jumpPolicies: data.jumpPolicies,
-            question: Self.attendedQuestion(caller, at: routes.now()),
-            globalAllowSimultaneousJumps: hub.settings.simultaneousJumps,
-            timeZones: access.timeZones
-        )
+        let directory = try await store.policyData().directory()
+        let report = try attendedReport(for: caller, directory: directory)
         func refuse(_ rule: String, _ message: String) async throws -> Never {
             try await store.appendAudit(
                 AuditEvent(actor: caller.name, action: "session.pin-refused", target: live.clientID, detail: "\(id) \(rule): \(message)")
@@ -273,10 +267,10 @@ struct SupportRoutes: Sendable {
         defer { queue.endPin(waiting.id) }
 
         let now = routes.now()
-        let installerID = "in-" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let (installerID, tokenHash) = routes.newInstallerID()
         let installer = Installer(
             id: installerID,
-            tokenHash: InstallerTokens.hash(routes.tokens.token(installerID: installerID)),
+            tokenHash: tokenHash,
             createdAt: now,
             createdBy: caller.name,
             expiresAt: now + Self.pinInstallerLifetime,

@@ -925,7 +925,7 @@ public final class ClientHub: ServerConnectionDelegate {
     }
 
     static func newClientID() -> String {
-        "jc-" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        RandomID.make("jc-")
     }
 
     static func format(_ date: Date) -> String {

@@ -196,7 +196,7 @@ public final class JumpSessions: Sendable {
         guard let connection = hub.connection(of: request.clientID) else {
             throw .offline("\(request.clientName) (\(request.clientID)) is not connected to the appliance now.")
         }
-        let id = "s-" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let id = RandomID.make("s-")
         let now = clock.now()
         var record = JumpSessionRecord(
             id: id,

@@ -129,7 +129,7 @@ public final class SupportQueue: Sendable {
             guard !code.used else { return .failure(.codeUsed) }
             guard code.expiresAt > now else { return .failure(.codeExpired) }
             state.codes[key]?.used = true
-            let id = Self.idPrefix + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            let id = RandomID.make(Self.idPrefix)
             let hostname = Self.printable(wire.host.hostname)
             let request = Request(
                 id: id,
