@@ -238,7 +238,7 @@ public struct APIRoutes: Sendable {
         guard hub.clientView(id: id, groups: [:]) != nil else {
             throw HTTPError(.notFound, message: "there is no Jump Client \(id)")
         }
-        guard hub.settings.statistics.contains(.thumbnail), let jpeg = hub.thumbnail(id: id) else {
+        guard hub.settings.statistics.contains(.thumbnail), let jpeg = try await hub.thumbnail(id: id) else {
             throw HTTPError(.notFound, message: "Jump Client \(id) has sent no thumbnail (no graphical session, or thumbnails are not selected)")
         }
         return Response(

@@ -26,9 +26,11 @@ public final class ClientHub: ServerConnectionDelegate {
     /// Renewals handled at once; more are answered RATE_LIMITED and the agent asks again later.
     public static let maximumConcurrentRenewals = 8
 
+    /// A client's last report. Its picture is here only from its arrival until the next statistics
+    /// flush writes it (`.jpeg`), then `.stored`: the store holds pictures, not every client's memory.
     struct Latest {
         var report: WireStatsReport
-        var thumbnail: Data?
+        var thumbnail: ClientStats.Thumbnail
         var updatedAt: Date
     }
 
@@ -203,8 +205,15 @@ public final class ClientHub: ServerConnectionDelegate {
         }
     }
 
-    public func thumbnail(id: String) -> Data? {
-        state.withLock { $0.latest[id]?.thumbnail }
+    /// The client's last picture: from memory while it is not written yet, else from the store.
+    public func thumbnail(id: String) async throws -> Data? {
+        switch state.withLock({ $0.latest[id]?.thumbnail }) {
+        case .jpeg(let jpeg)?: return jpeg
+        case .stored?:
+            guard case .jpeg(let jpeg)? = try await store.stats(clientID: id)?.thumbnail else { return nil }
+            return jpeg
+        case .none?, nil: return nil
+        }
     }
 
     static func status(_ record: ClientRecord, connected: Bool, settings: SiteSettings, now: Date) -> String {
@@ -230,7 +239,7 @@ public final class ClientHub: ServerConnectionDelegate {
             enrolledAt: record.enrolledAt,
             hostname: report?.host.hostname.nonEmpty ?? record.hostname,
             addresses: [],
-            thumbnail: latest?.thumbnail != nil && selected.contains(.thumbnail),
+            thumbnail: (latest?.thumbnail.exists ?? false) && selected.contains(.thumbnail),
             statisticsAt: latest?.updatedAt
         )
         guard let report else { return view }
@@ -378,6 +387,13 @@ public final class ClientHub: ServerConnectionDelegate {
                 return state.storeFailing
             }
             if recovered { logger.notice("statistics are being written again") }
+            // Written pictures leave memory, unless a newer one came meanwhile.
+            state.withLock { state in
+                for entry in batch {
+                    guard case .jpeg = entry.thumbnail, state.latest[entry.clientID]?.thumbnail == entry.thumbnail else { continue }
+                    state.latest[entry.clientID]?.thumbnail = .stored
+                }
+            }
             return batch.count
         } catch {
             let first = state.withLock { state in
@@ -394,6 +410,11 @@ public final class ClientHub: ServerConnectionDelegate {
             }
             return 0
         }
+    }
+
+    /// How many pictures are held in memory, waiting to be written.
+    public var memoryThumbnailCount: Int {
+        state.withLock { state in state.latest.values.count { if case .jpeg = $0.thumbnail { true } else { false } } }
     }
 
     /// How many clients are connected now.
@@ -534,16 +555,16 @@ public final class ClientHub: ServerConnectionDelegate {
             var merged = report
             if !report.hasHost, let previous { merged.host = previous.report.host }
             if !report.hasNetwork, let previous { merged.network = previous.report.network }
-            var thumbnail: Data?
+            let thumbnail: ClientStats.Thumbnail
             switch report.thumbnailStatus {
             case .captured:
-                thumbnail = report.thumbnail.jpeg
+                thumbnail = .jpeg(report.thumbnail.jpeg)
                 merged.thumbnail.jpeg = Data()
             case .unchanged:
-                thumbnail = previous?.thumbnail
+                thumbnail = previous?.thumbnail ?? .none
                 if let previous { merged.thumbnail = previous.report.thumbnail }
             default:
-                thumbnail = nil
+                thumbnail = .none
             }
             state.latest[clientID] = Latest(report: merged, thumbnail: thumbnail, updatedAt: now)
             state.dirty.insert(clientID)

@@ -199,9 +199,24 @@ public struct ClientStats: Hashable, Sendable {
     public var clientID: String
     public var updatedAt: Date
     public var report: Data
-    public var thumbnail: Data?
+    public var thumbnail: Thumbnail
 
-    public init(clientID: String, updatedAt: Date, report: Data, thumbnail: Data?) {
+    /// A client's last picture. Pictures are large beside the rest (up to 64 KB against a few hundred
+    /// bytes), so the appliance keeps them in the store and reads one when it is asked for.
+    public enum Thumbnail: Hashable, Sendable {
+        /// No picture.
+        case none
+        /// The picture in the store, not read: ``Store/allStats()`` says only that there is one, and
+        /// saving statistics with `.stored` leaves the stored picture as it is.
+        case stored
+        /// The picture.
+        case jpeg(Data)
+
+        /// Whether there is a picture.
+        public var exists: Bool { self != .none }
+    }
+
+    public init(clientID: String, updatedAt: Date, report: Data, thumbnail: Thumbnail) {
         self.clientID = clientID
         self.updatedAt = updatedAt
         self.report = report

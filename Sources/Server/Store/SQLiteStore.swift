@@ -683,35 +683,61 @@ public final class SQLiteStore: Store {
                         thumbnail = excluded.thumbnail
                     """
             )
+            // A report whose picture did not change leaves the stored one: the common case, and a write of
+            // a few hundred bytes rather than tens of kilobytes.
+            let upsertKeepingThumbnail = try db.cachedStatement(
+                sql: """
+                    INSERT INTO clientStats (clientID, updatedAt, report, thumbnail) VALUES (?, ?, ?, NULL)
+                    ON CONFLICT(clientID) DO UPDATE SET updatedAt = excluded.updatedAt, report = excluded.report
+                    """
+            )
             let contact = try db.cachedStatement(sql: "UPDATE client SET lastContact = ? WHERE id = ?")
             for entry in stats {
                 let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM client WHERE id = ?", arguments: [entry.clientID]) ?? false
                 guard exists else { continue }
-                try upsert.execute(arguments: [
-                    entry.clientID, entry.updatedAt.timeIntervalSince1970, entry.report, entry.thumbnail,
-                ])
-                try contact.execute(arguments: [entry.updatedAt.timeIntervalSince1970, entry.clientID])
+                let time = entry.updatedAt.timeIntervalSince1970
+                switch entry.thumbnail {
+                case .stored:
+                    try upsertKeepingThumbnail.execute(arguments: [entry.clientID, time, entry.report])
+                case .none:
+                    try upsert.execute(arguments: [entry.clientID, time, entry.report, nil as Data?])
+                case .jpeg(let jpeg):
+                    try upsert.execute(arguments: [entry.clientID, time, entry.report, jpeg])
+                }
+                try contact.execute(arguments: [time, entry.clientID])
             }
         }
     }
 
-    private static func stats(_ row: Row) -> ClientStats {
-        ClientStats(
+    private static func stats(_ row: Row, withThumbnail: Bool) -> ClientStats {
+        let thumbnail: ClientStats.Thumbnail
+        if withThumbnail {
+            thumbnail = (row["thumbnail"] as Data?).map { .jpeg($0) } ?? .none
+        } else {
+            thumbnail = row["hasThumbnail"] == true ? .stored : .none
+        }
+        return ClientStats(
             clientID: row["clientID"],
             updatedAt: Date(timeIntervalSince1970: row["updatedAt"]),
             report: row["report"],
-            thumbnail: row["thumbnail"]
+            thumbnail: thumbnail
         )
     }
 
     public func stats(clientID: String) async throws -> ClientStats? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM clientStats WHERE clientID = ?", arguments: [clientID]).map(Self.stats)
+            try Row.fetchOne(db, sql: "SELECT * FROM clientStats WHERE clientID = ?", arguments: [clientID])
+                .map { Self.stats($0, withThumbnail: true) }
         }
     }
 
     public func allStats() async throws -> [ClientStats] {
-        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM clientStats").map(Self.stats) }
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT clientID, updatedAt, report, thumbnail IS NOT NULL AS hasThumbnail FROM clientStats"
+            ).map { Self.stats($0, withThumbnail: false) }
+        }
     }
 
     // MARK: Audit log

@@ -59,8 +59,11 @@ public protocol Store: Sendable {
 
     // MARK: Statistics
     /// Writes the latest statistics of many clients in one transaction, and their contact times.
+    /// A thumbnail of `.stored` leaves the stored picture as it is; `.none` removes it.
     func saveStats(_ stats: [ClientStats]) async throws
+    /// One client's statistics with its picture.
     func stats(clientID: String) async throws -> ClientStats?
+    /// Every client's statistics, pictures left out (`.stored` says there is one).
     func allStats() async throws -> [ClientStats]
 
     // MARK: Access control
