@@ -95,6 +95,8 @@ let package = Package(
         // posix_openpt, POSIX_SPAWN_SETSID, closefrom and TIOCSWINSZ: glibc hides them behind
         // _GNU_SOURCE, and ioctl is variadic.
         .target(name: "CPTY", path: "Sources/CPTY"),
+        // mallopt, which Glibc's Swift module does not declare (see HeapTuning in the appliance).
+        .target(name: "CHeap", path: "Sources/CHeap"),
         .target(
             name: "CJPEG",
             path: "Sources/CJPEG",
@@ -151,6 +153,7 @@ let package = Package(
         .target(
             name: "JumpServerCore",
             dependencies: [
+                "CHeap",
                 "JumpProtocol",
                 "JumpTLS",
                 "JumpStore",

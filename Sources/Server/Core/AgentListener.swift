@@ -44,6 +44,11 @@ public final class AgentListener: Sendable {
     /// The kernel's queue of connections not accepted yet (see ``AdmissionControlHandler``); the
     /// kernel caps it at `net.core.somaxconn`.
     public static let listenBacklog: Int32 = 65535
+    /// How reads from an agent's socket are sized: NIO's adaptive sizes, but at most one TLS record
+    /// (16 KiB) instead of 64 KiB. A channel keeps its last receive buffer for the next read, so each
+    /// connection that once received a large message (a thumbnail) would keep a buffer of the largest
+    /// size it reached.
+    public static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16384)
 
     public let channel: any Channel
     public var localAddress: SocketAddress? { channel.localAddress }
@@ -80,6 +85,7 @@ public final class AgentListener: Sendable {
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations

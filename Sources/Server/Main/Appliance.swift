@@ -29,6 +29,7 @@ enum Appliance {
             return handler
         }
         let logger = Logger(label: "jump-server")
+        if !HeapTuning.apply() { logger.notice("the C library did not take the heap tuning; memory per connection will be higher") }
 
         let hostname = ProcessInfo.processInfo.hostName
         var names = ["localhost"] + configuration.hostnames
