@@ -101,6 +101,7 @@ import Testing
         let old = #"{"lastCommandSequence":0,"configRevision":0,"statistics":[],"statisticsIntervalSeconds":60,"deleteAfterDays":30,"restrictLocalUninstall":false,"screenStatePresence":true}"#
         var upgraded = try JSONDecoder.agentFiles.decode(AgentState.self, from: Data(old.utf8))
         #expect(upgraded.lease == nil)
+        #expect(upgraded.reconnectSpreadMilliseconds == nil)
         let fresh = upgraded.leaseExpired(clock)
         #expect(!fresh)
     }

@@ -142,6 +142,24 @@ import Testing
         #expect((800...1200).contains(below), "about half below the middle: \(below)")
     }
 
+    @Test func theAppliancesSpreadStopsTheCeiling() {
+        var generator = SystemRandomNumberGenerator()
+        var backoff = ReconnectBackoff(spread: .milliseconds(3334))
+        var ceilings: [Duration] = []
+        var waits: [Duration] = []
+        for _ in 0..<10 {
+            ceilings.append(backoff.ceiling)
+            waits.append(backoff.next(using: &generator))
+        }
+        #expect(ceilings.prefix(3) == [.seconds(1), .seconds(2), .milliseconds(3334)])
+        #expect(ceilings.dropFirst(2).allSatisfy { $0 == .milliseconds(3334) })
+        #expect(waits.allSatisfy { $0 <= .milliseconds(3334) })
+        backoff.spread = .milliseconds(10)
+        #expect(backoff.ceiling == ReconnectBackoff.base, "never below a second")
+        backoff.spread = .seconds(100_000)
+        #expect(backoff.ceiling == ReconnectBackoff.cap, "never above the cap")
+    }
+
     @Test func retryAfterIsALowerBound() {
         var generator = SystemRandomNumberGenerator()
         var backoff = ReconnectBackoff()

@@ -65,6 +65,27 @@ import Testing
         #expect(m.tick(now: t0.advanced(by: .seconds(10))).goodbyeReason == .helloTimeout)
     }
 
+    @Test func theWaitInTheAppliancesListenQueueIsNotCountedAgainstHello() {
+        var m = machine()
+        m.transportConnected(now: t0)
+        #expect(m.nextDeadline == t0.monotonic + .seconds(120), "bounded by the admission time-out")
+        #expect(m.tick(now: t0.advanced(by: .seconds(60))) == .none, "a minute in the queue is no hello time-out")
+        let admitted = t0.advanced(by: .seconds(90))
+        #expect(m.channelActive(now: admitted) == .send(.hello(Fixtures.hello(lastSequence: 4))))
+        #expect(m.nextDeadline == admitted.monotonic + .seconds(10), "the hello time-out starts at the handshake")
+        #expect(m.tick(now: admitted.advanced(by: .seconds(9))) == .none)
+        #expect(m.tick(now: admitted.advanced(by: .seconds(10))).goodbyeReason == .helloTimeout)
+    }
+
+    @Test func aConnectionTheApplianceNeverTakesIsGivenUp() {
+        var m = machine()
+        m.transportConnected(now: t0)
+        #expect(m.tick(now: t0.advanced(by: .seconds(119))) == .none)
+        #expect(m.tick(now: t0.advanced(by: .seconds(120))).goodbyeReason == .helloTimeout)
+        #expect(m.isClosed)
+        #expect(m.channelActive(now: t0.advanced(by: .seconds(121))) == .none, "a handshake after that is too late")
+    }
+
     @Test func aVersionTheAgentDoesNotSpeakIsRefused() {
         var m = machine()
         _ = m.channelActive(now: t0)

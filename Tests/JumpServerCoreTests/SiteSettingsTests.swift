@@ -83,4 +83,12 @@ import Testing
         #expect(config.restrictLocalUninstall)
         #expect(config.statisticsIntervalSeconds == 60)
     }
+
+    @Test func theReconnectSpreadIsHalfTheTimeToAdmitEveryClient() {
+        #expect(ClientHub.reconnectSpread(clients: 1000, rate: 300) == 1667)
+        #expect(ClientHub.reconnectSpread(clients: 1000, rate: 50) == 10_000)
+        #expect(ClientHub.reconnectSpread(clients: 25_000, rate: 50) == 250_000)
+        #expect(ClientHub.reconnectSpread(clients: 10, rate: 300) == 1000, "at least a second")
+        #expect(ClientHub.reconnectSpread(clients: 0, rate: 0) == 1000)
+    }
 }

@@ -72,6 +72,9 @@ public struct AgentState: Codable, Hashable, Sendable {
     public var lastContact: Date?
     /// Time without contact, against `deleteAfterDays` (absent in files of older agents).
     public var lease: OfflineLease?
+    /// The appliance's reconnect spread (`SiteConfig.reconnect_spread_ms`): the backoff stops growing
+    /// there. Absent in files of older agents and when the appliance gives none.
+    public var reconnectSpreadMilliseconds: UInt32?
 
     public init() {}
 

@@ -151,6 +151,7 @@ public final class AgentRuntime: Sendable {
             }
             if wasReady, ContinuousClock.now - started >= ReconnectBackoff.stableConnection { backoff.reset() }
             if !wasReady { serverIndex += 1 }
+            backoff.spread = state.withLock(\.reconnectSpreadMilliseconds).map { .milliseconds(Int64($0)) }
             let wait = backoff.next(retryAfter: retryAfter, using: &random)
             logger.debug("reconnecting", metadata: ["after": "\(wait)"])
             do { try await pause(wait) } catch { break }
@@ -214,7 +215,8 @@ public final class AgentRuntime: Sendable {
                             AgentConnectionHandler(
                                 configuration: .init(purpose: .serve(gate), hello: hello),
                                 clock: Self.clock,
-                                delegate: session
+                                delegate: session,
+                                start: .afterTLSHandshake
                             )
                         )
                     }

@@ -161,7 +161,8 @@ public enum Enrollment {
                                 AgentConnectionHandler(
                                     configuration: .init(purpose: .enroll(request), hello: AgentRuntime.hello()),
                                     clock: AgentRuntime.clock,
-                                    delegate: result
+                                    delegate: result,
+                                    start: .afterTLSHandshake
                                 )
                             )
                         }
@@ -229,5 +230,6 @@ extension AgentState {
         deleteAfterDays = config.deleteAfterDays
         restrictLocalUninstall = config.restrictLocalUninstall
         screenStatePresence = config.screenStatePresence
+        reconnectSpreadMilliseconds = config.reconnectSpreadMs > 0 ? config.reconnectSpreadMs : nil
     }
 }

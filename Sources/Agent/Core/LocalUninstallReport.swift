@@ -27,7 +27,7 @@ extension AgentRuntime {
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
                             try channel.pipeline.syncOperations.addJumpFraming(
-                                AgentConnectionHandler(configuration: .init(purpose: .serve(gate), hello: Self.hello()), clock: Self.clock, delegate: reporter)
+                                AgentConnectionHandler(configuration: .init(purpose: .serve(gate), hello: Self.hello()), clock: Self.clock, delegate: reporter, start: .afterTLSHandshake)
                             )
                         }
                     }

@@ -1,6 +1,13 @@
 /// When to try the appliance again: capped exponential backoff with full jitter (a uniformly random
 /// wait between zero and the current ceiling), so a fleet that lost the appliance at the same moment
 /// comes back spread out instead of in waves. A retry-after from the appliance is a lower bound.
+///
+/// The appliance may announce a spread (``spread``): then the ceiling stops growing there instead of at
+/// ``cap``. It is half the time the appliance needs to admit all its clients at its connection rate, so
+/// during an outage the fleet keeps trying about twice as fast as the appliance will admit, and once it
+/// is back its queue of new connections does not run dry until every client is in. Without it, waits
+/// that grew to 16 or 32 s during a short outage kept the last clients away long after the appliance
+/// could have taken them.
 public struct ReconnectBackoff: Sendable {
     /// The first ceiling.
     public static let base = Duration.seconds(1)
@@ -10,14 +17,20 @@ public struct ReconnectBackoff: Sendable {
     public static let stableConnection = Duration.seconds(60)
 
     private(set) var attempt = 0
+    /// The appliance's reconnect spread, when it gave one: the ceiling grows no further (but is at
+    /// least ``base`` and at most ``cap``).
+    public var spread: Duration?
 
-    public init() {}
+    public init(spread: Duration? = nil) {
+        self.spread = spread
+    }
 
     /// The ceiling for the next wait.
     public var ceiling: Duration {
         let doublings = min(attempt, 20)
         let scaled = Self.base * (1 << doublings)
-        return min(scaled, Self.cap)
+        let limit = spread.map { min(max($0, Self.base), Self.cap) } ?? Self.cap
+        return min(scaled, limit)
     }
 
     /// The wait before the next attempt, and one more step up.

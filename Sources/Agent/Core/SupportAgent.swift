@@ -135,7 +135,8 @@ public final class SupportAgent: Sendable {
                             AgentConnectionHandler(
                                 configuration: .init(purpose: .support(request), hello: AgentRuntime.hello()),
                                 clock: AgentRuntime.clock,
-                                delegate: connection
+                                delegate: connection,
+                                start: .afterTLSHandshake
                             )
                         )
                     }

@@ -1,4 +1,5 @@
 public import NIOCore
+import NIOTLS
 
 /// How an agent connection ended.
 public enum AgentConnectionOutcome: Equatable, Sendable {
@@ -35,9 +36,18 @@ extension AgentConnectionDelegate {
 }
 
 /// Runs an ``AgentConnectionStateMachine`` on a channel whose inbound side yields ``Frame``s. It says
-/// Hello when the channel becomes active (a TLS handler in front holds the bytes until its handshake
-/// is done).
+/// Hello when the channel becomes active, or, on a channel with TLS in front, when the TLS handshake
+/// is done (``Start``).
 public final class AgentConnectionHandler: ChannelDuplexHandler {
+    /// When the connection begins: when to say Hello and start the hello time-out.
+    public enum Start: Sendable {
+        /// When the channel is active: nothing below needs time first.
+        case whenActive
+        /// When a TLS handler in front reports its handshake done; until then the wait is bounded by
+        /// ``ConnectionTimeouts/admission`` (see ``AgentConnectionStateMachine/transportConnected(now:)``).
+        case afterTLSHandshake
+    }
+
     public typealias InboundIn = Frame
     public typealias OutboundIn = Never
     public typealias OutboundOut = ByteBuffer
@@ -49,12 +59,15 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var outcome: AgentConnectionOutcome?
     private var reportedClose = false
+    private let start: Start
 
     public init(
         configuration: AgentConnectionStateMachine.Configuration,
         clock: ConnectionClock,
-        delegate: any AgentConnectionDelegate
+        delegate: any AgentConnectionDelegate,
+        start: Start = .whenActive
     ) {
+        self.start = start
         self.machine = AgentConnectionStateMachine(configuration: configuration)
         self.clock = clock
         self.delegate = delegate
@@ -81,7 +94,20 @@ public final class AgentConnectionHandler: ChannelDuplexHandler {
     }
 
     private func start(context: ChannelHandlerContext) {
-        perform(machine.channelActive(now: clock.now(on: context.eventLoop)), context: context)
+        switch start {
+        case .whenActive:
+            perform(machine.channelActive(now: clock.now(on: context.eventLoop)), context: context)
+        case .afterTLSHandshake:
+            machine.transportConnected(now: clock.now(on: context.eventLoop))
+            reschedule(context: context)
+        }
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .afterTLSHandshake = start, let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            perform(machine.channelActive(now: clock.now(on: context.eventLoop)), context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {

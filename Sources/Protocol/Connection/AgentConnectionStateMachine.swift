@@ -68,6 +68,8 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
 
     private enum State: Sendable {
         case idle
+        /// Connected, waiting for the secure channel (see ``transportConnected(now:)``).
+        case awaitingTransport(deadline: NIODeadline)
         case awaitingWelcome(deadline: NIODeadline)
         case awaitingEnrollResponse(deadline: NIODeadline)
         case awaitingSupportResponse(deadline: NIODeadline, welcome: WireWelcome)
@@ -109,7 +111,7 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
         switch state {
         case .idle, .closed:
             return nil
-        case .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline),
+        case .awaitingTransport(let deadline), .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline),
             .awaitingSupportResponse(let deadline, _):
             return deadline
         case .active(let a):
@@ -123,9 +125,23 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
 
     // MARK: Inputs
 
+    /// The TCP connection is up, the TLS handshake not done yet. The appliance takes new connections
+    /// at its connection rate and leaves the rest in its listen queue, where the kernel has already
+    /// completed them; so the wait for the handshake is bounded on its own, by
+    /// ``ConnectionTimeouts/admission``, and the hello time-out starts only when the handshake is done.
+    /// An agent that counted its wait in the queue against the hello time-out would give up on
+    /// connections the appliance then spends its admissions on.
+    public mutating func transportConnected(now: Timestamp) {
+        guard case .idle = state else { return }
+        state = .awaitingTransport(deadline: now.monotonic + configuration.timeouts.admission)
+    }
+
     /// The TLS handshake finished: say Hello.
     public mutating func channelActive(now: Timestamp) -> Action {
-        guard case .idle = state else { return .none }
+        switch state {
+        case .idle, .awaitingTransport: break
+        default: return .none
+        }
         state = .awaitingWelcome(deadline: now.monotonic + configuration.timeouts.hello)
         var hello = configuration.hello
         hello.minVersion = configuration.supportedVersions.lowerBound
@@ -136,7 +152,7 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
 
     public mutating func received(_ event: InboundEvent, now: Timestamp) -> Action {
         switch state {
-        case .idle:
+        case .idle, .awaitingTransport:
             return fail(.unexpectedMessage, "\(ServerConnectionStateMachine.describe(event)) before Hello")
 
         case .awaitingWelcome:
@@ -303,6 +319,10 @@ public struct AgentConnectionStateMachine: ChannelCarrying, Sendable {
         switch state {
         case .idle, .closed:
             return .none
+        case .awaitingTransport(let deadline):
+            guard now.monotonic >= deadline else { return .none }
+            state = .closed
+            return .closeWith(WireGoodbye(.helloTimeout, "the appliance did not take the connection in time"))
         case .awaitingWelcome(let deadline), .awaitingEnrollResponse(let deadline),
             .awaitingSupportResponse(let deadline, _):
             guard now.monotonic >= deadline else { return .none }

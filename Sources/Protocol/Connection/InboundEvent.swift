@@ -40,17 +40,23 @@ public struct ConnectionTimeouts: Hashable, Sendable {
     public var heartbeat: TimeAmount
     /// Silence this many heartbeats long closes the connection.
     public var missedHeartbeats: Int64
+    /// An agent waits this long for the TLS handshake of a connection the kernel completed: the time the
+    /// connection may spend in the appliance's listen queue before admission takes it (its queue of
+    /// up to 4,096 at 50 a second is 82 s).
+    public var admission: TimeAmount
 
     public init(
         hello: TimeAmount = .seconds(10),
         enrollment: TimeAmount = .seconds(30),
         heartbeat: TimeAmount = .seconds(30),
-        missedHeartbeats: Int64 = 3
+        missedHeartbeats: Int64 = 3,
+        admission: TimeAmount = .seconds(120)
     ) {
         self.hello = hello
         self.enrollment = enrollment
         self.heartbeat = heartbeat
         self.missedHeartbeats = missedHeartbeats
+        self.admission = admission
     }
 
     /// How long a peer may stay silent.

@@ -1560,6 +1560,11 @@ public nonisolated struct WireSiteConfig: Sendable {
 
   public var heartbeatSeconds: UInt32 = 0
 
+  /// After losing the appliance, the agent's reconnect backoff stops growing at this many milliseconds:
+  /// half the time the appliance needs to admit every Jump Client at its connection rate, so that after
+  /// an outage the fleet comes back as fast as admission allows. 0: not given (the backoff's own cap).
+  public var reconnectSpreadMs: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3317,7 +3322,7 @@ nonisolated extension WireStatsReport: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension WireSiteConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SiteConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}statistics\0\u{3}statistics_interval_seconds\0\u{3}delete_after_days\0\u{3}restrict_local_uninstall\0\u{3}screen_state_presence\0\u{3}heartbeat_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}statistics\0\u{3}statistics_interval_seconds\0\u{3}delete_after_days\0\u{3}restrict_local_uninstall\0\u{3}screen_state_presence\0\u{3}heartbeat_seconds\0\u{3}reconnect_spread_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3332,6 +3337,7 @@ nonisolated extension WireSiteConfig: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 5: try { try decoder.decodeSingularBoolField(value: &self.restrictLocalUninstall) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.screenStatePresence) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatSeconds) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.reconnectSpreadMs) }()
       default: break
       }
     }
@@ -3359,6 +3365,9 @@ nonisolated extension WireSiteConfig: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if self.heartbeatSeconds != 0 {
       try visitor.visitSingularUInt32Field(value: self.heartbeatSeconds, fieldNumber: 7)
     }
+    if self.reconnectSpreadMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.reconnectSpreadMs, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3370,6 +3379,7 @@ nonisolated extension WireSiteConfig: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.restrictLocalUninstall != rhs.restrictLocalUninstall {return false}
     if lhs.screenStatePresence != rhs.screenStatePresence {return false}
     if lhs.heartbeatSeconds != rhs.heartbeatSeconds {return false}
+    if lhs.reconnectSpreadMs != rhs.reconnectSpreadMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

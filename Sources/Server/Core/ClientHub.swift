@@ -139,7 +139,7 @@ public final class ClientHub: ServerConnectionDelegate {
             let clients = state.connections.filter { !$0.key.hasPrefix(SupportQueue.idPrefix) }
             return (Array(clients.values), state.settingsObservers)
         }
-        let config = updated.siteConfig
+        let config = state.withLock { Self.siteConfig($0) }
         for connection in connections { connection.send(.siteConfig(config)) }
         for observer in observers { observer(updated) }
         return updated.warnings
@@ -412,6 +412,25 @@ public final class ClientHub: ServerConnectionDelegate {
         }
     }
 
+    /// The settings agents are given, with the reconnect spread for the clients known now.
+    static func siteConfig(_ state: State) -> WireSiteConfig {
+        var config = state.settings.siteConfig
+        config.reconnectSpreadMs = reconnectSpread(clients: state.clients.count, rate: state.settings.connectionRate)
+        return config
+    }
+
+    /// The longest an agent should wait between attempts after losing the appliance, in milliseconds:
+    /// half the time admission takes to let `clients` in at `rate` a second, and at least a second.
+    ///
+    /// With every agent's wait spread evenly up to this, the fleet tries twice as fast as the appliance
+    /// admits, so from the moment it is back its listen queue never runs dry and the last client is in
+    /// after about clients / rate seconds; a longer spread would leave the appliance idle while agents
+    /// sleep. Deleted and uninstalled clients are counted too: they cost a little speed, not a wrong answer.
+    public static func reconnectSpread(clients: Int, rate: Int) -> UInt32 {
+        let milliseconds = Double(clients) / Double(max(rate, 1)) / 2 * 1000
+        return UInt32(min(max(milliseconds.rounded(.up), 1000), Double(UInt32.max)))
+    }
+
     /// How many pictures are held in memory, waiting to be written.
     public var memoryThumbnailCount: Int {
         state.withLock { state in state.latest.values.count { if case .jpeg = $0.thumbnail { true } else { false } } }
@@ -453,7 +472,7 @@ public final class ClientHub: ServerConnectionDelegate {
             state.connectionSerials[clientID] = certificateSerial
             state.clients[clientID]?.lastContact = now
             state.contacts[clientID] = now
-            return .admit(state.settings.siteConfig, replaced: replaced)
+            return .admit(Self.siteConfig(state), replaced: replaced)
         }
         switch decision {
         case .admit(let config, let replaced):
@@ -671,7 +690,7 @@ public final class ClientHub: ServerConnectionDelegate {
         }
         let config = state.withLock { state in
             state.clients[clientID] = record
-            return state.settings.siteConfig
+            return Self.siteConfig(state)
         }
         logger.info("Jump Client enrolled", metadata: ["client": "\(clientID)", "installer": "\(installer.id)"])
         var response = answer(.ok, "")
