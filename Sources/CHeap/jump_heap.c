@@ -1,3 +1,5 @@
+#include <stdlib.h>
+
 #include "jump_heap.h"
 
 #if defined(__GLIBC__)

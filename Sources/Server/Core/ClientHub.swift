@@ -412,10 +412,12 @@ public final class ClientHub: ServerConnectionDelegate {
         }
     }
 
-    /// The settings agents are given, with the reconnect spread for the clients known now.
+    /// The settings agents are given, with the reconnect spread for the clients connected now: they are
+    /// the ones that come back together after an outage. An agent that connected early, when few were
+    /// connected, has a shorter spread than it would need: it only tries more often.
     static func siteConfig(_ state: State) -> WireSiteConfig {
         var config = state.settings.siteConfig
-        config.reconnectSpreadMs = reconnectSpread(clients: state.clients.count, rate: state.settings.connectionRate)
+        config.reconnectSpreadMs = reconnectSpread(clients: state.connections.count, rate: state.settings.connectionRate)
         return config
     }
 
@@ -425,7 +427,7 @@ public final class ClientHub: ServerConnectionDelegate {
     /// With every agent's wait spread evenly up to this, the fleet tries twice as fast as the appliance
     /// admits, so from the moment it is back its listen queue never runs dry and the last client is in
     /// after about clients / rate seconds; a longer spread would leave the appliance idle while agents
-    /// sleep. Deleted and uninstalled clients are counted too: they cost a little speed, not a wrong answer.
+    /// sleep.
     public static func reconnectSpread(clients: Int, rate: Int) -> UInt32 {
         let milliseconds = Double(clients) / Double(max(rate, 1)) / 2 * 1000
         return UInt32(min(max(milliseconds.rounded(.up), 1000), Double(UInt32.max)))
