@@ -63,15 +63,44 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var reportedClose = false
     private var certificateSerial: String?
+    private let readSizing: ReadSizing?
+    private var readingForSessions = false
 
+    /// How the connection's socket reads are sized: small while it carries only control messages (an
+    /// idle connection keeps its receive buffers, so they are what thousands of idle connections cost),
+    /// larger while a session channel is open (a session's output arrives faster in bigger reads).
+    public struct ReadSizing: Sendable {
+        public var control: AdaptiveRecvByteBufferAllocator
+        public var controlReadsPerWakeUp: UInt
+        public var sessions: AdaptiveRecvByteBufferAllocator
+        public var sessionReadsPerWakeUp: UInt
+
+        public init(
+            control: AdaptiveRecvByteBufferAllocator,
+            controlReadsPerWakeUp: UInt,
+            sessions: AdaptiveRecvByteBufferAllocator,
+            sessionReadsPerWakeUp: UInt
+        ) {
+            self.control = control
+            self.controlReadsPerWakeUp = controlReadsPerWakeUp
+            self.sessions = sessions
+            self.sessionReadsPerWakeUp = sessionReadsPerWakeUp
+        }
+    }
+
+    /// With `readSizing`, the handler sets the channel's receive allocator and reads per wake-up as
+    /// session channels open and close (the channel should start with the control sizing); without,
+    /// it leaves them alone.
     public init(
         configuration: ServerConnectionStateMachine.Configuration,
         clock: ConnectionClock,
-        delegate: any ServerConnectionDelegate
+        delegate: any ServerConnectionDelegate,
+        readSizing: ReadSizing? = nil
     ) {
         self.configuration = configuration
         self.clock = clock
         self.delegate = delegate
+        self.readSizing = readSizing
     }
 
     private var connection: ServerConnection {
@@ -176,6 +205,20 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
             output.closeNow(context: context)
         }
         reschedule(context: context)
+        sizeReads(context: context)
+    }
+
+    /// Switches the read sizing when the first session channel opens or the last one closes.
+    private func sizeReads(context: ChannelHandlerContext) {
+        guard let readSizing else { return }
+        let sessions = machine?.withActiveChannels { !$0.open.isEmpty } ?? false
+        guard sessions != readingForSessions, let options = context.channel.syncOptions else { return }
+        readingForSessions = sessions
+        try? options.setOption(.recvAllocator, value: sessions ? readSizing.sessions : readSizing.control)
+        try? options.setOption(
+            .maxMessagesPerRead,
+            value: sessions ? readSizing.sessionReadsPerWakeUp : readSizing.controlReadsPerWakeUp
+        )
     }
 
     private func reschedule(context: ChannelHandlerContext) {
@@ -234,11 +277,13 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     fileprivate func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
         guard machine != nil else { throw ProtocolError(.unexpectedFrame, "connection not started") }
         try machine!.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
+        if let context { sizeReads(context: context) }
     }
 
     fileprivate func closeChannel(_ id: UInt32) {
         machine?.closeChannel(id)
         output.dropData(on: id)
+        if let context { sizeReads(context: context) }
     }
 
     fileprivate func sendData(_ bytes: ByteBuffer, channel: UInt32, written: EventLoopPromise<Void>?) {

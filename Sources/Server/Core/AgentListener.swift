@@ -44,15 +44,20 @@ public final class AgentListener: Sendable {
     /// The kernel's queue of connections not accepted yet (see ``AdmissionControlHandler``); the
     /// kernel caps it at `net.core.somaxconn`.
     public static let listenBacklog: Int32 = 65535
-    /// How reads from an agent's socket are sized: NIO's adaptive sizes, but at most 4 KiB, two reads
-    /// per wake-up. A channel keeps its last receive buffers for the next reads, and NIOSSL decrypts
-    /// everything one wake-up read into its plaintext buffer, which keeps the pages it touched; with
-    /// NIO's defaults (up to 64 KiB, four reads) each connection that once received a thumbnail kept
-    /// about 30 KiB more than with these (`Benchmarks/scale.sh`, 5,000 clients). A session's output
-    /// still arrives 8 KiB per wake-up.
-    public static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096)
-    /// Reads per wake-up on an agent's socket.
-    public static let readsPerWakeUp: UInt = 2
+    /// How reads from an agent's socket are sized. While a connection carries only control messages:
+    /// NIO's adaptive sizes up to 4 KiB, two reads per wake-up. A channel keeps its last receive buffers
+    /// for the next reads, and NIOSSL decrypts everything one wake-up read into its plaintext buffer,
+    /// which keeps the pages it touched; with NIO's defaults (up to 64 KiB, four reads) each connection
+    /// that once sent a thumbnail kept about 30 KiB more (`Benchmarks/scale.sh`, 5,000 clients). While a
+    /// session channel is open: NIO's defaults, for the session's output (at 4 KiB the appliance took a
+    /// fifth longer to relay 100 MB, `Benchmarks/session.sh`); the buffers that grow then stay with the
+    /// connection until it ends.
+    public static let readSizing = ServerConnectionHandler.ReadSizing(
+        control: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096),
+        controlReadsPerWakeUp: 2,
+        sessions: AdaptiveRecvByteBufferAllocator(),
+        sessionReadsPerWakeUp: 4
+    )
 
     public let channel: any Channel
     public var localAddress: SocketAddress? { channel.localAddress }
@@ -89,15 +94,15 @@ public final class AgentListener: Sendable {
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.recvAllocator, value: receiveBuffers)
-            .childChannelOption(.maxMessagesPerRead, value: readsPerWakeUp)
+            .childChannelOption(.recvAllocator, value: readSizing.control)
+            .childChannelOption(.maxMessagesPerRead, value: readSizing.controlReadsPerWakeUp)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(NIOSSLServerHandler(context: tls))
                     try pipeline.addHandler(TLSPeerAuthenticator(handshakeTimeout: handshakeTimeout))
                     try pipeline.addJumpFraming(
-                        ServerConnectionHandler(configuration: configuration, clock: clock, delegate: hub)
+                        ServerConnectionHandler(configuration: configuration, clock: clock, delegate: hub, readSizing: readSizing)
                     )
                 }
             }
