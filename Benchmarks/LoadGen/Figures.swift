@@ -4,12 +4,31 @@ import JumpProtocol
 import NIOCore
 import Synchronization
 
+/// Latency samples of one kind: those of the current period, and those of the run (since the start,
+/// or since the measurement window began: SIGUSR2).
+struct Samples {
+    /// Samples kept for the run; beyond this the run's percentiles come from the first samples only
+    /// (the per-period figures are always complete).
+    static let maximumRunSamples = 2_000_000
+
+    var period: [Double] = []
+    var run: [Double] = []
+
+    mutating func record(_ milliseconds: Double) {
+        period.append(milliseconds)
+        if run.count < Self.maximumRunSamples { run.append(milliseconds) }
+    }
+
+    /// The period's samples; the period starts again.
+    mutating func takePeriod() -> [Double] {
+        defer { period.removeAll(keepingCapacity: true) }
+        return period
+    }
+}
+
 /// Everything the simulated agents' observers report, counted where it happens (on the event
 /// loops) and read once a period by the printer.
 final class FleetCounters: Sendable {
-    /// Round-trip samples kept for the whole run; beyond this the run's percentiles come from the
-    /// first samples only (the per-period figures are always complete).
-    static let maximumRunSamples = 2_000_000
     /// Arrival times kept for the whole run (a reconnect storm of 19,000 needs 19,000).
     static let maximumArrivals = 1_000_000
 
@@ -24,7 +43,10 @@ final class FleetCounters: Sendable {
     let thumbnailsAcked = Atomic<Int>(0)
     let gaveUp = Atomic<Int>(0)
     let peakHeld = Atomic<Int>(0)
-    private let samples = Mutex<(period: [Double], run: [Double])>(([], []))
+    /// Report round trips: handed to the connection to acknowledged.
+    private let roundTrips = Mutex(Samples())
+    /// Handshake mode: from the start of a connection attempt to the appliance's Welcome.
+    private let welcomes = Mutex(Samples())
     private let arrivals = Mutex<[Int64]>([])
 
     var held: Int { ready.load(ordering: .relaxed) - closedAfterReady.load(ordering: .relaxed) }
@@ -36,23 +58,49 @@ final class FleetCounters: Sendable {
         arrivals.withLock { if $0.count < Self.maximumArrivals { $0.append(now) } }
     }
 
-    func recordRoundTrip(_ milliseconds: Double) {
-        samples.withLock { samples in
-            samples.period.append(milliseconds)
-            if samples.run.count < Self.maximumRunSamples { samples.run.append(milliseconds) }
-        }
+    func recordRoundTrip(_ milliseconds: Double) { roundTrips.withLock { $0.record(milliseconds) } }
+    func recordWelcome(_ milliseconds: Double) { welcomes.withLock { $0.record(milliseconds) } }
+
+    /// The round trips and welcome times since the last call, sorted.
+    func takePeriodSamples() -> (roundTrips: [Double], welcomes: [Double]) {
+        (roundTrips.withLock { $0.takePeriod() }.sorted(), welcomes.withLock { $0.takePeriod() }.sorted())
     }
 
-    /// The round trips since the last call.
-    func takePeriodSamples() -> [Double] {
-        samples.withLock { samples in
-            defer { samples.period.removeAll(keepingCapacity: true) }
-            return samples.period
-        }
-    }
-
-    var runSamples: [Double] { samples.withLock { $0.run } }
+    var runRoundTrips: [Double] { roundTrips.withLock { $0.run } }
+    var runWelcomes: [Double] { welcomes.withLock { $0.run } }
     var arrivalTimes: [Int64] { arrivals.withLock { $0 } }
+
+    /// The run's percentiles count from now on (the measurement window begins).
+    func restartRunSamples() {
+        roundTrips.withLock { $0.run.removeAll() }
+        welcomes.withLock { $0.run.removeAll() }
+    }
+}
+
+/// The wall-clock times of one agent's reports, each sent and acknowledged (--trace): to compare
+/// with what the appliance's API shows, which is stamped with the same clock.
+final class ReportTrace: Sendable {
+    /// Reports kept per traced agent (one every 10 s is 360 an hour).
+    static let maximumReports = 10_000
+
+    let index: Int
+    let clientID: String
+    private let reports = Mutex<[[Int64]]>([])
+
+    init(index: Int, clientID: String) {
+        self.index = index
+        self.clientID = clientID
+    }
+
+    func record(sentUnixMs: Int64, ackedUnixMs: Int64) {
+        reports.withLock { if $0.count < Self.maximumReports { $0.append([sentUnixMs, ackedUnixMs]) } }
+    }
+
+    var snapshot: Figures.Trace {
+        Figures.Trace(index: index, clientID: clientID, reportsSentAckedUnixMs: reports.withLock { $0 })
+    }
+
+    static var nowUnixMs: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
 /// One simulated agent's view for its observer: the reports waiting for their acknowledgement, in
@@ -62,9 +110,13 @@ final class AgentProbe: Sendable {
     static let maximumPending = 16
 
     let counters: FleetCounters
-    private let pending = Mutex<[(sent: ContinuousClock.Instant, thumbnail: Bool)]>([])
+    let trace: ReportTrace?
+    private let pending = Mutex<[(sent: ContinuousClock.Instant, sentUnixMs: Int64, thumbnail: Bool)]>([])
 
-    init(counters: FleetCounters) { self.counters = counters }
+    init(counters: FleetCounters, trace: ReportTrace? = nil) {
+        self.counters = counters
+        self.trace = trace
+    }
 
     func observe(_ event: AgentRuntimeEvent) {
         switch event {
@@ -85,11 +137,12 @@ final class AgentProbe: Sendable {
             if thumbnail { counters.thumbnailsSent.add(1, ordering: .relaxed) }
             pending.withLock { pending in
                 if pending.count >= Self.maximumPending { pending.removeFirst() }
-                pending.append((.now, thumbnail))
+                pending.append((.now, trace == nil ? 0 : ReportTrace.nowUnixMs, thumbnail))
             }
         case .acknowledged:
             let now = ContinuousClock.now
-            guard let (sent, thumbnail) = pending.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { return }
+            guard let (sent, sentUnixMs, thumbnail) = pending.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { return }
+            trace?.record(sentUnixMs: sentUnixMs, ackedUnixMs: ReportTrace.nowUnixMs)
             counters.reportsAcked.add(1, ordering: .relaxed)
             if thumbnail { counters.thumbnailsAcked.add(1, ordering: .relaxed) }
             counters.recordRoundTrip(Self.milliseconds(now - sent))
@@ -121,10 +174,22 @@ struct Figures: Codable {
     var reportsPerSecond = 0.0
     var thumbnailsSent = 0
     var thumbnailsAcked = 0
+    /// Report round trips (handed to the connection to acknowledged) over the run, or over the
+    /// measurement window once one began (SIGUSR2).
     var roundTripP50Ms: Double?
     var roundTripP99Ms: Double?
     var periodRoundTripP50Ms: Double?
     var periodRoundTripP99Ms: Double?
+    /// Handshake mode: from the start of a connection attempt (TCP connect, TLS, Hello) to the
+    /// appliance's Welcome, over the run (or the window) and over the last period.
+    var welcomeP50Ms: Double?
+    var welcomeP99Ms: Double?
+    var periodWelcomeP99Ms: Double?
+    /// The measurement window (from SIGUSR2 to now): its length and the reports in it.
+    var windowSeconds: Double?
+    var windowReportsSent: Int?
+    var windowReportsAcked: Int?
+    var windowReportsPerSecond: Double?
     var cpuSeconds = 0.0
     var cpuPercent = 0.0
     var periodCPUPercent = 0.0
@@ -133,6 +198,16 @@ struct Figures: Codable {
     var finished = false
     /// Unix milliseconds of every connection the appliance welcomed (with --arrivals).
     var arrivalsUnixMs: [Int64]?
+    /// The traced agents' reports (with --trace).
+    var traces: [Trace]?
+
+    /// One traced agent: its client id in the appliance and, for each acknowledged report, the Unix
+    /// milliseconds at which it was handed to the connection and at which its acknowledgement came.
+    struct Trace: Codable {
+        var index: Int
+        var clientID: String
+        var reportsSentAckedUnixMs: [[Int64]]
+    }
 
     static func percentile(_ sorted: [Double], _ p: Double) -> Double? {
         guard !sorted.isEmpty else { return nil }
@@ -151,23 +226,35 @@ struct Figures: Codable {
             text += " failed=\(connectFailures) timeouts=\(connectTimeouts) closed-before-ready=\(closedBeforeReady)"
         }
         if thumbnailsSent > 0 { text += " thumbnails=\(thumbnailsAcked)/\(thumbnailsSent)" }
+        if let periodWelcomeP99Ms { text += " welcome p99=\(ms(periodWelcomeP99Ms))ms" }
         return text
     }
 
     var summary: String {
         func ms(_ value: Double?) -> String { value.map { String(format: "%.2f ms", $0) } ?? "-" }
-        return """
+        var text = """
             agents                  \(agents)
             connections held        \(held) (peak \(peakHeld))
-            handshakes              \(handshakes) (peak \(String(format: "%.0f", peakHandshakesPerSecond))/s)
+            handshakes              \(handshakes) (peak \(String(format: "%.0f", peakHandshakesPerSecond))/s; \(String(format: "%.1f", Double(handshakes) / max(elapsedSeconds, 0.001)))/s over the run)
             connect failures        \(connectFailures) (timeouts \(connectTimeouts)); closed before ready \(closedBeforeReady)
             closed after ready      \(closedAfterReady); gave up \(gaveUp)
             reports                 \(reportsAcked) acknowledged of \(reportsSent) sent; \(String(format: "%.1f", Double(reportsAcked) / max(elapsedSeconds, 1)))/s over the run
             thumbnails              \(thumbnailsAcked) acknowledged of \(thumbnailsSent) sent
             report round trip       p50 \(ms(roundTripP50Ms)), p99 \(ms(roundTripP99Ms))
+            """
+        if let windowSeconds, let windowReportsAcked, let windowReportsPerSecond {
+            text += String(
+                format: "\nwindow                  %.1f s: %d reports acknowledged, %.1f/s (the round trip above is the window's)",
+                windowSeconds, windowReportsAcked, windowReportsPerSecond
+            )
+        }
+        if welcomeP50Ms != nil { text += "\nattempt to Welcome      p50 \(ms(welcomeP50Ms)), p99 \(ms(welcomeP99Ms))" }
+        text += """
+
             own CPU                 \(String(format: "%.1f", cpuSeconds)) s (\(String(format: "%.1f", cpuPercent))% of one core over \(String(format: "%.0f", elapsedSeconds)) s)
             own memory              \(residentKiB / 1024) MiB
             """
+        return text
     }
 }
 
@@ -195,11 +282,18 @@ final class FiguresPrinter: Sendable {
     let output: String?
     let arrivals: Bool
     let interval: @Sendable () -> Int?
+    /// The agents traced with --trace.
+    let traces: [ReportTrace]
     private let started = ContinuousClock.now
     private let last = Mutex<(at: ContinuousClock.Instant, cpu: Double, ready: Int, acked: Int, peak: Double)>((.now, 0, 0, 0, 0))
+    private let window = Mutex<(at: ContinuousClock.Instant, sent: Int, acked: Int)?>(nil)
 
-    init(counters: FleetCounters, agents: Int, mode: String, output: String?, arrivals: Bool, interval: @escaping @Sendable () -> Int?) {
+    init(
+        counters: FleetCounters, agents: Int, mode: String, output: String?, arrivals: Bool, traces: [ReportTrace] = [],
+        interval: @escaping @Sendable () -> Int?
+    ) {
         self.counters = counters
+        self.traces = traces
         self.agents = agents
         self.mode = mode
         self.output = output
@@ -208,13 +302,23 @@ final class FiguresPrinter: Sendable {
         last.withLock { $0 = (.now, ProcessUsage.cpuSeconds(), 0, 0, 0) }
     }
 
+    /// The measurement window begins now: the run's percentiles start again, and the final figures
+    /// say how many reports were sent and acknowledged since (SIGUSR2, sent by the scripts).
+    func startWindow() {
+        counters.restartRunSamples()
+        let sent = counters.reportsSent.load(ordering: .relaxed)
+        let acked = counters.reportsAcked.load(ordering: .relaxed)
+        window.withLock { $0 = (.now, sent, acked) }
+        say("measurement window started")
+    }
+
     /// The figures now; `finished` adds the run's percentiles and, with --arrivals, the arrival times.
     func figures(finished: Bool) -> Figures {
         let now = ContinuousClock.now
         let cpu = ProcessUsage.cpuSeconds()
         let ready = counters.ready.load(ordering: .relaxed)
         let acked = counters.reportsAcked.load(ordering: .relaxed)
-        let period = counters.takePeriodSamples().sorted()
+        let period = counters.takePeriodSamples()
         var figures = Figures()
         figures.mode = mode
         figures.agents = agents
@@ -231,8 +335,9 @@ final class FiguresPrinter: Sendable {
         figures.reportsAcked = acked
         figures.thumbnailsSent = counters.thumbnailsSent.load(ordering: .relaxed)
         figures.thumbnailsAcked = counters.thumbnailsAcked.load(ordering: .relaxed)
-        figures.periodRoundTripP50Ms = Figures.percentile(period, 50)
-        figures.periodRoundTripP99Ms = Figures.percentile(period, 99)
+        figures.periodRoundTripP50Ms = Figures.percentile(period.roundTrips, 50)
+        figures.periodRoundTripP99Ms = Figures.percentile(period.roundTrips, 99)
+        figures.periodWelcomeP99Ms = Figures.percentile(period.welcomes, 99)
         figures.cpuSeconds = cpu
         figures.cpuPercent = cpu / max(figures.elapsedSeconds, 0.001) * 100
         figures.residentKiB = ProcessUsage.residentKiB()
@@ -246,10 +351,21 @@ final class FiguresPrinter: Sendable {
             figures.peakHandshakesPerSecond = last.peak
             last = (now, cpu, ready, acked, last.peak)
         }
+        if let window = window.withLock({ $0 }) {
+            let seconds = AgentProbe.milliseconds(now - window.at) / 1000
+            figures.windowSeconds = seconds
+            figures.windowReportsSent = figures.reportsSent - window.sent
+            figures.windowReportsAcked = acked - window.acked
+            figures.windowReportsPerSecond = Double(acked - window.acked) / max(seconds, 0.001)
+        }
+        if !traces.isEmpty { figures.traces = traces.map(\.snapshot) }
         if finished {
-            let run = counters.runSamples.sorted()
+            let run = counters.runRoundTrips.sorted()
             figures.roundTripP50Ms = Figures.percentile(run, 50)
             figures.roundTripP99Ms = Figures.percentile(run, 99)
+            let welcomes = counters.runWelcomes.sorted()
+            figures.welcomeP50Ms = Figures.percentile(welcomes, 50)
+            figures.welcomeP99Ms = Figures.percentile(welcomes, 99)
             figures.finished = true
             if arrivals { figures.arrivalsUnixMs = counters.arrivalTimes }
         }

@@ -95,6 +95,8 @@ struct EnrollmentCache {
 struct Fleet {
     let runtimes: [AgentRuntime]
     let stats: [SyntheticStats]
+    /// The first `traced` agents' report times (--trace).
+    let traces: [ReportTrace]
 
     init(
         cache: EnrollmentCache,
@@ -105,16 +107,21 @@ struct Fleet {
         group: any EventLoopGroup,
         localAddress: SocketAddress?,
         server: String?,
+        traced: Int = 0,
         logger: Logger
     ) throws {
         var runtimes: [AgentRuntime] = []
         var stats: [SyntheticStats] = []
+        var traces: [ReportTrace] = []
         runtimes.reserveCapacity(range.count)
         for index in range {
             let files = cache.files(index)
             if let server { try Self.point(files, at: server) }
             let source = SyntheticStats(index: index, mode: thumbnail, picture: picture)
-            let probe = AgentProbe(counters: counters)
+            let trace = index - range.lowerBound < traced
+                ? ReportTrace(index: index, clientID: try Self.configuration(files).clientID) : nil
+            if let trace { traces.append(trace) }
+            let probe = AgentProbe(counters: counters, trace: trace)
             runtimes.append(
                 try AgentRuntime(
                     files: files, stats: source, logger: logger, group: group,
@@ -125,13 +132,17 @@ struct Fleet {
         }
         self.runtimes = runtimes
         self.stats = stats
+        self.traces = traces
+    }
+
+    static func configuration(_ files: AgentFiles) throws -> AgentConfiguration {
+        try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
     }
 
     /// Rewrites the appliance address in a cached agent's configuration (an appliance moved to
     /// another port between runs keeps its CA and its enrolled clients).
     static func point(_ files: AgentFiles, at server: String) throws {
-        let data = try Data(contentsOf: files.configuration)
-        var configuration = try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: data)
+        var configuration = try configuration(files)
         guard configuration.servers != [server] else { return }
         configuration.servers = [server]
         try writeAtomically(try JSONEncoder.agentFiles.encode(configuration), to: files.configuration, mode: 0o600)

@@ -23,7 +23,7 @@ struct LoadGen: AsyncParsableCommand {
             --every seconds and at the end; --json FILE keeps the same figures in a file, rewritten \
             every period (scripts wait on it) and completed with "finished": true at the end.
             """,
-        subcommands: [Run.self, Enroll.self, Hold.self],
+        subcommands: [Run.self, Handshake.self, Enroll.self, Hold.self],
         defaultSubcommand: Run.self
     )
 }
@@ -90,7 +90,9 @@ extension LoadGen {
                 The statistics interval is the appliance's (jumpctl settings set statistics-interval); \
                 --interval only checks that the agents were given that one. SIGUSR1 makes every \
                 agent's next report carry a new 30 KB JPEG thumbnail, once (the site must select \
-                thumbnails, as it does by default). The figures: connections held, handshakes/s (the \
+                thumbnails, as it does by default). SIGUSR2 begins a measurement window: the report \
+                round trip percentiles start again, and the figures add the window's length and the \
+                reports sent and acknowledged in it. The figures: connections held, handshakes/s (the \
                 appliance's welcomes), reports/s (acknowledged), report round trip (sent to \
                 acknowledged) p50/p99, connect failures and time-outs, agents that gave up, and this \
                 process's CPU.
@@ -115,7 +117,11 @@ extension LoadGen {
         @Flag(help: "Add the Unix time in milliseconds of every welcome to the JSON figures (for reconnect storms).")
         var arrivals = false
 
+        @Option(help: "Trace the first N agents of this process: their client ids, and the Unix time in milliseconds each report was sent and acknowledged, in the JSON figures (to compare with what the API shows).")
+        var trace: Int = 0
+
         func validate() throws {
+            guard trace >= 0 else { throw ValidationError("--trace must not be negative") }
             guard ThumbnailMode(rawValue: thumbnail) != nil else {
                 throw ValidationError("--thumbnail must be one of \(ThumbnailMode.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -135,16 +141,17 @@ extension LoadGen {
             let counters = FleetCounters()
             let fleet = try Fleet(
                 cache: cache, range: agentOptions.range, thumbnail: ThumbnailMode(rawValue: thumbnail)!, picture: picture,
-                counters: counters, group: group, localAddress: localAddress, server: server,
+                counters: counters, group: group, localAddress: localAddress, server: server, traced: trace,
                 logger: Logger(label: "jump-loadgen")
             )
             let first = fleet.runtimes[0]
             let printer = FiguresPrinter(
                 counters: counters, agents: agentOptions.agents, mode: "agents", output: common.json, arrivals: arrivals,
+                traces: fleet.traces,
                 interval: { first.currentState.lastContact == nil ? nil : Int(first.currentState.statisticsIntervalSeconds) }
             )
             say("running \(agentOptions.agents) agents (\(agentOptions.range.lowerBound)..<\(agentOptions.range.upperBound)), thumbnail \(picture.jpeg.count) bytes (\(thumbnail))")
-            let signals = Signals { fleet.armThumbnails() }
+            let signals = Signals(onUser1: { fleet.armThumbnails() }, onUser2: { printer.startWindow() })
             let work = Task { await fleet.run(startRate: startRate, counters: counters) }
             let periodic = Task { await printer.run(every: .milliseconds(Int(common.every * 1000))) }
             await signals.wait(duration: common.duration)
@@ -152,6 +159,64 @@ extension LoadGen {
                 say("warning: the appliance gave a statistics interval of \(given) s, not \(interval) s")
             }
             periodic.cancel()
+            let figures = printer.figures(finished: true)
+            work.cancel()
+            await work.value
+            say(figures.summary)
+            printer.write(figures)
+            try await group.shutdownGracefully()
+        }
+    }
+
+    struct Handshake: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Churn connections: every agent connects, is welcomed, stops and connects again at once.",
+            discussion: """
+                Each connection is a full TLS 1.3 handshake with the agent's own client certificate \
+                and Hello/Welcome, made by the agent's own runtime, and ended as jump-agent ends it \
+                when it stops (a Goodbye, then close); no statistics report is sent. As many \
+                connections are in flight as there are agents in the process. Each connection writes \
+                the agent's state file, as jump-agent does: give a --cache on tmpfs (a copy of the \
+                enrolled agents) so the file system does not set the pace. The figures: handshakes \
+                (the appliance's welcomes) and handshakes/s, the time from the start of an attempt \
+                to the Welcome p50/p99, connect failures and time-outs, and this process's CPU. The \
+                appliance's connection-rate setting admits at most 300 connections a second; start \
+                it with --unlimited-admission to measure beyond.
+                """
+        )
+
+        @OptionGroup var agentOptions: AgentOptions
+        @OptionGroup var common: CommonOptions
+
+        @Option(help: "HOST:PORT of the appliance's agent listener, when it differs from the installer's (rewrites the cached agents' configuration).")
+        var server: String?
+
+        func run() async throws {
+            Quiet.bootstrap()
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
+            let cache = EnrollmentCache(directory: URL(fileURLWithPath: agentOptions.cache))
+            let localAddress = try common.localAddress()
+            let enrolled = try await cache.enroll(
+                agentOptions.range, installer: try agentOptions.readInstaller(), group: group, localAddress: localAddress
+            ) { done, total in say("enrolled \(done) of \(total)") }
+            if enrolled > 0 { say("enrolled \(enrolled) agents into \(cache.directory.path)") }
+
+            let counters = FleetCounters()
+            let churn = try HandshakeChurn(
+                cache: cache, range: agentOptions.range, counters: counters, group: group, localAddress: localAddress,
+                server: server, logger: Logger(label: "jump-loadgen")
+            )
+            let printer = FiguresPrinter(
+                counters: counters, agents: agentOptions.agents, mode: "handshake", output: common.json, arrivals: false,
+                interval: { nil }
+            )
+            say("churning \(agentOptions.agents) agents (\(agentOptions.range.lowerBound)..<\(agentOptions.range.upperBound))")
+            let work = Task { await churn.run() }
+            let periodic = Task { await printer.run(every: .milliseconds(Int(common.every * 1000))) }
+            let signals = Signals(onUser1: {}, onUser2: { printer.startWindow() })
+            await signals.wait(duration: common.duration)
+            periodic.cancel()
+            // The figures stop here: the connections closed by stopping are not handshakes measured.
             let figures = printer.figures(finished: true)
             work.cancel()
             await work.value
@@ -238,7 +303,7 @@ extension LoadGen {
             say("holding \(connections) \(peer) connections to \(tls)")
             let periodic = Task { await printer.run(every: .milliseconds(Int(common.every * 1000))) }
             let opening = Task { await hold.open(connections, perSecond: rate) }
-            let signals = Signals {}
+            let signals = Signals(onUser1: {}, onUser2: {})
             await signals.wait(duration: common.duration)
             periodic.cancel()
             let figures = printer.figures(finished: true)
@@ -270,20 +335,20 @@ enum Quiet {
     }
 }
 
-/// SIGINT and SIGTERM end the run; SIGUSR1 calls `onUser1`.
+/// SIGINT and SIGTERM end the run; SIGUSR1 calls `onUser1`, SIGUSR2 `onUser2`.
 /// The dispatch sources are only kept alive here, never touched after `init`.
 final class Signals: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
     private let stream: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
 
-    init(onUser1: @escaping @Sendable () -> Void) {
+    init(onUser1: @escaping @Sendable () -> Void, onUser2: @escaping @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         self.stream = stream
         self.continuation = continuation
         var sources: [any DispatchSourceSignal] = []
         let stop: @Sendable () -> Void = { continuation.yield() }
-        let handlers: [(Int32, @Sendable () -> Void)] = [(SIGINT, stop), (SIGTERM, stop), (SIGUSR1, onUser1)]
+        let handlers: [(Int32, @Sendable () -> Void)] = [(SIGINT, stop), (SIGTERM, stop), (SIGUSR1, onUser1), (SIGUSR2, onUser2)]
         for (number, handler) in handlers {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())

@@ -127,3 +127,96 @@ jumpctl() { "$bin/jumpctl" "$@"; }
 
 # The loopback source address of loadgen process I (127.0.0.10 + I): each has its own ephemeral ports.
 source_address() { echo "127.0.0.$((10 + $1))"; }
+
+# Like start_appliance, with more options for `jump-server run` after the ports (handshake.sh passes
+# --unlimited-admission). Sets server_pid.
+#   start_appliance_with DATA AGENT_PORT API_PORT OPTION...
+start_appliance_with() {
+    local data=$1 agent_port=$2 api_port=$3
+    shift 3
+    "$bin/jump-server" run --data-dir "$data" --agent-listen "127.0.0.1:$agent_port" \
+        --api-listen "127.0.0.1:$api_port" --log-level error "$@" 2>>"$work/jump-server.log" &
+    server_pid=$!
+    started "$server_pid"
+    export XDG_CONFIG_HOME="$work/jumpctl"
+    local deadline=$((SECONDS + appliance_start_timeout_s))
+    until [ -s "$data/initial-admin-password" ] && "$bin/jumpctl" login --server "https://127.0.0.1:$api_port" \
+        --user admin --ca "$data/ca.pem" <"$data/initial-admin-password" >/dev/null 2>&1; do
+        kill -0 "$server_pid" 2>/dev/null || die "jump-server stopped; see $work/jump-server.log"
+        [ "$SECONDS" -lt "$deadline" ] || die "the appliance did not accept a login within $appliance_start_timeout_s s"
+        sleep 0.2
+    done
+}
+
+# Throwaway certificates for mosquitto and nats-server in DIR (P-256, as the appliance uses): ca.pem,
+# server.pem/.key, client.pem/.key (the key in PKCS#8).
+#   peer_pki DIR
+peer_pki() {
+    local pki=$1
+    mkdir -p "$pki"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$pki/ca.key" 2>/dev/null
+    openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=bench CA" -days 2 -out "$pki/ca.pem" 2>/dev/null
+    for name in server client; do
+        openssl ecparam -name prime256v1 -genkey -noout -out "$pki/$name.key.sec1" 2>/dev/null
+        openssl pkcs8 -topk8 -nocrypt -in "$pki/$name.key.sec1" -out "$pki/$name.key"
+        openssl req -new -key "$pki/$name.key" -subj "/CN=$name" -out "$pki/$name.csr" 2>/dev/null
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=%s\n' \
+            "$([ $name = server ] && echo serverAuth || echo clientAuth)" >"$pki/$name.ext"
+        openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
+            -days 2 -extfile "$pki/$name.ext" -out "$pki/$name.pem" 2>/dev/null
+    done
+    chmod 0644 "$pki"/*
+}
+
+# Waits until something accepts TCP connections on 127.0.0.1:PORT.
+wait_listening() {
+    local deadline=$((SECONDS + 30))
+    until "$python" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; do
+        [ "$SECONDS" -lt "$deadline" ] || die "nothing listens on 127.0.0.1:$1"
+        sleep 0.2
+    done
+}
+
+# mosquitto or nats-server on 127.0.0.1:PORT with TLS 1.3 and required client certificates from
+# peer_pki PKI, as scale.sh configures them. Sets peer_pid once it listens.
+#   start_peer mosquitto|nats-server PORT PKI
+start_peer() {
+    local name=$1 port=$2 pki=$3
+    case $name in
+        mosquitto)
+            cat >"$work/mosquitto.conf" <<CONF
+user root
+persistence false
+log_dest stderr
+log_type error
+max_connections -1
+listener $port 127.0.0.1
+cafile $pki/ca.pem
+certfile $pki/server.pem
+keyfile $pki/server.key
+require_certificate true
+tls_version tlsv1.3
+allow_anonymous true
+CONF
+            /usr/sbin/mosquitto -c "$work/mosquitto.conf" 2>>"$work/mosquitto.log" &
+            ;;
+        nats-server)
+            cat >"$work/nats.conf" <<CONF
+listen: 127.0.0.1:$port
+max_connections: 100000
+tls {
+  cert_file: "$pki/server.pem"
+  key_file: "$pki/server.key"
+  ca_file: "$pki/ca.pem"
+  verify: true
+  timeout: 10
+}
+CONF
+            /usr/sbin/nats-server -c "$work/nats.conf" 2>>"$work/nats.log" &
+            ;;
+        *) die "start_peer: unknown server $name" ;;
+    esac
+    peer_pid=$!
+    started "$peer_pid"
+    wait_listening "$port"
+}

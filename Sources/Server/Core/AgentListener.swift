@@ -66,6 +66,9 @@ public final class AgentListener: Sendable {
         self.channel = channel
     }
 
+    /// Binds the listener. `admissionRateOverride`, for benchmarks only, replaces the site's
+    /// connection-rate setting (and ignores later changes to it): a benchmark of handshake capacity
+    /// needs more than the setting's maximum; nothing else should pass it.
     public static func bind(
         _ address: ListenAddress,
         identity: TLSIdentity,
@@ -73,13 +76,14 @@ public final class AgentListener: Sendable {
         hub: ClientHub,
         timeouts: ConnectionTimeouts,
         handshakeTimeout: TimeAmount = TLSPeerAuthenticator.defaultHandshakeTimeout,
+        admissionRateOverride: Int? = nil,
         group: any EventLoopGroup,
         logger: Logger
     ) async throws -> AgentListener {
         let tls = try NIOSSLContext(configuration: JumpTLSConfiguration.server(identity: identity, clientCA: ca.certificate))
         let configuration = ServerConnectionStateMachine.Configuration(timeouts: timeouts)
         let clock = ConnectionClock(unixMilliseconds: { UInt64(Date().timeIntervalSince1970 * 1000) })
-        let initialRate = hub.settings.connectionRate
+        let initialRate = admissionRateOverride ?? hub.settings.connectionRate
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: listenBacklog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -89,6 +93,7 @@ public final class AgentListener: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let admission = AdmissionControlHandler(rate: initialRate)
                     try channel.pipeline.syncOperations.addHandler(admission)
+                    guard admissionRateOverride == nil else { return }
                     let handle = admission.handle(eventLoop: channel.eventLoop)
                     hub.observeSettings { settings in handle.setRate(settings.connectionRate) }
                 }

@@ -20,6 +20,9 @@ enum Appliance {
         var apiListen: ListenAddress
         var publicAddresses: [String]
         var hostnames: [String]
+        /// New agent connections admitted per second in place of the connection-rate setting: for
+        /// benchmarks of handshake capacity only (`jump-server run --unlimited-admission`).
+        var admissionRateOverride: Int? = nil
     }
 
     static func run(_ configuration: Configuration, logLevel: Logger.Level) async throws {
@@ -54,12 +57,19 @@ enum Appliance {
             )
         }
         let hub = try await ClientHub.load(store: contents.store, ca: contents.ca, logger: logger)
+        if let rate = configuration.admissionRateOverride {
+            logger.warning(
+                "admission control is lifted for a benchmark: the connection-rate setting is ignored, nothing protects the appliance from a reconnect storm",
+                metadata: ["connections-per-second": "\(rate)"]
+            )
+        }
         let listener = try await AgentListener.bind(
             configuration.agentListen,
             identity: contents.serverIdentity,
             ca: contents.ca,
             hub: hub,
             timeouts: ConnectionTimeouts(),
+            admissionRateOverride: configuration.admissionRateOverride,
             group: MultiThreadedEventLoopGroup.singleton,
             logger: logger
         )

@@ -39,6 +39,21 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    /// Not a configuration file key, so that only a command line written for a benchmark lifts it.
+    @Flag(
+        name: .long,
+        help: """
+            For benchmarks only (Benchmarks/handshake.sh), never in production: admit new agent \
+            connections as fast as they come, ignoring the connection-rate setting, so that \
+            nothing protects the appliance from a reconnect storm. Logged as a warning at start.
+            """
+    )
+    var unlimitedAdmission = false
+
+    /// The admission rate `--unlimited-admission` sets: far above the few thousand handshakes a
+    /// second one appliance can make, so the token bucket never makes a connection wait.
+    static let unlimitedAdmissionRate = 1_000_000
+
     func run() async throws {
         var file: [String: [String]] = [:]
         if let config {
@@ -67,7 +82,8 @@ struct Run: AsyncParsableCommand {
             agentListen: agent,
             apiListen: api,
             publicAddresses: values(publicAddress, "public-address"),
-            hostnames: values(hostname, "hostname")
+            hostnames: values(hostname, "hostname"),
+            admissionRateOverride: unlimitedAdmission ? Self.unlimitedAdmissionRate : nil
         )
         do {
             try await Appliance.run(configuration, logLevel: level)

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Handshake capacity: new mTLS connections per second the appliance absorbs with admission control
+# lifted (jump-server run --unlimited-admission, for benchmarks only), and the appliance's CPU per
+# handshake; then, in the same run, the CPU mosquitto and nats-server spend per TLS 1.3 connection
+# with a client certificate. Prints a table against the goals (<= 0.3 ms of server CPU per mTLS
+# handshake, >= 3,000 handshakes/s) and writes the figures to a file.
+#
+#   Benchmarks/handshake.sh [--processes N] [--concurrency N] [--duration S] [--threads N]
+#                           [--peer-connections N] [--peer-rate N] [--no-peers] [--output FILE]
+#                           [--cache DIR] [--no-build]
+#
+#   --processes         jump-loadgen processes, each from its own 127.0.0.x address (default 4)
+#   --concurrency       agents churning in each process, i.e. connections in flight (default 32)
+#   --duration          seconds of churn (default 20; at most 28,000 connections per source address
+#                       a minute: the client closes first, and its ports wait in TIME_WAIT)
+#   --threads           event loop threads per jump-loadgen process (default 1)
+#   --peer-connections  connections made to mosquitto and nats-server each (default 2000)
+#   --peer-rate         new connections per second to them (default 1000)
+#   --no-peers          measure the appliance only
+#   --output            the figures as JSON (default /tmp/handshake-bench-DATE.json; the table
+#                       beside it, .txt)
+#   --cache             the enrollment cache (default ~/.cache/jump-loadgen/scale, shared with
+#                       scale.sh); processes x concurrency agents are enrolled there when missing
+#
+# Each connection is a full TLS 1.3 handshake with the enrolled agent's own P-256 client certificate
+# and the agent's Hello/Welcome, made by the agent's own runtime (jump-loadgen handshake); the agent
+# then stops as jump-agent stops (a Goodbye, then close) and connects again at once. No statistics
+# report is sent. The agents run from a copy of their enrolled files on tmpfs (/dev/shm), because
+# each connection writes the agent's state file (with fsync) as jump-agent does.
+#
+# The appliance runs with --unlimited-admission and the site's connection-rate set to 10/s, so a
+# rate far above 10/s shows that the setting no longer admits. Server CPU per handshake = (user +
+# system CPU of jump-server from /proc/PID/stat after the churn - before it) / Welcomes the agents
+# received. It includes everything the appliance does for those connections: accept, TLS, the
+# client certificate check, Hello/Welcome, the close, and writing contact times to the store each
+# second; and the little it does idle (measured beforehand and printed). Handshakes/s = the
+# Welcomes of each process / its churn time, summed. The clients run on the same cores as the
+# appliance and spend more CPU per handshake than it does (TLS, and the agent's runtime writing
+# its state file three times per connection), so on a small machine handshakes/s is bounded by
+# the machine, not the appliance; the table also gives 1 / (server CPU per handshake), the rate
+# one core of the appliance would sustain. For mosquitto and nats-server: (their CPU after
+# --peer-connections connections were opened by jump-loadgen hold and closed - before) /
+# connections held (MQTT CONNECT and CONNACK, or NATS INFO, TLS, CONNECT and PING/PONG).
+# Loopback only; bounded in time; everything started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+processes=4
+concurrency=32
+duration=20
+threads=1
+peer_connections=2000
+peer_rate=1000
+peers=1
+output=/tmp/handshake-bench-$(date +%Y%m%d-%H%M%S).json
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+build=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --processes) processes=$2; shift ;;
+        --concurrency) concurrency=$2; shift ;;
+        --duration) duration=$2; shift ;;
+        --threads) threads=$2; shift ;;
+        --peer-connections) peer_connections=$2; shift ;;
+        --peer-rate) peer_rate=$2; shift ;;
+        --no-peers) peers=0 ;;
+        --output) output=$2; shift ;;
+        --cache) cache=$2; shift ;;
+        --no-build) build=0 ;;
+        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+        *) echo "handshake.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+    esac
+    shift
+done
+
+# Goals from the scale issue.
+goal_ms_per_handshake=0.3
+goal_per_second=3000
+# Seconds a jump-loadgen process may take beyond --duration to set up and stop.
+stop_margin_s=60
+# Simulated clients per jump-loadgen process when enrolling (as the other scale benchmarks).
+per_process=5000
+# Seconds the idle appliance is watched to know its CPU at rest.
+idle_s=3
+# The site's connection-rate setting during the churn (ignored with --unlimited-admission).
+site_rate=10
+
+. Benchmarks/lib/common.sh
+. Benchmarks/lib/cache.sh
+need_packages python3
+[ "$peers" -eq 1 ] && need_packages openssl mosquitto nats-server
+build_products jump-server jumpctl jump-loadgen
+ulimit -n "$(ulimit -Hn)"
+agents_needed=$((processes * concurrency))
+ensure_enrolled "$agents_needed"
+
+# The churned agents' files on tmpfs, removed on exit with the rest.
+churn_cache=$(mktemp -d /dev/shm/jump-handshake.XXXXXX)
+trap 'cleanup; rm -rf "$churn_cache"' EXIT
+for i in $(seq 0 $((agents_needed - 1))); do
+    cp -a "$agents/$(printf 'agent-%06d' "$i")" "$churn_cache/"
+done
+
+rows=()
+delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# --- The appliance, admission control lifted.
+data=$work/handshake-data
+cp -a "$pristine" "$data"
+port=$(agent_port)
+start_appliance_with "$data" "$port" "$(free_port)" --log-level warning --unlimited-admission
+grep -q "admission control is lifted" "$work/jump-server.log" || die "jump-server did not say that admission control is lifted"
+# A low site rate that the churn must exceed by far: proof that the setting no longer admits.
+jumpctl settings set connection-rate "$site_rate" >/dev/null
+jumpctl settings set statistics-interval 3600 >/dev/null
+sleep 2
+idle0=$(cpu_seconds "$server_pid")
+sleep "$idle_s"
+idle1=$(cpu_seconds "$server_pid")
+idle_cpu_per_s=$(awk -v a="$idle0" -v b="$idle1" -v s="$idle_s" 'BEGIN { printf "%.4f", (b - a) / s }')
+log "jump-server: $processes processes x $concurrency agents churning for $duration s (idle CPU ${idle_cpu_per_s} s/s)"
+cpu_before=$(cpu_seconds "$server_pid")
+started_at=$(date +%s.%N)
+files=()
+pids=()
+for i in $(seq 0 $((processes - 1))); do
+    file=$work/handshake-$i.json
+    "$bin/jump-loadgen" handshake --cache "$churn_cache" --first $((i * concurrency)) --agents "$concurrency" \
+        --source "$(source_address "$i")" --server "127.0.0.1:$port" --duration "$duration" --every 1 \
+        --threads "$threads" --json "$file" >"$work/handshake-$i.log" 2>&1 &
+    pids+=($!)
+    files+=("$file")
+    started $!
+done
+# Each process stops itself after --duration; one that does not within the margin is stopped.
+running() { local state; state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) && [ -n "$state" ] && [ "$state" != Z ]; }
+deadline=$((SECONDS + duration + stop_margin_s))
+for pid in "${pids[@]}"; do
+    while running "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.5; done
+    running "$pid" && log "a jump-loadgen process did not stop in time; stopping it"
+    stop_pid "$pid"
+done
+# The last closes and the last write of contact times (every second) belong to the churn.
+sleep 2
+cpu_after=$(cpu_seconds "$server_pid")
+wall=$(awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+stop_pid "$server_pid"
+rows+=("$("$python" - "$(delta "$cpu_before" "$cpu_after")" "$idle_cpu_per_s" "$wall" "$processes" "$concurrency" "$site_rate" "${files[@]}" <<'PY'
+import json, sys
+cpu, idle, wall = (float(v) for v in sys.argv[1:4])
+processes, concurrency, site_rate = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+figures = [json.load(open(path)) for path in sys.argv[7:]]
+handshakes = sum(f["handshakes"] for f in figures)
+row = {"server": "jump-server", "mode": "churn (connect, Hello/Welcome, Goodbye, close)",
+       "processes": processes, "concurrency": concurrency, "connections": handshakes,
+       "seconds": round(max(f["elapsedSeconds"] for f in figures), 1),
+       "perSecond": round(sum(f["handshakes"] / max(f["elapsedSeconds"], 0.001) for f in figures), 1),
+       "peakPerSecond": round(sum(f["peakHandshakesPerSecond"] for f in figures), 1),
+       "connectFailures": sum(f["connectFailures"] for f in figures),
+       "closedBeforeReady": sum(f["closedBeforeReady"] for f in figures),
+       "gaveUp": sum(f["gaveUp"] for f in figures),
+       "welcomeP50Ms": max((f.get("welcomeP50Ms") or 0) for f in figures),
+       "welcomeP99Ms": max((f.get("welcomeP99Ms") or 0) for f in figures),
+       "clientCPUSeconds": round(sum(f["cpuSeconds"] for f in figures), 2),
+       "serverCPUSeconds": round(cpu, 3), "serverIdleCPUPerSecond": idle, "wallSeconds": wall,
+       "siteConnectionRate": site_rate}
+if handshakes:
+    row["serverMsPerConnection"] = round(cpu * 1000 / handshakes, 4)
+    row["serverMsPerConnectionLessIdle"] = round(max(cpu - idle * wall, 0) * 1000 / handshakes, 4)
+    row["clientMsPerConnection"] = round(row["clientCPUSeconds"] * 1000 / handshakes, 4)
+    row["perCoreProjection"] = round(1000 / row["serverMsPerConnection"])
+print(json.dumps(row))
+PY
+)")
+log "jump-server: ${rows[-1]}"
+"$python" -c 'import json, sys; r = json.loads(sys.argv[1]); sys.exit(0 if r["perSecond"] > 2 * r["siteConnectionRate"] else 1)' "${rows[-1]}" ||
+    log "warning: not much above the site's connection-rate ($site_rate/s): is admission control lifted?"
+
+# --- mosquitto and nats-server: connections opened (TLS 1.3, client certificate) and closed.
+measure_peer() {
+    local name=$1 port
+    port=$(free_port)
+    start_peer "$name" "$port" "$work/pki"
+    sleep 1
+    local protocol cpu0 cpu1
+    protocol=$([ "$name" = mosquitto ] && echo mqtt || echo nats)
+    cpu0=$(cpu_seconds "$peer_pid")
+    log "$name: $peer_connections connections at $peer_rate/s"
+    per_process=$(((peer_connections + processes - 1) / processes))
+    start_loadgens "$name" "$peer_connections" hold --tls "127.0.0.1:$port" --protocol "$protocol" \
+        --rate $((peer_rate / processes)) --ca "$work/pki/ca.pem" --cert "$work/pki/client.pem" \
+        --key "$work/pki/client.key" --every 1 --threads "$threads"
+    wait_sum held "$peer_connections" $((peer_connections / peer_rate + stop_margin_s)) "${lg_files[@]}" ||
+        log "$name: going on with the connections held"
+    local held failures
+    held=$(json_sum held "${lg_files[@]}")
+    failures=$(json_sum connectFailures "${lg_files[@]}")
+    stop_loadgens
+    sleep 1
+    cpu1=$(cpu_seconds "$peer_pid")
+    stop_pid "$peer_pid"
+    local cpu
+    cpu=$(delta "$cpu0" "$cpu1")
+    rows+=("$("$python" -c '
+import json, sys
+name, held, failures, cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+row = {"server": name, "mode": "open, hold, close (jump-loadgen hold)", "connections": held,
+       "connectFailures": failures, "serverCPUSeconds": round(cpu, 3), "rate": int(sys.argv[5])}
+if held:
+    row["serverMsPerConnection"] = round(cpu * 1000 / held, 4)
+    row["perCoreProjection"] = round(1000 / row["serverMsPerConnection"]) if cpu > 0 else None
+print(json.dumps(row))
+' "$name" "$held" "$failures" "$cpu" "$peer_rate")")
+    log "$name: ${rows[-1]}"
+}
+if [ "$peers" -eq 1 ]; then
+    peer_pki "$work/pki"
+    measure_peer mosquitto
+    measure_peer nats-server
+fi
+
+# --- The table and the file.
+mkdir -p "$(dirname "$output")"
+machine="{\"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+printf '%s\n' "${rows[@]}" | "$python" -c '
+import json, sys
+machine, output = json.loads(sys.argv[1]), sys.argv[2]
+goal_ms, goal_rate = float(sys.argv[3]), float(sys.argv[4])
+rows = [json.loads(line) for line in sys.stdin if line.strip()]
+jump = next((r for r in rows if r["server"] == "jump-server"), None)
+goals = {}
+if jump and "serverMsPerConnection" in jump:
+    goals = {"msPerHandshake": goal_ms, "handshakesPerSecond": goal_rate,
+             "msPerHandshakeMet": jump["serverMsPerConnection"] <= goal_ms,
+             "handshakesPerSecondMet": jump["perSecond"] >= goal_rate}
+json.dump({"machine": machine, "goals": goals, "results": rows}, open(output, "w"), indent=2)
+lines = ["handshake capacity: TLS 1.3 with a P-256 client certificate; the appliance with admission control lifted", ""]
+lines.append("%-12s  %11s  %8s  %12s  %13s  %16s  %14s  %9s" % ("server", "connections", "seconds", "handshakes/s", "server CPU s", "server ms/conn", "1 core: conn/s", "failures"))
+for r in rows:
+    g = lambda k, f="%s": "-" if r.get(k) is None else f % r[k]
+    lines.append("%-12s  %11d  %8s  %12s  %13.2f  %16s  %14s  %9d" % (r["server"], r["connections"], g("seconds", "%.1f"), g("perSecond", "%.0f"), r["serverCPUSeconds"], g("serverMsPerConnection", "%.3f"), g("perCoreProjection", "%d"), r.get("connectFailures", 0)))
+lines.append("")
+if jump:
+    lines.append("jump-server: %d processes x %d agents churning; attempt to Welcome p50 %.1f ms, p99 %.1f ms (highest of the processes); clients used %.3f ms CPU per handshake; idle appliance %.4f CPU s/s (%.3f ms/handshake without it)" % (jump["processes"], jump["concurrency"], jump["welcomeP50Ms"], jump["welcomeP99Ms"], jump.get("clientMsPerConnection", 0), jump["serverIdleCPUPerSecond"], jump.get("serverMsPerConnectionLessIdle", 0)))
+if goals:
+    yes = lambda b: "met" if b else "NOT met"
+    lines.append("goals: <= %.1f ms server CPU per handshake: %s (%.3f ms); >= %d handshakes/s: %s (%.0f/s measured; %d/s per core of the appliance)" % (goal_ms, yes(goals["msPerHandshakeMet"]), jump["serverMsPerConnection"], goal_rate, yes(goals["handshakesPerSecondMet"]), jump["perSecond"], jump["perCoreProjection"]))
+lines.append("machine: %(cores)d cores, kernel %(kernel)s, load average %(loadAverage)s at the end; clients and servers share the cores" % machine)
+text = "\n".join(lines)
+print(text)
+open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")
+' "$machine" "$output" "$goal_ms_per_handshake" "$goal_per_second"
+log "figures written to $output"

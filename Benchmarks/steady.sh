@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# Steady load: N Jump Clients connected (jump-loadgen, the agent's own runtime) reporting statistics
+# every --interval seconds; over a measured window after all are connected, the reports per second
+# the appliance acknowledged, its CPU per report and as a share of one core (persistence to SQLite
+# included: it runs in the same process), and the report round trip p50/p99, which is also the time
+# from a report sent to the report visible in the API (see below; checked by polling the API).
+# Prints a table against the goal (<= 10% of one core for 1,900 reports/s, i.e. 19,000 clients
+# every 10 s) and writes the figures to a file.
+#
+#   Benchmarks/steady.sh [--full] [--clients N] [--interval S] [--window S] [--verify S]
+#                        [--sample N] [--start-rate N] [--no-verify] [--output FILE] [--cache DIR]
+#                        [--per-process N] [--no-build]
+#
+#   (default)      1,000 clients, statistics interval 10 s, a 60 s window: about 3 minutes
+#   --full         19,000 clients (the goal's load: 1,900 reports/s)
+#   --clients      connected clients (at most 19,000: the appliance's open-file limit)
+#   --interval     the appliance's statistics-interval during the run (default 10)
+#   --window       seconds of the measured window, once all clients are connected and have sent
+#                  their first report (default 60)
+#   --verify       seconds of polling the API before the window (default 2 x interval + 5)
+#   --sample       clients of each jump-loadgen process whose reports are traced and polled (default 5)
+#   --start-rate   new connections per second from all clients together (default 290; the
+#                  appliance admits at most 300)
+#   --no-verify    skip the polling of the API
+#   --output       the figures as JSON (default /tmp/steady-bench-DATE.json; the table beside it, .txt)
+#   --cache        the enrollment cache (default ~/.cache/jump-loadgen/scale, shared with scale.sh)
+#   --per-process  clients per jump-loadgen process (default 5,000; each has its own 127.0.0.x source)
+#
+# Reports/s is what the clients saw acknowledged in the window (jump-loadgen's window, from SIGUSR2 to
+# its end, summed over the processes). Appliance CPU = user + system CPU of jump-server from
+# /proc/PID/stat over the same window; per report = that CPU / reports acknowledged in it; % of one
+# core = that CPU / the window's length. The window holds everything the appliance does under this
+# load: TLS records, decoding, ClientHub.ingest, the acknowledgements, heartbeats, and the writer
+# that stores the changed statistics in one SQLite transaction a second (AgentService.flushStats).
+#
+# Sent to visible: the appliance acknowledges a report after ClientHub.ingest has put it into the
+# memory the API reads (ServerConnectionHandler hands the report to ClientHub, whose
+# connection(_:client:received:id:) calls ingest, which updates the latest statistics under the
+# hub's lock, and only then sends the Ack). So a report is visible in the API before its
+# acknowledgement leaves, and the round trip (handed to the connection -> Ack received) is an upper
+# bound of sent -> visible; its p99 is reported as such. It is visible before it is persisted: the
+# store is written within a second. The check: before the window, every client traced by --sample
+# is polled on the API (GET /api/v1/clients/ID, with jumpctl's session token, every 0 to 0.4 s at
+# random), and each poll started after a report's Ack must show that report's time (statisticsAt,
+# stamped by the appliance at ingest, to the second) or a later one; the polls that did not are
+# counted (they must be 0). The first poll showing a report and the last one not showing it bracket
+# the moment it became visible, at the polls' resolution. The polling is kept out of the measured
+# window.
+#
+# Clients connect no faster than --start-rate: an agent waiting in the listen queue longer than its
+# hello time-out (10 s, from the TCP connect) gives up (see docs/performance.md). Loopback only;
+# bounded in time; everything started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+clients=1000
+interval=10
+window=60
+verify=
+sample=5
+start_rate=290
+verify_on=1
+output=/tmp/steady-bench-$(date +%Y%m%d-%H%M%S).json
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+per_process=5000
+build=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --full) clients=19000 ;;
+        --clients) clients=$2; shift ;;
+        --interval) interval=$2; shift ;;
+        --window) window=$2; shift ;;
+        --verify) verify=$2; shift ;;
+        --sample) sample=$2; shift ;;
+        --start-rate) start_rate=$2; shift ;;
+        --no-verify) verify_on=0 ;;
+        --output) output=$2; shift ;;
+        --cache) cache=$2; shift ;;
+        --per-process) per_process=$2; shift ;;
+        --no-build) build=0 ;;
+        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+        *) echo "steady.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+    esac
+    shift
+done
+verify=${verify:-$((2 * interval + 5))}
+
+# The goal from the scale issue: at most this share of one core for goal_reports_per_s.
+goal_core_percent=10
+goal_reports_per_s=1900
+# The appliance's admission rate during the run (its maximum).
+connection_rate=300
+# Seconds allowed beyond N/start-rate for all clients to connect.
+connect_margin_s=120
+# How often jump-loadgen writes its figures (the traces are read from them).
+every=5
+# How often, on average, each sampled client is polled on the API during the check, in seconds.
+poll_period=0.2
+
+. Benchmarks/lib/common.sh
+. Benchmarks/lib/cache.sh
+need_packages python3
+build_products jump-server jumpctl jump-loadgen
+ulimit -n "$(ulimit -Hn)"
+[ "$clients" -le $(($(ulimit -n) - 200)) ] ||
+    die "the appliance can hold at most $(($(ulimit -n) - 200)) clients with an open-file limit of $(ulimit -n)"
+ensure_enrolled "$clients"
+
+data=$work/steady-data
+cp -a "$pristine" "$data"
+port=$(agent_port)
+start_appliance "$data" "$port" "$(free_port)"
+jumpctl settings set connection-rate "$connection_rate" >/dev/null
+jumpctl settings set statistics-interval "$interval" >/dev/null
+sleep 2
+processes=$(((clients + per_process - 1) / per_process))
+log "jump-server: $clients clients connecting at $start_rate/s, statistics every $interval s"
+start_loadgens steady "$clients" run --server "127.0.0.1:$port" --every "$every" --interval "$interval" \
+    --start-rate $((start_rate / processes)) --trace "$sample"
+wait_sum held "$clients" $((clients / start_rate + connect_margin_s)) "${lg_files[@]}" ||
+    log "going on with the clients held"
+# A connection's first report (with the host facts) goes at once; one interval after the last client
+# connected, every client reports on its steady period.
+sleep $((interval + 2))
+
+# --- The check that a report is visible in the API once acknowledged (before the window).
+check='{}'
+if [ "$verify_on" -eq 1 ]; then
+    ids=$("$python" -c '
+import json, sys
+print(" ".join(t["clientID"] for path in sys.argv[1:] for t in (json.load(open(path)).get("traces") or [])))
+' "${lg_files[@]}")
+    log "polling $(echo "$ids" | wc -w) clients on the API for $verify s"
+    # shellcheck disable=SC2086
+    "$python" - "$XDG_CONFIG_HOME/jumpctl/session.json" "$verify" "$poll_period" "$work/polls.json" $ids <<'PY'
+import http.client, json, random, ssl, sys, time, urllib.parse
+session = json.load(open(sys.argv[1]))
+seconds, period, out, ids = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5:]
+url = urllib.parse.urlsplit(session["server"])
+context = ssl.create_default_context(cadata=session["caPEM"])
+headers = {"Authorization": "Bearer " + session["token"]}
+connection, polls, errors = None, [], 0
+end = time.time() + seconds
+while time.time() < end:
+    cycle = time.time()
+    for client in ids:
+        started = time.time()
+        try:
+            connection = connection or http.client.HTTPSConnection(url.hostname, url.port, context=context, timeout=10)
+            connection.request("GET", "/api/v1/clients/" + client, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException):
+            connection, errors = None, errors + 1
+            continue
+        if response.status != 200:
+            errors += 1
+            continue
+        polls.append([client, int(started * 1000), int(time.time() * 1000), json.loads(body).get("statisticsAt")])
+    # A random pause, so the polls do not keep one phase against the reports' fixed interval.
+    time.sleep(max(0, random.uniform(0, 2 * period) - (time.time() - cycle)))
+json.dump({"polls": polls, "errors": errors}, open(out, "w"))
+PY
+    # The traces in the figures cover the polling once jump-loadgen has written them again.
+    sleep $((every + 1))
+    check=$("$python" - "$work/polls.json" "${lg_files[@]}" <<'PY'
+import datetime, json, sys
+polled = json.load(open(sys.argv[1]))
+polls = polled["polls"]
+traces = [t for path in sys.argv[2:] for t in (json.load(open(path)).get("traces") or [])]
+def stamp(text):
+    return None if text is None else int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+by_client = {}
+for client, started, ended, at in polls:
+    by_client.setdefault(client, []).append((started, ended, stamp(at)))
+first_poll = min((p[1] for p in polls), default=0)
+last_poll = max((p[1] for p in polls), default=0)
+checked = after_ack = stale = stamped_between = 0
+bounds, lower = [], []
+for trace in traces:
+    mine = by_client.get(trace["clientID"], [])
+    reports = trace["reportsSentAckedUnixMs"]
+    for i, (sent, acked) in enumerate(reports):
+        if sent < first_poll or acked > last_poll:
+            continue
+        checked += 1
+        second = sent // 1000 * 1000  # statisticsAt has whole seconds; the ingest is at or after `sent`
+        following = reports[i + 1][0] if i + 1 < len(reports) else None
+        shown = [p for p in mine if p[2] is not None and p[2] >= second and (following is None or p[0] < following)]
+        if shown and shown[0][2] <= acked:
+            stamped_between += 1
+        for started, ended, at in mine:
+            if started >= acked and (following is None or started < following):
+                after_ack += 1
+                if at is None or at < second:
+                    stale += 1
+        # Visible after the start of the last poll that did not show it, and before the end of the
+        # first that did.
+        if shown:
+            bounds.append(min(ended for _, ended, _ in shown) - sent)
+            earlier = [started for started, _, at in mine if started < shown[0][0] and (at is None or at < second)]
+            if earlier:
+                lower.append(max(earlier) - sent)
+bounds.sort()
+lower.sort()
+pick = lambda values, q: values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else None
+print(json.dumps({"clientsPolled": len(by_client), "polls": len(polls), "pollErrors": polled["errors"],
+                  "reportsChecked": checked, "pollsAfterAck": after_ack, "pollsAfterAckNotShowingIt": stale,
+                  "stampedBetweenSentAndAck": stamped_between,
+                  "sentToVisibleUpperP50Ms": pick(bounds, 0.5), "sentToVisibleUpperMaxMs": pick(bounds, 1),
+                  "sentToVisibleLowerMaxMs": pick(lower, 1)}))
+PY
+)
+    log "API check: $check"
+fi
+
+# --- The measured window.
+log "measuring $window s"
+kill -USR2 "${lg_pids[@]}"
+cpu0=$(cpu_seconds "$server_pid")
+t0=$(date +%s.%N)
+sleep "$window"
+cpu1=$(cpu_seconds "$server_pid")
+t1=$(date +%s.%N)
+rss=$(rss_kib "$server_pid")
+stop_loadgens
+stop_pid "$server_pid"
+cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')
+wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+
+mkdir -p "$(dirname "$output")"
+machine="{\"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+"$python" - "$machine" "$output" "$clients" "$interval" "$cpu" "$wall" "$rss" "$check" "$goal_core_percent" "$goal_reports_per_s" "${lg_files[@]}" <<'PY'
+import json, sys
+machine, output = json.loads(sys.argv[1]), sys.argv[2]
+clients, interval = int(sys.argv[3]), int(sys.argv[4])
+cpu, wall, rss = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
+check = json.loads(sys.argv[8])
+goal_percent, goal_rate = float(sys.argv[9]), float(sys.argv[10])
+figures = [json.load(open(path)) for path in sys.argv[11:]]
+acked = sum(f.get("windowReportsAcked") or 0 for f in figures)
+rate = sum(f.get("windowReportsPerSecond") or 0 for f in figures)
+row = {"clients": clients, "interval": interval, "held": sum(f["held"] for f in figures),
+       "windowSeconds": round(wall, 1), "reportsAcknowledged": acked, "reportsPerSecond": round(rate, 1),
+       "expectedReportsPerSecond": round(clients / interval, 1),
+       "roundTripP50Ms": max((f.get("roundTripP50Ms") or 0) for f in figures),
+       "roundTripP99Ms": max((f.get("roundTripP99Ms") or 0) for f in figures),
+       "connectFailures": sum(f["connectFailures"] for f in figures),
+       "closedAfterReady": sum(f["closedAfterReady"] for f in figures),
+       "serverCPUSeconds": round(cpu, 3), "serverCorePercent": round(cpu / wall * 100, 2), "serverRSSKiB": rss,
+       "clientCPUSeconds": round(sum(f["cpuSeconds"] for f in figures), 1), "apiCheck": check}
+if acked:
+    per_report = cpu / (rate * wall)
+    row["serverMsPerReport"] = round(per_report * 1000, 4)
+    row["projectedCorePercentAtGoalRate"] = round(per_report * goal_rate * 100, 2)
+at_goal = rate >= 0.95 * goal_rate
+percent = row["serverCorePercent"] if at_goal else row.get("projectedCorePercentAtGoalRate")
+goal = {"corePercent": goal_percent, "reportsPerSecond": goal_rate, "measuredAtGoalRate": at_goal,
+        "met": percent is not None and percent <= goal_percent}
+json.dump({"machine": machine, "goal": goal, "results": [row]}, open(output, "w"), indent=2)
+ms = lambda v: "-" if v is None else "%.1f" % v
+lines = ["steady load: statistics every %d s, a %.0f s window once all clients were connected" % (interval, wall), ""]
+lines.append("%8s  %6s  %10s  %14s  %13s  %14s  %14s  %14s" % ("clients", "held", "reports/s", "server CPU s", "% of one core", "ms per report", "rtt p50 ms", "rtt p99 ms"))
+lines.append("%8d  %6d  %10.1f  %14.2f  %13.2f  %14s  %14s  %14s" % (clients, row["held"], rate, cpu, row["serverCorePercent"], "-" if "serverMsPerReport" not in row else "%.4f" % row["serverMsPerReport"], ms(row["roundTripP50Ms"]), ms(row["roundTripP99Ms"])))
+lines.append("")
+lines.append("sent -> visible in the API: at most the round trip (the Ack leaves after the report is in the API's memory): p99 %s ms (the highest of the processes' p99s)" % ms(row["roundTripP99Ms"]))
+if check:
+    lines.append("checked on the API: %d reports of %d clients, %d polls after their Ack, %d of them not showing the report (must be 0)" % (check["reportsChecked"], check["clientsPolled"], check["pollsAfterAck"], check["pollsAfterAckNotShowingIt"]))
+    lines.append("  the first poll showing a report ended p50 %s ms, at most %s ms after it was sent; the last not showing it started at most %s ms after (polls about every 200 ms, at random)" % (ms(check["sentToVisibleUpperP50Ms"]), ms(check["sentToVisibleUpperMaxMs"]), ms(check["sentToVisibleLowerMaxMs"])))
+if at_goal:
+    lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s (%.2f%% measured)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", row["serverCorePercent"]))
+elif percent is not None:
+    lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s by projection (%.2f%% = ms per report x %.0f/s; measured at %.0f reports/s only: run --full)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", percent, goal_rate, rate))
+lines.append("appliance VmRSS at the end %d KiB; clients' own CPU %.1f s; machine: %d cores, load average %s at the end; clients and appliance share the cores" % (rss, row["clientCPUSeconds"], machine["cores"], machine["loadAverage"]))
+text = "\n".join(lines)
+print(text)
+open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")
+PY
+log "figures written to $output"
