@@ -95,11 +95,11 @@ extension Certificate {
 
     /// The serial number as lowercase hex, the form the store keeps.
     public var serialHex: String {
-        serialNumber.bytes.map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(serialNumber.bytes)
     }
 
     /// SHA-256 of the DER bytes as lowercase hex: how installers pin the appliance CA.
     public var sha256Fingerprint: String {
-        get throws { SHA256.hash(data: try derBytes).map { String(format: "%02x", $0) }.joined() }
+        get throws { Hex.lowercase(SHA256.hash(data: try derBytes)) }
     }
 }

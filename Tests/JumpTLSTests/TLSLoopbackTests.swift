@@ -259,3 +259,12 @@ import X509
         }
     }
 }
+
+@Suite struct HexTests {
+    @Test func twoLowercaseDigitsAByte() {
+        #expect(Hex.lowercase([0x00, 0x0f, 0xa0, 0xff, 0x7e]) == "000fa0ff7e")
+        #expect(Hex.lowercase([UInt8]()) == "")
+        let bytes = (0...255).map(UInt8.init)
+        #expect(Hex.lowercase(bytes) == bytes.map { String(format: "%02x", $0) }.joined(), "the same as Foundation's")
+    }
+}

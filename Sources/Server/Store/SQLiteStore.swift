@@ -692,8 +692,10 @@ public final class SQLiteStore: Store {
                     """
             )
             let contact = try db.cachedStatement(sql: "UPDATE client SET lastContact = ? WHERE id = ?")
+            // Prepared once, like the others: parsing this SQL anew for each row was most of the writer's cost.
+            let known = try db.cachedStatement(sql: "SELECT 1 FROM client WHERE id = ?")
             for entry in stats {
-                let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM client WHERE id = ?", arguments: [entry.clientID]) ?? false
+                let exists = try Bool.fetchOne(known, arguments: [entry.clientID]) ?? false
                 guard exists else { continue }
                 let time = entry.updatedAt.timeIntervalSince1970
                 switch entry.thumbnail {
