@@ -123,6 +123,9 @@ public final class AgentRuntime: Sendable {
         var random = SystemRandomNumberGenerator()
         var serverIndex = 0
         var leaseSaved: ContinuousClock.Instant?
+        // When contact was last lost (or the agent started): the appliance's reconnect spread applies
+        // for ReconnectBackoff.spreadPeriod after it.
+        var contactLost = ContinuousClock.now
         while !Task.isCancelled {
             // Out of contact for the deletion period: checked before every attempt, so at least every
             // ReconnectBackoff.cap while the appliance cannot be reached, and first of all at start.
@@ -154,7 +157,9 @@ public final class AgentRuntime: Sendable {
             }
             if wasReady, ContinuousClock.now - started >= ReconnectBackoff.stableConnection { backoff.reset() }
             if !wasReady { serverIndex += 1 }
-            backoff.spread = state.withLock(\.reconnectSpreadMilliseconds).map { .milliseconds(Int64($0)) }
+            if wasReady { contactLost = .now }
+            backoff.spread = ContinuousClock.now - contactLost < ReconnectBackoff.spreadPeriod
+                ? state.withLock(\.reconnectSpreadMilliseconds).map { .milliseconds(Int64($0)) } : nil
             let wait = backoff.next(retryAfter: retryAfter, using: &random)
             logger.debug("reconnecting", metadata: ["after": "\(wait)"])
             do { try await pause(wait) } catch { break }

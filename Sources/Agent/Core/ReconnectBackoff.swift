@@ -7,12 +7,16 @@
 /// during an outage the fleet keeps trying about twice as fast as the appliance will admit, and once it
 /// is back its queue of new connections does not run dry until every client is in. Without it, waits
 /// that grew to 16 or 32 s during a short outage kept the last clients away long after the appliance
-/// could have taken them.
+/// could have taken them. The runtime applies the spread for ``spreadPeriod`` after contact is lost:
+/// a restart or an upgrade is over by then, and through a long outage an agent goes back to waits of
+/// up to ``cap`` rather than trying every second or two for hours.
 public struct ReconnectBackoff: Sendable {
     /// The first ceiling.
     public static let base = Duration.seconds(1)
     /// The ceiling never grows past this.
     public static let cap = Duration.seconds(300)
+    /// How long after losing contact the appliance's spread holds the ceiling down.
+    public static let spreadPeriod = Duration.seconds(600)
     /// A connection that stayed up this long resets the backoff.
     public static let stableConnection = Duration.seconds(60)
 
