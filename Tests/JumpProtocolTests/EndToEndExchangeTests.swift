@@ -122,11 +122,12 @@ import Testing
         peer: ServerConnectionStateMachine.Peer = .client("jc-1"),
         purpose: AgentConnectionStateMachine.Purpose = .serve(CommandGate(agentID: "jc-1", lastSequence: 0)),
         serverSide: ServerSide = ServerSide(),
-        agentSide: AgentSide = AgentSide()
+        agentSide: AgentSide = AgentSide(),
+        readSizing: ServerConnectionHandler.ReadSizing? = nil
     ) throws -> Pair {
         let server = EmbeddedChannel()
         try server.pipeline.syncOperations.addJumpFraming(
-            ServerConnectionHandler(configuration: .init(), clock: Self.clock, delegate: serverSide)
+            ServerConnectionHandler(configuration: .init(), clock: Self.clock, delegate: serverSide, readSizing: readSizing)
         )
         try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7443)).wait()
         server.pipeline.fireUserInboundEventTriggered(PeerAuthenticated(peer))
@@ -193,6 +194,30 @@ import Testing
             pair.agentSide.events.withLock { $0 }
                 == [.closed(.peerSaidGoodbye(WireGoodbye(.clientDeleted, "deleted by an administrator")))]
         )
+    }
+
+    @Test func readsGrowWhileASessionChannelIsOpenAndShrinkAfter() throws {
+        let sizing = ServerConnectionHandler.ReadSizing(
+            control: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096),
+            controlReadsPerWakeUp: 2,
+            sessions: AdaptiveRecvByteBufferAllocator(),
+            sessionReadsPerWakeUp: 4
+        )
+        let pair = try makePair(readSizing: sizing)
+        let serverConnection = try #require(pair.serverSide.connection.withLock { $0 })
+        func reads() throws -> UInt { try pair.server.getOption(.maxMessagesPerRead).wait() }
+        func largestRead() throws -> Int? {
+            (try pair.server.getOption(.recvAllocator).wait() as? AdaptiveRecvByteBufferAllocator)?.maximum
+        }
+        try serverConnection.openChannel(1, receiveWindow: 65536, sendWindow: 65536)
+        #expect(try reads() == 4)
+        #expect(try largestRead() == 65536)
+        try serverConnection.openChannel(2, receiveWindow: 65536, sendWindow: 65536)
+        serverConnection.closeChannel(1)
+        #expect(try reads() == 4, "one session channel is still open")
+        serverConnection.closeChannel(2)
+        #expect(try reads() == 2)
+        #expect(try largestRead() == 4096)
     }
 
     @Test func sessionDataFollowsTheWindowAndControlIsNotStarved() throws {
