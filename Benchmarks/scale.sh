@@ -128,73 +128,12 @@ measure_jump() {
 }
 
 # --- mosquitto and nats-server with throwaway certificates (P-256, as the appliance uses).
-make_pki() {
-    local pki=$work/pki
-    mkdir -p "$pki"
-    openssl ecparam -name prime256v1 -genkey -noout -out "$pki/ca.key" 2>/dev/null
-    openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=bench CA" -days 2 -out "$pki/ca.pem" 2>/dev/null
-    for name in server client; do
-        openssl ecparam -name prime256v1 -genkey -noout -out "$pki/$name.key.sec1" 2>/dev/null
-        openssl pkcs8 -topk8 -nocrypt -in "$pki/$name.key.sec1" -out "$pki/$name.key"
-        openssl req -new -key "$pki/$name.key" -subj "/CN=$name" -out "$pki/$name.csr" 2>/dev/null
-        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=%s\n' \
-            "$([ $name = server ] && echo serverAuth || echo clientAuth)" >"$pki/$name.ext"
-        openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
-            -days 2 -extfile "$pki/$name.ext" -out "$pki/$name.pem" 2>/dev/null
-    done
-    chmod 0644 "$pki"/*
-}
-
-# Waits until something accepts TCP connections on 127.0.0.1:PORT.
-wait_port() {
-    local deadline=$((SECONDS + 30))
-    until "$python" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; do
-        [ "$SECONDS" -lt "$deadline" ] || die "nothing listens on 127.0.0.1:$1"
-        sleep 0.2
-    done
-}
-
 measure_peer() {
     local name=$1 n=$2 port pid
     port=$(free_port)
     local pki=$work/pki
-    case $name in
-        mosquitto)
-            cat >"$work/mosquitto.conf" <<CONF
-user root
-persistence false
-log_dest stderr
-log_type error
-max_connections -1
-listener $port 127.0.0.1
-cafile $pki/ca.pem
-certfile $pki/server.pem
-keyfile $pki/server.key
-require_certificate true
-tls_version tlsv1.3
-allow_anonymous true
-CONF
-            /usr/sbin/mosquitto -c "$work/mosquitto.conf" 2>>"$work/mosquitto.log" &
-            pid=$!
-            ;;
-        nats-server)
-            cat >"$work/nats.conf" <<CONF
-listen: 127.0.0.1:$port
-max_connections: 100000
-tls {
-  cert_file: "$pki/server.pem"
-  key_file: "$pki/server.key"
-  ca_file: "$pki/ca.pem"
-  verify: true
-  timeout: 10
-}
-CONF
-            /usr/sbin/nats-server -c "$work/nats.conf" 2>>"$work/nats.log" &
-            pid=$!
-            ;;
-    esac
-    started "$pid"
-    wait_port "$port"
+    start_peer "$name" "$port" "$pki"
+    pid=$peer_pid
     sleep 2
     local base
     base=$(rss_median_kib "$pid" 3)
@@ -216,7 +155,7 @@ CONF
     record "{\"server\": \"$name\", \"clients\": $n, \"held\": $held, \"connectFailures\": $failures, \"baselineKiB\": $base, \"idleKiB\": $idle}"
 }
 
-[ "$peers" -eq 1 ] && make_pki
+[ "$peers" -eq 1 ] && peer_pki "$work/pki"
 for n in $counts; do
     [ "$jump" -eq 1 ] && measure_jump "$n"
     if [ "$peers" -eq 1 ]; then

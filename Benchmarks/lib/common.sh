@@ -108,27 +108,13 @@ wait_sum() {
 # The appliance: jump-server on DATA with the agent and API ports given, logged in as admin through
 # jumpctl (its configuration in $work/jumpctl). Sets server_pid.
 #   start_appliance DATA AGENT_PORT API_PORT
-start_appliance() {
-    local data=$1 agent_port=$2 api_port=$3
-    "$bin/jump-server" run --data-dir "$data" --agent-listen "127.0.0.1:$agent_port" \
-        --api-listen "127.0.0.1:$api_port" --log-level error 2>>"$work/jump-server.log" &
-    server_pid=$!
-    started "$server_pid"
-    export XDG_CONFIG_HOME="$work/jumpctl"
-    local deadline=$((SECONDS + appliance_start_timeout_s))
-    until [ -s "$data/initial-admin-password" ] && "$bin/jumpctl" login --server "https://127.0.0.1:$api_port" \
-        --user admin --ca "$data/ca.pem" <"$data/initial-admin-password" >/dev/null 2>&1; do
-        kill -0 "$server_pid" 2>/dev/null || die "jump-server stopped; see $work/jump-server.log"
-        [ "$SECONDS" -lt "$deadline" ] || die "the appliance did not accept a login within $appliance_start_timeout_s s"
-        sleep 0.2
-    done
-}
+start_appliance() { start_appliance_with "$@"; }
 jumpctl() { "$bin/jumpctl" "$@"; }
 
 # The loopback source address of loadgen process I (127.0.0.10 + I): each has its own ephemeral ports.
 source_address() { echo "127.0.0.$((10 + $1))"; }
 
-# Like start_appliance, with more options for `jump-server run` after the ports (handshake.sh passes
+# start_appliance with more options for `jump-server run` after the ports (handshake.sh passes
 # --unlimited-admission). Sets server_pid.
 #   start_appliance_with DATA AGENT_PORT API_PORT OPTION...
 start_appliance_with() {
