@@ -112,19 +112,23 @@ measure_jump() {
     local idle fds
     idle=$(rss_median_kib "$server_pid" 5)
     fds=$(fd_count "$server_pid")
+    # Memory mappings (the kernel's limit is vm.max_map_count): see HeapTuning in the appliance.
+    local maps maps_after
+    maps=$(wc -l <"/proc/$server_pid/maps")
     log "jump-server: $n idle clients: ${idle} KiB; sending one thumbnail each"
     kill -USR1 "${lg_pids[@]}"
     wait_sum thumbnailsAcked "$n" $((interval + connect_margin_s)) "${lg_files[@]}" || log "jump-server: not every thumbnail was acknowledged"
     sleep "$settle"
     local thumbs
     thumbs=$(rss_median_kib "$server_pid" 5)
+    maps_after=$(wc -l <"/proc/$server_pid/maps")
     local cpu1 held failures
     cpu1=$(cpu_seconds "$server_pid")
     held=$(json_sum held "${lg_files[@]}")
     failures=$(json_sum connectFailures "${lg_files[@]}")
     stop_loadgens
     stop_pid "$server_pid"
-    record "{\"server\": \"jump-server\", \"clients\": $n, \"baselineKiB\": $base, \"idleKiB\": $idle, \"afterThumbnailKiB\": $thumbs, \"fds\": $fds, \"held\": $held, \"connectFailures\": $failures, \"serverCPUSeconds\": $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')}"
+    record "{\"server\": \"jump-server\", \"clients\": $n, \"baselineKiB\": $base, \"idleKiB\": $idle, \"afterThumbnailKiB\": $thumbs, \"fds\": $fds, \"maps\": $maps, \"mapsAfterThumbnail\": $maps_after, \"held\": $held, \"connectFailures\": $failures, \"serverCPUSeconds\": $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')}"
 }
 
 # --- mosquitto and nats-server with throwaway certificates (P-256, as the appliance uses).

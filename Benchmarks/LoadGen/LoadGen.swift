@@ -76,6 +76,16 @@ struct AgentOptions: ParsableArguments {
 
     var range: Range<Int> { first..<(first + agents) }
 
+    /// The cache, with the agents of this range missing from it enrolled first (progress on stderr).
+    func enrolledCache(group: any EventLoopGroup, localAddress: SocketAddress?) async throws -> EnrollmentCache {
+        let cache = EnrollmentCache(directory: URL(fileURLWithPath: self.cache))
+        let enrolled = try await cache.enroll(range, installer: try readInstaller(), group: group, localAddress: localAddress) {
+            done, total in say("enrolled \(done) of \(total)")
+        }
+        if enrolled > 0 { say("enrolled \(enrolled) agents into \(cache.directory.path)") }
+        return cache
+    }
+
     func readInstaller() throws -> InstallerFile? {
         guard let installer else { return nil }
         return try Enrollment.readInstaller(at: installer)
@@ -130,12 +140,8 @@ extension LoadGen {
         func run() async throws {
             Quiet.bootstrap()
             let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
-            let cache = EnrollmentCache(directory: URL(fileURLWithPath: agentOptions.cache))
             let localAddress = try common.localAddress()
-            let enrolled = try await cache.enroll(
-                agentOptions.range, installer: try agentOptions.readInstaller(), group: group, localAddress: localAddress
-            ) { done, total in say("enrolled \(done) of \(total)") }
-            if enrolled > 0 { say("enrolled \(enrolled) agents into \(cache.directory.path)") }
+            let cache = try await agentOptions.enrolledCache(group: group, localAddress: localAddress)
 
             let picture = try SyntheticStats.makePicture()
             let counters = FleetCounters()
@@ -194,12 +200,8 @@ extension LoadGen {
         func run() async throws {
             Quiet.bootstrap()
             let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
-            let cache = EnrollmentCache(directory: URL(fileURLWithPath: agentOptions.cache))
             let localAddress = try common.localAddress()
-            let enrolled = try await cache.enroll(
-                agentOptions.range, installer: try agentOptions.readInstaller(), group: group, localAddress: localAddress
-            ) { done, total in say("enrolled \(done) of \(total)") }
-            if enrolled > 0 { say("enrolled \(enrolled) agents into \(cache.directory.path)") }
+            let cache = try await agentOptions.enrolledCache(group: group, localAddress: localAddress)
 
             let counters = FleetCounters()
             let churn = try HandshakeChurn(

@@ -216,27 +216,11 @@ public final class AgentRuntime: Sendable {
         let gate = CommandGate(agentID: configuration.clientID, lastSequence: state.withLock(\.lastCommandSequence))
         let hello = { var hello = Self.hello(); hello.lastCommandSequence = gate.lastSequence; return hello }()
         let channel: any Channel
-        var bootstrap = ClientBootstrap(group: group)
-        if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
         do {
-            channel = try await bootstrap
-                .connectTimeout(.seconds(30))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { [tls] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
-                        try channel.pipeline.syncOperations.addJumpFraming(
-                            AgentConnectionHandler(
-                                configuration: .init(purpose: .serve(gate), hello: hello),
-                                clock: Self.clock,
-                                delegate: session,
-                                start: .afterTLSHandshake
-                            )
-                        )
-                    }
-                }
-                .connect(host: host, port: port)
-                .get()
+            channel = try await AgentChannel.connect(
+                host: host, port: port, group: group, tls: tls, localAddress: localAddress, connectTimeout: .seconds(30),
+                configuration: .init(purpose: .serve(gate), hello: hello), delegate: session
+            )
         } catch {
             logger.info("cannot connect", metadata: ["server": "\(server)", "error": "\(error)"])
             observer?(.connectFailed(error))

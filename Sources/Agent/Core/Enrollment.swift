@@ -149,26 +149,11 @@ public enum Enrollment {
                 continue
             }
             let result = OneShot()
-            var bootstrap = ClientBootstrap(group: group)
-            if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
             do {
-                let channel = try await bootstrap
-                    .connectTimeout(.seconds(30))
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
-                            try channel.pipeline.syncOperations.addJumpFraming(
-                                AgentConnectionHandler(
-                                    configuration: .init(purpose: .enroll(request), hello: AgentRuntime.hello()),
-                                    clock: AgentRuntime.clock,
-                                    delegate: result,
-                                    start: .afterTLSHandshake
-                                )
-                            )
-                        }
-                    }
-                    .connect(host: host, port: port)
-                    .get()
+                let channel = try await AgentChannel.connect(
+                    host: host, port: port, group: group, tls: tls, localAddress: localAddress, connectTimeout: .seconds(30),
+                    configuration: .init(purpose: .enroll(request), hello: AgentRuntime.hello()), delegate: result
+                )
                 let timeout = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
                 let outcome = await result.wait()
                 timeout.cancel()

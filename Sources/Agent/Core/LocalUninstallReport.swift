@@ -21,18 +21,10 @@ extension AgentRuntime {
             let channel: any Channel
             let tls = credentials.withLock { $0.tls }
             do {
-                channel = try await ClientBootstrap(group: group)
-                    .connectTimeout(.seconds(5))
-                    .channelInitializer { [tls] channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
-                            try channel.pipeline.syncOperations.addJumpFraming(
-                                AgentConnectionHandler(configuration: .init(purpose: .serve(gate), hello: Self.hello()), clock: Self.clock, delegate: reporter, start: .afterTLSHandshake)
-                            )
-                        }
-                    }
-                    .connect(host: host, port: port)
-                    .get()
+                channel = try await AgentChannel.connect(
+                    host: host, port: port, group: group, tls: tls, connectTimeout: .seconds(5),
+                    configuration: .init(purpose: .serve(gate), hello: Self.hello()), delegate: reporter
+                )
             } catch {
                 logger.info("cannot reach the appliance to report the uninstall", metadata: ["server": "\(server)", "error": "\(error)"])
                 continue

@@ -122,27 +122,12 @@ public final class SupportAgent: Sendable {
         say("Connecting to \(server)...")
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: group)
-                .connectTimeout(Self.connectTimeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { [request] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let verify = trust.verificationCallback { reason in connection.untrusted(reason) }
-                        try channel.pipeline.syncOperations.addHandler(
-                            NIOSSLClientHandler(context: tls, serverHostname: nil, customVerificationCallback: verify)
-                        )
-                        try channel.pipeline.syncOperations.addJumpFraming(
-                            AgentConnectionHandler(
-                                configuration: .init(purpose: .support(request), hello: AgentRuntime.hello()),
-                                clock: AgentRuntime.clock,
-                                delegate: connection,
-                                start: .afterTLSHandshake
-                            )
-                        )
-                    }
-                }
-                .connect(host: host, port: port)
-                .get()
+            channel = try await AgentChannel.connect(
+                host: host, port: port, group: group, tls: tls,
+                verification: { trust.verificationCallback { reason in connection.untrusted(reason) } },
+                connectTimeout: Self.connectTimeout,
+                configuration: .init(purpose: .support(request), hello: AgentRuntime.hello()), delegate: connection
+            )
         } catch {
             return .failed(.unavailable, "cannot connect to \(server): \(Self.describeConnectFailure(error))")
         }

@@ -48,9 +48,9 @@ public final class AgentListener: Sendable {
     /// NIO's adaptive sizes up to 4 KiB, two reads per wake-up. A channel keeps its last receive buffers
     /// for the next reads, and NIOSSL decrypts everything one wake-up read into its plaintext buffer,
     /// which keeps the pages it touched; with NIO's defaults (up to 64 KiB, four reads) each connection
-    /// that once sent a thumbnail kept about 30 KiB more (`Benchmarks/scale.sh`, 5,000 clients). While a
-    /// session channel is open: NIO's defaults, for the session's output (at 4 KiB the appliance took a
-    /// fifth longer to relay 100 MB, `Benchmarks/session.sh`); the buffers that grow then stay with the
+    /// that once sent a thumbnail kept the grown buffers (docs/performance.md). While a session channel
+    /// is open: NIO's defaults, for the session's output (with 4 KiB reads throughout, a 100 MB `cat`
+    /// was relayed at 14.6 MB/s, `Benchmarks/session.sh`); the buffers that grow then stay with the
     /// connection until it ends.
     public static let readSizing = ServerConnectionHandler.ReadSizing(
         control: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096),

@@ -993,7 +993,7 @@ enum IPAddressText {
             }
             return words.joined(separator: ":")
         default:
-            return bytes.map { String(format: "%02x", $0) }.joined()
+            return Hex.lowercase(bytes)
         }
     }
 }

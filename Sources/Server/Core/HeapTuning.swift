@@ -10,11 +10,10 @@ import CHeap
 /// costs only the pages written to and goes back to the kernel when freed. glibc maps only above its
 /// mmap threshold (128 KiB, rising as mapped buffers are freed), so the appliance fixes the threshold
 /// at 16 KiB; smaller allocations, the great majority, stay in the heap where they are cheaper.
-/// Measured with 5,000 idle clients (`Benchmarks/scale.sh`): about 5 KiB less per idle client, and
-/// about 30 KiB less per client after each sent a thumbnail.
+/// What it saves is in docs/performance.md ("What was changed here").
 ///
 /// The kernel merges adjacent mappings, so the number of mappings stays far below its limit of 65,530
-/// (`vm.max_map_count`): 156 with 5,000 clients here.
+/// (`vm.max_map_count`); `Benchmarks/scale.sh` records it (`maps`, `mapsAfterThumbnail`).
 public enum HeapTuning {
     /// The size from which allocations are mapped on their own.
     public static let mmapThreshold: Int32 = 16 * 1024

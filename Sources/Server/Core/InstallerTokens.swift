@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import JumpTLS
 
 /// Enrollment tokens. A token is HMAC-SHA256 of the installer's id under a key that only the data
 /// directory holds; the database stores only the token's SHA-256. So the database alone never reveals
@@ -26,7 +27,7 @@ public struct InstallerTokens: Sendable {
     }
 
     public static func hash(_ token: Data) -> String {
-        SHA256.hash(data: token).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: token))
     }
 }
 
