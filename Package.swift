@@ -115,6 +115,7 @@ let package = Package(
             dependencies: [
                 "JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG", "CPTY",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/Agent/Linux"
         ),
@@ -371,7 +372,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["JumpProtocol", "JumpPolicy", "JumpAgentLinux", "JumpTestSupport", "jump-agent", "jump-server", "jumpctl"]
+            dependencies: [
+                "JumpProtocol", "JumpPolicy", "JumpAgentLinux", "JumpTestSupport", "jump-agent", "jump-server", "jumpctl",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
     ]
 )

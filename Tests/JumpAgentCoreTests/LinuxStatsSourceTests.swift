@@ -147,4 +147,14 @@ import Testing
         #expect(spin != 0)
         #expect(report.cpuPermille >= UInt32(1000 / cores * 8 / 10), "busy \(report.cpuPermille)‰ while one of \(cores) cores spun")
     }
+
+    @Test func interfaceAddressesOfLoopback() throws {
+        // The real reader on this machine's loopback: 127.0.0.1/8, and ::1/128 where IPv6 is on.
+        let loopback = try #require(GetifaddrsReader().addresses()["lo"])
+        #expect(loopback.contains { $0.0 == [127, 0, 0, 1] && $0.1 == 8 }, "lo has \(loopback)")
+        let ipv6 = FileManager.default.fileExists(atPath: "/proc/net/if_inet6")
+            && ((try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? "").contains(" lo\n")
+        if ipv6 { #expect(loopback.contains { $0.0 == [UInt8](repeating: 0, count: 15) + [1] && $0.1 == 128 }, "lo has \(loopback)") }
+    }
+
 }

@@ -1,5 +1,6 @@
 import Foundation
 public import JumpAgentCore
+import NIOCore
 
 /// Sends magic packets the way the guide's relay does: UDP to port 9, at the interface's subnet
 /// broadcast and at 255.255.255.255, with SO_BROADCAST, bound to the interface that faces the
@@ -36,16 +37,15 @@ public enum WakeOnLANSender {
         var sent: [String] = []
         var errors: [String] = []
         for target in targets {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = MagicPacket.port.bigEndian
-            inet_pton(AF_INET, target, &address.sin_addr)
-            let result = packet.withUnsafeBytes { bytes in
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(descriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                    }
+            let result: Int
+            do {
+                let address = try SocketAddress(ipAddress: target, port: Int(MagicPacket.port))
+                result = packet.withUnsafeBytes { bytes in
+                    address.withSockAddr { sendto(descriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t($1)) }
                 }
+            } catch {
+                errors.append("\(target): \(error)")
+                continue
             }
             if result == packet.count { sent.append(target) } else { errors.append("\(target): \(String(cString: strerror(errno)))") }
         }

@@ -1,5 +1,6 @@
 public import Foundation
 public import JumpProtocol
+import NIOCore
 import Synchronization
 
 /// Statistics from /proc and /sys, every file read under an injected root so tests run against
@@ -255,35 +256,39 @@ public final class StatvfsReader: FilesystemUsageReader {
     }
 }
 
-/// getifaddrs(3): every IPv4 and IPv6 address with its prefix length.
+/// getifaddrs(3), through NIO's `System.enumerateDevices`: every IPv4 and IPv6 address with its
+/// prefix length.
+///
+/// The addresses are read back from their text form rather than from `sockaddr_in`'s fields: Glibc
+/// and NIO's CNIOLinux both include <netinet/in.h>, and which of the two modules owns `in_addr` depends
+/// on the order the compiler loads them, so a field access that builds once can fail member import
+/// visibility on the next clean build.
 public struct GetifaddrsReader: InterfaceAddressReader {
     public init() {}
 
     public func addresses() -> [String: [([UInt8], UInt32)]] {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return [:] }
-        defer { freeifaddrs(list) }
+        guard let devices = try? System.enumerateDevices() else { return [:] }
         var result: [String: [([UInt8], UInt32)]] = [:]
-        var cursor: UnsafeMutablePointer<ifaddrs>? = first
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
-            guard let address = entry.pointee.ifa_addr, let mask = entry.pointee.ifa_netmask else { continue }
-            let name = String(cString: entry.pointee.ifa_name)
-            switch Int32(address.pointee.sa_family) {
-            case AF_INET:
-                let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr, Array.init) }
-                let bits = mask.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr).nonzeroBitCount }
-                result[name, default: []].append((ip, UInt32(bits)))
-            case AF_INET6:
-                let ip = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr, Array.init) }
-                let bits = mask.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
-                    withUnsafeBytes(of: $0.pointee.sin6_addr) { $0.reduce(0) { $0 + $1.nonzeroBitCount } }
-                }
-                result[name, default: []].append((ip, UInt32(bits)))
-            default:
-                break
-            }
+        for device in devices {
+            guard let address = device.address.flatMap(Self.bytes), let mask = device.netmask.flatMap(Self.bytes),
+                address.count == mask.count
+            else { continue }
+            let bits = mask.reduce(0) { $0 + $1.nonzeroBitCount }
+            result[device.name, default: []].append((address, UInt32(bits)))
         }
         return result
+    }
+
+    /// The address's bytes in network order: 4 for IPv4, 16 for IPv6, nil for anything else.
+    static func bytes(_ address: SocketAddress) -> [UInt8]? {
+        let family: Int32
+        var bytes: [UInt8]
+        switch address {
+        case .v4: (family, bytes) = (AF_INET, [UInt8](repeating: 0, count: 4))
+        case .v6: (family, bytes) = (AF_INET6, [UInt8](repeating: 0, count: 16))
+        case .unixDomainSocket: return nil
+        }
+        guard let text = address.ipAddress, inet_pton(family, text, &bytes) == 1 else { return nil }
+        return bytes
     }
 }
