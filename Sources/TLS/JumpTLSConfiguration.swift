@@ -144,10 +144,10 @@ public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannel
 
     static func peer(in handler: NIOSSLServerHandler) throws -> PeerAuthenticated {
         guard let presented = handler.peerCertificate else { return PeerAuthenticated(.anonymous) }
-        let certificate = try Certificate(derBytes: try presented.toDERBytes())
-        guard let clientID = certificate.jumpClientID, !clientID.isEmpty else {
+        let fields = try ClientCertificateFields(derEncoded: try presented.toDERBytes())
+        guard let clientID = fields.clientID, !clientID.isEmpty else {
             throw PKIError(.missingField, "the client certificate names no Jump Client")
         }
-        return PeerAuthenticated(.client(clientID), certificateSerial: certificate.serialHex)
+        return PeerAuthenticated(.client(clientID), certificateSerial: fields.serialHex)
     }
 }

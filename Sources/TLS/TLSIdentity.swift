@@ -85,12 +85,7 @@ extension Certificate {
 
     /// The Jump Client id a client certificate names (its subject's common name).
     public var jumpClientID: String? {
-        for rdn in subject {
-            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
-                if let text = String(attribute.value) { return text }
-            }
-        }
-        return nil
+        ClientCertificateFields.commonName(in: subject)
     }
 
     /// The serial number as lowercase hex, the form the store keeps.
