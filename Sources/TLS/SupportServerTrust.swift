@@ -1,5 +1,5 @@
 import Crypto
-public import NIOCore
+import NIOCore
 public import NIOSSL
 public import Foundation
 import SwiftASN1

@@ -6,7 +6,7 @@ import JumpStore
 
 /// A kind of policy value that has its own id and name and is kept by the same five routes (list, create, show,
 /// replace, delete): Jump Item roles, Jump Policies, session policies and group policies.
-protocol PolicyRouteKind {
+protocol PolicyRouteKind: SendableMetatype {
     associatedtype Value: Codable, Equatable, Sendable
 
     /// The path under /api/v1, e.g. "roles".

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import JumpPolicy
 
 /// Whether a user may start a Jump (a remote shell) on a Jump Client now, decided in the order the guide gives:

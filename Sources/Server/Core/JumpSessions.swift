@@ -1,7 +1,7 @@
 public import Foundation
 import JumpPolicy
-public import JumpProtocol
-public import JumpSessionCore
+import JumpProtocol
+import JumpSessionCore
 public import JumpStore
 public import Logging
 public import NIOCore

@@ -1,7 +1,7 @@
 import Crypto
 public import Foundation
 public import JumpProtocol
-public import JumpStore
+import JumpStore
 import Logging
 import NIOCore
 import Synchronization

@@ -105,7 +105,7 @@ enum Appliance {
             server: try .tls(
                 .http1WebSocketUpgrade(
                     webSocketRouter: router,
-                    configuration: .init(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(30)))
+                    configuration: .init(ws: .init(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(30))))
                 ),
                 tlsConfiguration: tls
             ),

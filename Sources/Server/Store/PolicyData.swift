@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import JumpPolicy
 
 /// The Jump Policy and the Customer Present / Not Present session policies of one Jump Client.
