@@ -76,7 +76,8 @@ public struct FrameParser: Sendable {
     }
 }
 
-/// ``FrameParser`` as a NIO decoder: `ByteToMessageHandler(FrameDecoder())`.
+/// ``FrameParser`` as a NIO decoder, for `ByteToMessageHandler(FrameDecoder())`: tests and tools. The
+/// connections use ``FrameDecodingHandler``, which keeps no reference to the bytes it is given.
 public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = Frame
 
@@ -90,6 +91,84 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> Frame? {
         try decode(buffer: &buffer)
+    }
+}
+
+/// Cuts the connection's bytes into frames without keeping a reference to the buffers it reads.
+///
+/// The handler in front of it is the TLS handler, which decrypts every read into one 32 KiB buffer it
+/// reuses. NIO's `ByteToMessageHandler` keeps an incomplete frame as a slice of that buffer, and a
+/// buffer still referenced elsewhere is copied whole before its next write: each such read then cost
+/// a 32 KiB allocation and copy, and the copy stayed resident for the rest of the connection (one
+/// 30 KB thumbnail arrives over several reads, so every client that sent one held 32 KiB more;
+/// docs/performance.md). Here an incomplete frame is copied into a buffer of this handler's own,
+/// sized to the frame, and a DATA frame's payload, which the session relay keeps until it is
+/// written, is handed on as a copy. Control frames are decoded as they pass and handed on as slices.
+///
+/// A malformed header is reported with `fireErrorCaught(ProtocolError)`, after which the rest of the
+/// connection's bytes are ignored, as `ByteToMessageHandler` does.
+public final class FrameDecodingHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = Frame
+
+    private var parser = FrameParser()
+    /// The start of a frame whose remaining bytes have not arrived yet: this handler's own copy.
+    private var pending: ByteBuffer?
+    private var failed = false
+
+    public init() {}
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        let input = unwrapInboundIn(data)
+        if var buffered = pending {
+            pending = nil
+            buffered.writeImmutableBuffer(input)
+            decode(&buffered, owned: true, context: context)
+        } else {
+            var input = input
+            decode(&input, owned: false, context: context)
+        }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        pending = nil
+    }
+
+    private func decode(_ buffer: inout ByteBuffer, owned: Bool, context: ChannelHandlerContext) {
+        do {
+            while let frame = try parser.next(from: &buffer) {
+                context.fireChannelRead(wrapInboundOut(frame.kind == .data ? Self.copy(frame, context) : frame))
+            }
+        } catch {
+            failed = true
+            context.fireErrorCaught(error)
+            return
+        }
+        guard buffer.readableBytes > 0 else { return }
+        if owned && buffer.capacity <= 2 * Self.frameLength(startingIn: buffer) {
+            buffer.discardReadBytes()
+            pending = buffer
+        } else {
+            var copy = context.channel.allocator.buffer(capacity: Self.frameLength(startingIn: buffer))
+            copy.writeBuffer(&buffer)
+            pending = copy
+        }
+    }
+
+    /// The whole length of the frame `buffer` starts with, once its header is there (the parser has
+    /// checked it against the kind's bound); until then, the bytes there are.
+    private static func frameLength(startingIn buffer: ByteBuffer) -> Int {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self),
+            buffer.readableBytes >= ProtocolLimits.frameHeaderLength
+        else { return max(buffer.readableBytes, ProtocolLimits.frameHeaderLength) }
+        return ProtocolLimits.frameHeaderLength + Int(length)
+    }
+
+    private static func copy(_ frame: Frame, _ context: ChannelHandlerContext) -> Frame {
+        var payload = context.channel.allocator.buffer(capacity: frame.payload.readableBytes)
+        payload.writeImmutableBuffer(frame.payload)
+        return Frame(kind: frame.kind, channel: frame.channel, payload: payload)
     }
 }
 

@@ -309,7 +309,7 @@ public struct AgentConnection: Sendable, Hashable {
 /// its kind's bound, so it never holds more than one largest frame plus one read.
 extension ChannelPipeline.SynchronousOperations {
     public func addJumpFraming(_ handler: some ChannelHandler) throws {
-        try addHandler(ByteToMessageHandler(FrameDecoder()))
+        try addHandler(FrameDecodingHandler())
         try addHandler(handler)
     }
 }

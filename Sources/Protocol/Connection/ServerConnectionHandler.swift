@@ -49,7 +49,7 @@ extension ServerConnectionDelegate {
 }
 
 /// Runs a ``ServerConnectionStateMachine`` on a channel whose inbound side yields ``Frame``s
-/// (`ByteToMessageHandler(FrameDecoder())` in front of it) and whose outbound side takes bytes.
+/// (``FrameDecodingHandler`` in front of it) and whose outbound side takes bytes.
 public final class ServerConnectionHandler: ChannelDuplexHandler {
     public typealias InboundIn = Frame
     public typealias OutboundIn = Never
