@@ -31,7 +31,7 @@ build_products() {
     if [ "${build:-1}" -eq 1 ]; then
         for product in "$@"; do swift build -c release --product "$product" >&2; done
     fi
-    bin=$(swift build -c release --show-bin-path)
+    bin=${JUMP_BENCH_BIN:-$(swift build -c release --show-bin-path)}
 }
 
 # A TCP port on 127.0.0.1 that nobody listens on at the moment, chosen by the kernel.
