@@ -176,6 +176,25 @@ import Testing
         #expect(pair.serverSide.events.withLock { $0.last } == .closed("jc-1"))
     }
 
+    @Test func aLargeReportLeavesInWritesOfAtMostFourKiB() throws {
+        // Each write becomes one TLS record, and a record is decrypted whole into the appliance's read
+        // buffer: a 30 KB thumbnail goes out in 4 KiB pieces (ConnectionOutput.controlRecordSize).
+        let pair = try makePair()
+        let agentConnection = try #require(pair.agentSide.connection.withLock { $0 })
+        var report = Fixtures.statsReport
+        report.thumbnailStatus = .captured
+        report.thumbnail.jpeg = Data(repeating: 0xD8, count: 30_000)
+        agentConnection.send(.statsReport(report))
+        var writes: [Int] = []
+        while let bytes = try pair.agent.readOutbound(as: ByteBuffer.self) {
+            writes.append(bytes.readableBytes)
+            try pair.server.writeInbound(bytes)
+        }
+        #expect(writes.count == 8, "writes of \(writes)")
+        #expect(writes.allSatisfy { $0 <= 4096 }, "writes of \(writes)")
+        #expect(pair.serverSide.events.withLock { $0.last } == .message(.statsReport(report)))
+    }
+
     @Test func enrollmentRoundTrip() throws {
         let pair = try makePair(peer: .anonymous, purpose: .enroll(Fixtures.enrollRequest))
         #expect(pair.serverSide.events.withLock { $0.first } == .enroll(Fixtures.enrollRequest))
