@@ -45,16 +45,17 @@ public final class AgentListener: Sendable {
     /// kernel caps it at `net.core.somaxconn`.
     public static let listenBacklog: Int32 = 65535
     /// How reads from an agent's socket are sized. While a connection carries only control messages:
-    /// NIO's adaptive sizes up to 4 KiB, two reads per wake-up. A channel keeps its last receive buffers
-    /// for the next reads, and NIOSSL decrypts everything one wake-up read into its plaintext buffer,
-    /// which keeps the pages it touched; with NIO's defaults (up to 64 KiB, four reads) each connection
-    /// that once sent a thumbnail kept the grown buffers (docs/performance.md). While a session channel
+    /// NIO's adaptive sizes up to 4 KiB, one read per wake-up. NIOSSL decrypts everything one wake-up
+    /// read into its plaintext buffer, which keeps the pages it touched for the rest of the
+    /// connection: with NIO's defaults (up to 64 KiB, four reads) each connection that once sent a
+    /// thumbnail kept them all, with two 4 KiB reads about 4 KiB more than with one
+    /// (docs/performance.md). While a session channel
     /// is open: NIO's defaults, for the session's output (with 4 KiB reads throughout, a 100 MB `cat`
     /// was relayed at 14.6 MB/s, `Benchmarks/session.sh`); the buffers that grow then stay with the
     /// connection until it ends.
     public static let readSizing = ServerConnectionHandler.ReadSizing(
         control: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096),
-        controlReadsPerWakeUp: 2,
+        controlReadsPerWakeUp: 1,
         sessions: AdaptiveRecvByteBufferAllocator(),
         sessionReadsPerWakeUp: 4
     )
