@@ -26,7 +26,9 @@ need_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 }
 
-# Builds the release products given (unless --no-build was given: build=0) and sets bin.
+# Builds the release products given (unless --no-build was given: build=0) and sets bin: the release
+# build's directory, or JUMP_BENCH_BIN when set (programs of your own, for example a jump-server that
+# starts the real one under heaptrack; docs/performance.md).
 build_products() {
     if [ "${build:-1}" -eq 1 ]; then
         for product in "$@"; do swift build -c release --product "$product" >&2; done
