@@ -114,25 +114,36 @@ public final class FrameDecodingHandler: ChannelInboundHandler, RemovableChannel
     private var parser = FrameParser()
     /// The start of a frame whose remaining bytes have not arrived yet: this handler's own copy.
     private var pending: ByteBuffer?
+    /// Reads that arrived while frames were being handed on (a later handler made the pipeline read
+    /// again): decoded after the current one, in order.
+    private var queued: [ByteBuffer] = []
+    private var decoding = false
     private var failed = false
 
     public init() {}
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
-        let input = unwrapInboundIn(data)
-        if var buffered = pending {
-            pending = nil
-            buffered.writeImmutableBuffer(input)
-            decode(&buffered, owned: true, context: context)
-        } else {
-            var input = input
-            decode(&input, owned: false, context: context)
+        queued.append(unwrapInboundIn(data))
+        guard !decoding else { return }
+        decoding = true
+        defer { decoding = false }
+        while !failed, !queued.isEmpty {
+            var input = queued.removeFirst()
+            if var buffered = pending {
+                pending = nil
+                buffered.writeBuffer(&input)
+                decode(&buffered, owned: true, context: context)
+            } else {
+                decode(&input, owned: false, context: context)
+            }
         }
+        queued.removeAll()
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         pending = nil
+        queued.removeAll()
     }
 
     private func decode(_ buffer: inout ByteBuffer, owned: Bool, context: ChannelHandlerContext) {

@@ -91,3 +91,40 @@ import Testing
         _ = try channel.finish()
     }
 }
+
+/// A handler after the decoder that makes the pipeline read again while a frame is handed on: the
+/// frames still come out in the order of the bytes.
+final class ReadsAgainOnFirstFrame: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias InboundOut = Frame
+    let again: ByteBuffer
+    var done = false
+
+    init(again: ByteBuffer) { self.again = again }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !done {
+            done = true
+            context.pipeline.fireChannelRead(NIOAny(again))
+        }
+        context.fireChannelRead(data)
+    }
+}
+
+extension FrameDecodingHandlerTests {
+    @Test func aReadDuringDecodingIsDecodedAfterTheCurrentOne() throws {
+        let frames = (1...4).map { FrameParserTests.frame(.control, [UInt8($0)]) }
+        let first = FrameParserTests.bytes(Array(frames[0..<2]))
+        var rest = FrameParserTests.bytes(Array(frames[2...]))
+        // The re-entrant read finishes the frame the first read left incomplete.
+        var firstRead = first
+        firstRead.writeBuffer(&rest)
+        let cut = first.readableBytes + 5
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(FrameDecodingHandler())
+        try channel.pipeline.syncOperations.addHandler(ReadsAgainOnFirstFrame(again: firstRead.getSlice(at: cut, length: firstRead.readableBytes - cut)!))
+        try channel.writeInbound(firstRead.getSlice(at: 0, length: cut)!)
+        #expect(try Self.read(channel) == frames)
+        #expect(try channel.finish().isClean)
+    }
+}
