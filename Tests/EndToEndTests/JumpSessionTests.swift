@@ -140,7 +140,8 @@ import Testing
             ["expect": "# ", "timeout": 20],
             ["send": "stty size\r"], ["expect": "30 100"],
             ["resize": [40, 120]],
-            ["send": "stty size\r"], ["expect": "40 120"],
+            // jumpctl takes SIGWINCH in its own time: a line typed at once may reach the shell before the new size does.
+            ["send": "stty size\r", "until": "40 120", "every": 1],
             // The marker is printed by the process Ctrl-C must reach, once it is the terminal's foreground job (matching
             // the echo of the typed line instead raced the shell starting it).
             ["send": "sh -c 'echo ready-$((2+3)); exec sleep 300'\r"], ["expect": "ready-5"],

@@ -7,6 +7,11 @@ The script is a JSON list of steps:
   {"send": "text"}                      type the text ("\\u0003" is Ctrl-C)
   {"expect": "regex", "timeout": 10}    wait until the output since the last match matches
   {"resize": [rows, cols]}              resize the terminal (the command gets SIGWINCH)
+  {"send": "text", "until": "regex", "every": 1, "timeout": 10}
+                                        type the text again every `every` s until the output since
+                                        the last match matches (a person who looks again: the
+                                        command handles SIGWINCH in its own time, and text typed at
+                                        once may reach the far side before the new size)
 Prints one JSON object: {"status": exit status (128+N for signal N), "output": everything printed,
 "failed": the step that timed out, or null}. Every wait has a timeout; the command is killed at the end.
 """
@@ -37,25 +42,39 @@ def main():
         output += chunk
         return True
 
+    def wait_for(pattern, seconds):
+        nonlocal matched_to
+        deadline = time.monotonic() + seconds
+        while True:
+            found = pattern.search(output, matched_to)
+            if found:
+                matched_to = found.end()
+                return True
+            if time.monotonic() > deadline or not read(max(0.0, deadline - time.monotonic())):
+                return False
+
     for step in script:
-        if "send" in step:
+        if "send" in step and "until" in step:
+            pattern = re.compile(step["until"].encode())
+            deadline = time.monotonic() + step.get("timeout", 10)
+            while True:
+                os.write(master, step["send"].encode())
+                if wait_for(pattern, min(step.get("every", 1), max(0.0, deadline - time.monotonic()))):
+                    break
+                if time.monotonic() > deadline:
+                    failed = step
+                    break
+            if failed:
+                break
+        elif "send" in step:
             os.write(master, step["send"].encode())
         elif "resize" in step:
             r, c = step["resize"]
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", r, c, 0, 0))
             os.kill(pid, signal.SIGWINCH)
         elif "expect" in step:
-            pattern = re.compile(step["expect"].encode())
-            deadline = time.monotonic() + step.get("timeout", 10)
-            while True:
-                found = pattern.search(output, matched_to)
-                if found:
-                    matched_to = found.end()
-                    break
-                if time.monotonic() > deadline or not read(max(0.0, deadline - time.monotonic())):
-                    failed = step
-                    break
-            if failed:
+            if not wait_for(re.compile(step["expect"].encode()), step.get("timeout", 10)):
+                failed = step
                 break
     # Drain until the command exits (at most 15 s), then reap it.
     deadline = time.monotonic() + (1 if failed else 15)
