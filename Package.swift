@@ -376,6 +376,7 @@ let package = Package(
             dependencies: [
                 "JumpProtocol", "JumpPolicy", "JumpAgentLinux", "JumpTestSupport", "jump-agent", "jump-server", "jumpctl",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             // Run from its source path by the tests, not built into the bundle.
             exclude: ["Fixtures/pty_session.py"]

@@ -134,23 +134,12 @@ enum ReconnectBenchmark {
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 
-    /// A TCP port free on 127.0.0.1 now (the kernel's choice for port 0). The socket structures go
-    /// through NIO's SocketAddress: their fields' owning module varies between clean builds.
+    /// A TCP port free on 127.0.0.1 now: bound by the kernel's choice, then closed (as
+    /// jump-bench-offline finds a closed port).
     static func freePort() throws -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        let loopback = try SocketAddress(ipAddress: "127.0.0.1", port: 0)
-        guard loopback.withSockAddr({ bind(socket, $0, socklen_t($1)) }) == 0 else { throw FreePortError() }
-        var bound = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        guard withUnsafeMutablePointer(to: &bound, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }) == 0,
-            let port = SocketAddress(bound).port
-        else { throw FreePortError() }
-        return port
-    }
-
-    struct FreePortError: Error, CustomStringConvertible {
-        var description: String { "no free loopback port: \(String(cString: strerror(errno)))" }
+        let socket = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? socket.close().wait() }
+        return socket.localAddress!.port!
     }
 }
 

@@ -120,8 +120,7 @@ extension FrameDecodingHandlerTests {
         var firstRead = first
         firstRead.writeBuffer(&rest)
         let cut = first.readableBytes + 5
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(FrameDecodingHandler())
+        let channel = try Self.channel()
         try channel.pipeline.syncOperations.addHandler(ReadsAgainOnFirstFrame(again: firstRead.getSlice(at: cut, length: firstRead.readableBytes - cut)!))
         try channel.writeInbound(firstRead.getSlice(at: 0, length: cut)!)
         #expect(try Self.read(channel) == frames)
