@@ -3,7 +3,8 @@
 # interval (no thumbnail: no display here), beside prometheus-node-exporter (scraped every 60 s) and
 # zabbix_agentd (passive checks, asked for one item every 60 s), all measured in the same run over the
 # same window: resident memory (the median of readings a second apart at the end, all of a program's
-# processes together), CPU per minute, and the size of the program file (stripped for jump-agent).
+# processes together), CPU per minute, and the size of the program file (stripped for jump-agent); and
+# where the agent's resident memory is, by mapped file.
 #
 #   Benchmarks/footprint.sh [--window SECONDS] [--output FILE] [--no-build]
 #
@@ -57,6 +58,23 @@ tree_cpu_seconds() {
 tree_anon_kib() {
     local p
     for p in $(tree "$1"); do cat "/proc/$p/status" 2>/dev/null || true; done | awk '/^RssAnon:/ { s += $2 } END { print s + 0 }'
+}
+# Resident memory of one process by what is mapped (a file's name, or [heap], [stack], [anonymous]),
+# from the Rss lines of /proc/PID/smaps, as JSON: where an agent's memory is.
+rss_by_mapping_json() {
+    "$python" - "$1" <<'PY'
+import json, os, re, sys
+sizes = {}
+name = None
+for line in open("/proc/%s/smaps" % sys.argv[1]):
+    if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+        fields = line.split(None, 5)
+        path = fields[5].strip() if len(fields) > 5 else ""
+        name = os.path.basename(path) if path.startswith("/") else (path or "[anonymous]")
+    elif line.startswith("Rss:"):
+        sizes[name] = sizes.get(name, 0) + int(line.split()[1])
+print(json.dumps(dict(sorted(sizes.items(), key=lambda item: -item[1]))))
+PY
 }
 median_tree_rss_kib() {
     local values=()
@@ -139,6 +157,7 @@ agent_anon=$(tree_anon_kib "$agent")
 exporter_anon=$(tree_anon_kib "$exporter")
 zabbix_anon=$(tree_anon_kib "$zabbix")
 agent_rss=$(median_tree_rss_kib "$agent")
+agent_mappings=$(rss_by_mapping_json "$agent")
 exporter_rss=$(median_tree_rss_kib "$exporter")
 zabbix_rss=$(median_tree_rss_kib "$zabbix")
 strip -o "$work/jump-agent.stripped" "$bin/jump-agent"
@@ -150,7 +169,7 @@ zabbix_size=$(stat -c %s /usr/sbin/zabbix_agentd)
 import json, sys
 output, window = sys.argv[1], float(sys.argv[2])
 rows = [
-    {"program": "jump-agent", "rssKiB": $agent_rss, "rssAnonKiB": $agent_anon, "cpuSeconds": $agent_cpu1 - $agent_cpu0, "bytes": $agent_size},
+    {"program": "jump-agent", "rssKiB": $agent_rss, "rssAnonKiB": $agent_anon, "cpuSeconds": $agent_cpu1 - $agent_cpu0, "bytes": $agent_size, "rssKiBByMapping": $agent_mappings},
     {"program": "prometheus-node-exporter", "rssKiB": $exporter_rss, "rssAnonKiB": $exporter_anon, "cpuSeconds": $exporter_cpu1 - $exporter_cpu0, "bytes": $exporter_size},
     {"program": "zabbix_agentd", "rssKiB": $zabbix_rss, "rssAnonKiB": $zabbix_anon, "cpuSeconds": $zabbix_cpu1 - $zabbix_cpu0, "bytes": $zabbix_size},
 ]
@@ -162,7 +181,15 @@ lines.append("%-26s  %8s  %13s  %12s  %10s" % ("program", "RSS MiB", "anon RSS M
 for row in rows:
     lines.append("%-26s  %8.1f  %13.1f  %12.2f  %10.1f" % (row["program"], row["rssKiB"] / 1024, row["rssAnonKiB"] / 1024, row["cpuMsPerMinute"], row["bytes"] / 1048576))
 lines.append("")
-lines.append("jump-agent's file is stripped; it links the Swift runtime and Foundation dynamically (not counted).")
+lines.append("jump-agent's resident memory by mapping (KiB, largest first):")
+mappings = rows[0]["rssKiBByMapping"]
+for name, kib in list(mappings.items())[:12]:
+    lines.append("  %-40s %6d" % (name, kib))
+rest = sum(list(mappings.values())[12:])
+if rest:
+    lines.append("  %-40s %6d" % ("the other %d mappings" % (len(mappings) - 12), rest))
+lines.append("")
+lines.append("jump-agent's file is stripped; it links the Swift runtime and FoundationEssentials dynamically (not counted).")
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

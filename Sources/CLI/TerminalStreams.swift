@@ -56,17 +56,15 @@ final class InputReader: Sendable {
     private static func blockingRead(_ descriptor: CInt, wake: CInt) throws -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: chunkBytes)
         while true {
-            var fds = [
-                pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
-            ]
-            let ready = poll(&fds, 2, -1)
+            var input: Int16 = 0
+            var woken: Int16 = 0
+            let ready = jump_poll_pair(descriptor, Int16(POLLIN), wake, Int16(POLLIN), -1, &input, &woken)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw CLIError.failure("cannot wait for standard input: \(String(cString: strerror(errno)))")
             }
-            if fds[1].revents != 0 { throw CancellationError() }
-            guard fds[0].revents != 0 else { continue }
+            if woken != 0 { throw CancellationError() }
+            guard input != 0 else { continue }
             let count = buffer.withUnsafeMutableBytes { systemRead(descriptor, $0.baseAddress, $0.count) }
             if count > 0 { return Array(buffer[0..<count]) }
             if count == 0 { return nil }
@@ -107,8 +105,9 @@ struct OutputWriter: Sendable {
             switch errno {
             case EINTR: continue
             case EAGAIN:
-                var fds = [pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)]
-                _ = poll(&fds, 1, -1)
+                var writable: Int16 = 0
+                var unused: Int16 = 0
+                _ = jump_poll_pair(descriptor, Int16(POLLOUT), -1, 0, -1, &writable, &unused)
             default: throw Failure(description: String(cString: strerror(errno)))
             }
         }

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -91,4 +93,67 @@ int jump_pty_spawn(pid_t *pid, const char *path, char *const argv[], char *const
 
 int jump_pty_wake_pipe(int fds[2]) {
     return pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0 ? 0 : errno;
+}
+
+int jump_spawn_piped(pid_t *pid, int *output, const char *path, char *const argv[], char *const envp[],
+                     const char *directory, int merge_standard_error) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return errno;
+    posix_spawnattr_t attributes;
+    posix_spawn_file_actions_t actions;
+    int error = posix_spawnattr_init(&attributes);
+    if (error != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return error;
+    }
+    error = posix_spawn_file_actions_init(&actions);
+    if (error != 0) {
+        posix_spawnattr_destroy(&attributes);
+        close(fds[0]);
+        close(fds[1]);
+        return error;
+    }
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (error == 0) error = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (error == 0) error = posix_spawnattr_setsigmask(&attributes, &none);
+    if (error == 0) error = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    // The write end first, in case the agent runs with descriptor 0, 1 or 2 closed and the pipe took one.
+    if (error == 0) error = posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    if (error == 0 && merge_standard_error) error = posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (error == 0) error = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (error == 0) error = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    if (error == 0 && directory != NULL) error = posix_spawn_file_actions_addchdir_np(&actions, directory);
+    if (error == 0) error = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    close(fds[1]);
+    if (error != 0) {
+        close(fds[0]);
+        return error;
+    }
+    *output = fds[0];
+    return 0;
+}
+
+int jump_wait_child(pid_t pid, int *exit_status, int *signal) {
+    int status = 0;
+    pid_t waited;
+    do {
+        waited = waitpid(pid, &status, 0);
+    } while (waited < 0 && errno == EINTR);
+    if (waited < 0) return errno;
+    *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    *signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    return 0;
+}
+
+int jump_poll_pair(int fd0, short events0, int fd1, short events1, int timeout, short *revents0, short *revents1) {
+    struct pollfd descriptors[2] = {{.fd = fd0, .events = events0}, {.fd = fd1, .events = events1}};
+    int ready = poll(descriptors, 2, timeout);
+    *revents0 = ready > 0 ? descriptors[0].revents : 0;
+    *revents1 = ready > 0 ? descriptors[1].revents : 0;
+    return ready;
 }

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The installer file an administrator downloads from the appliance and `jump-agent install`
 /// consumes: where the appliance is, the CA to trust (and its fingerprint), the enrollment token, and
@@ -73,15 +73,25 @@ public struct InstallerFile: Codable, Hashable, Sendable {
 /// base64url without padding (RFC 4648 section 5), for tokens in files and URLs.
 public enum Base64URL {
     public static func encode(_ data: some Sequence<UInt8>) -> String {
-        Data(data).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        String(Data(data).base64EncodedString().compactMap { character -> Character? in
+            switch character {
+            case "+": "-"
+            case "/": "_"
+            case "=": nil
+            default: character
+            }
+        })
     }
 
     public static func decode(_ text: String) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
+        var base64 = String(text.map { character -> Character in
+            switch character {
+            case "-": "+"
+            case "_": "/"
+            default: character
+            }
+        })
+        while base64.utf8.count % 4 != 0 { base64 += "=" }
         return Data(base64Encoded: base64)
     }
 }

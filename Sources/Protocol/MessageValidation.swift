@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The bounds of ``ProtocolLimits`` applied to decoded messages. Protobuf decoding already keeps
 /// every length inside the frame; these checks keep each field inside what its meaning allows.

@@ -1,7 +1,7 @@
 import Crypto
 import NIOCore
 public import NIOSSL
-public import Foundation
+public import FoundationEssentials
 import SwiftASN1
 public import X509
 

@@ -1,5 +1,5 @@
 public import Crypto
-import Foundation
+import FoundationEssentials
 public import X509
 import SwiftASN1
 

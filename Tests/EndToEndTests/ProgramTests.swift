@@ -55,6 +55,18 @@ import Testing
 
     static let programs = ["jump-agent", "jump-server", "jumpctl"]
 
+    /// Every endpoint runs the agent, so what it loads is every endpoint's memory: FoundationEssentials
+    /// only. Foundation would bring ICU's data and FoundationInternationalization (about 8 MiB resident,
+    /// docs/performance.md); one `import Foundation` in an agent module, or a dependency's trait that
+    /// imports it, is enough to load them.
+    @Test func theAgentLoadsNeitherFoundationNorICU() throws {
+        let libraries = try Self.run("/usr/bin/ldd", [Self.binDirectory.appendingPathComponent("jump-agent").path])
+        #expect(libraries.status == 0)
+        for library in ["libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so"] {
+            #expect(!libraries.output.contains(library), "jump-agent loads \(library)")
+        }
+    }
+
     @Test(arguments: programs)
     func helpExplainsTheProgram(_ program: String) throws {
         let result = try Self.run(program, ["--help"])

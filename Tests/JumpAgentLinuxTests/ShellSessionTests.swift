@@ -223,8 +223,9 @@ struct ShellSessionTests {
         }
         let after = Descriptors.current()
         #expect(after.terminals == before.terminals)
-        // Other suites may open descriptors meanwhile; one leaked pipe per session would show 30.
-        #expect(after.count <= before.count + 3, "\(before.count) descriptors before, \(after.count) after")
+        // Other suites run at the same time and open descriptors of their own (a few at any moment);
+        // one leaked descriptor per session would show 15 more, one leaked pipe 30.
+        #expect(after.count < before.count + 10, "\(before.count) descriptors before, \(after.count) after")
     }
 
 }

@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+public import Glibc
 
 /// Where an installed Jump Client keeps its files, all under one directory:
 ///

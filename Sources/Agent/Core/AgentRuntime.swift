@@ -1,5 +1,7 @@
 @preconcurrency import Crypto
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import JumpProtocol
 import JumpTLS
 public import Logging

@@ -1,5 +1,6 @@
 @preconcurrency public import Crypto
-public import Foundation
+public import FoundationEssentials
+import Glibc
 public import JumpTLS
 public import X509
 
@@ -116,7 +117,7 @@ extension AgentFiles {
     }
 
     private func rename(_ from: URL, to: URL) throws {
-        guard Foundation.rename(from.path, to.path) == 0 else {
+        guard Glibc.rename(from.path, to.path) == 0 else {
             throw AgentError(.io, "cannot rename \(from.path): \(String(cString: strerror(errno)))")
         }
     }

@@ -1,5 +1,6 @@
 @preconcurrency import Crypto
-public import Foundation
+public import FoundationEssentials
+import Glibc
 public import JumpProtocol
 import JumpTLS
 public import NIOCore

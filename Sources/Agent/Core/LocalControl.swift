@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// Who may uninstall or disable the Jump Client from the computer itself, as the guide's "restrict
 /// local uninstall/disable" setting says: root always; with the restriction on, nobody else; with
@@ -53,7 +54,7 @@ public enum LocalControlSocket {
             answer += buffer[0..<count]
             if answer.contains(UInt8(ascii: "\n")) { break }
         }
-        let text = String(decoding: answer, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: answer, as: UTF8.self).trimmed()
         return text.isEmpty ? nil : text
     }
 
@@ -89,7 +90,7 @@ public enum LocalControlSocket {
                 throw AgentError(.io, "cannot listen on \(path): \(String(cString: strerror(errno)))")
             }
             descriptor = listener
-            let thread = Thread {
+            let started = DetachedThread.start(stackSize: 256 * 1024) {
                 while true {
                     let client = accept(listener, nil, nil)
                     if client < 0 {
@@ -99,8 +100,10 @@ public enum LocalControlSocket {
                     Self.serve(client, handle: handle, then: then)
                 }
             }
-            thread.stackSize = 256 * 1024
-            thread.start()
+            guard started else {
+                close(listener)
+                throw AgentError(.io, "cannot start the thread that answers \(path)")
+            }
         }
 
         static func serve(_ client: Int32, handle: (LocalControlPolicy.Request, UInt32) -> LocalControlPolicy.Decision, then: (LocalControlPolicy.Request, UInt32) -> Void) {
@@ -114,7 +117,7 @@ public enum LocalControlSocket {
             }
             var buffer = [UInt8](repeating: 0, count: 64)
             let count = read(client, &buffer, buffer.count)
-            let text = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+            let text = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmed() : ""
             let answer: String
             var allowed: LocalControlPolicy.Request?
             if let request = LocalControlPolicy.Request(rawValue: text) {

@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// The clocks the offline lease reads. The live one: the kernel's boot id, CLOCK_BOOTTIME (which
 /// counts suspend and never jumps) and the wall clock.
@@ -78,7 +79,7 @@ public struct SystemLeaseClock: LeaseClock {
 
     public var bootID: String {
         ((try? String(contentsOf: root.appendingPathComponent("proc/sys/kernel/random/boot_id"), encoding: .utf8)) ?? "")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed()
     }
 
     /// /proc/uptime's first figure: CLOCK_BOOTTIME, to the hundredth of a second.

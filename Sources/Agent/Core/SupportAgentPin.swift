@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import JumpProtocol
 import Logging
 import Synchronization
@@ -98,11 +99,13 @@ extension SupportAgent {
     /// Sets `"sessionUser"` in `etc/agent.json` (see ``SessionUser``), keeping everything else in it.
     static func setSessionUser(_ user: String, in files: AgentFiles) throws {
         let data = try Data(contentsOf: files.configuration)
-        guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard case .object(var object) = try JSONDecoder().decode(JSONValue.self, from: data) else {
             throw AgentError(.data, "\(files.configuration.path) is not a JSON object")
         }
-        object["sessionUser"] = user
-        try writeAtomically(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), to: files.configuration, mode: 0o600)
+        object["sessionUser"] = .string(user)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeAtomically(try encoder.encode(JSONValue.object(object)), to: files.configuration, mode: 0o600)
     }
 
     /// Why installing into `files` cannot work, found before the installer's one enrollment is spent.

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import JumpTLS
 public import JumpProtocol
 
 /// The Wake-on-LAN magic packet: six 0xFF bytes, the target's MAC sixteen times, and the SecureOn
@@ -54,7 +56,7 @@ public enum MagicPacket {
     }
 
     public static func format(_ mac: [UInt8]) -> String {
-        mac.map { String(format: "%02x", $0) }.joined(separator: ":")
+        mac.map { Hex.lowercase([$0]) }.joined(separator: ":")
     }
 }
 

@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 public import JumpAgentCore
 
 /// The systemd programs and the unit directory. Tests point them at stand-ins that record their
@@ -26,21 +27,15 @@ public struct SystemdTools: Sendable {
 
     /// Runs a program with fixed arguments (never a shell) and fails with its output.
     public func run(_ program: String, _ arguments: [String]) throws(AgentError) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
+        let outcome: ChildProcess.Outcome
         do {
-            try process.run()
+            outcome = try ChildProcess(program: program, arguments: arguments, mergeStandardError: true).run()
         } catch {
-            throw AgentError(.unavailable, "cannot run \(program): \(error.localizedDescription)")
+            throw AgentError(.unavailable, "cannot run \(program): \(error)")
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            throw AgentError(.unavailable, "\(program) \(arguments.joined(separator: " ")) failed: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+        guard outcome.succeeded else {
+            let text = String(decoding: outcome.output, as: UTF8.self).trimmed()
+            throw AgentError(.unavailable, "\(program) \(arguments.joined(separator: " ")) failed: \(text)")
         }
     }
 }
@@ -64,7 +59,7 @@ public enum Installation {
         } catch let error as AgentError {
             throw error
         } catch {
-            throw AgentError(.io, "cannot copy the program to \(files.program.path): \(error.localizedDescription)")
+            throw AgentError(.io, "cannot copy the program to \(files.program.path): \(error.plainDescription)")
         }
         guard service else { return nil }
         let units = SystemdUnits(clientID: configuration.clientID, directory: files.root.path)
@@ -94,7 +89,7 @@ public enum Installation {
             for file in units.files {
                 let url = URL(fileURLWithPath: tools.unitDirectory).appendingPathComponent(file)
                 if FileManager.default.fileExists(atPath: url.path) {
-                    do { try FileManager.default.removeItem(at: url) } catch { problems.append("cannot remove \(url.path): \(error.localizedDescription)") }
+                    do { try FileManager.default.removeItem(at: url) } catch { problems.append("cannot remove \(url.path): \(error.plainDescription)") }
                 }
             }
             do { try tools.run(tools.systemctl, ["daemon-reload"]) } catch { problems.append(error.message) }
@@ -102,7 +97,7 @@ public enum Installation {
         do {
             try FileManager.default.removeItem(at: files.root)
         } catch {
-            problems.append("cannot remove \(files.root.path): \(error.localizedDescription)")
+            problems.append("cannot remove \(files.root.path): \(error.plainDescription)")
         }
         guard problems.isEmpty else { throw AgentError(.io, problems.joined(separator: "; ")) }
     }
@@ -138,7 +133,7 @@ public enum Installation {
         do {
             return try JSONDecoder.agentFiles.decode(AgentConfiguration.self, from: Data(contentsOf: files.configuration))
         } catch {
-            throw AgentError(.data, "cannot read \(files.configuration.path): \(error.localizedDescription)")
+            throw AgentError(.data, "cannot read \(files.configuration.path): \(error.plainDescription)")
         }
     }
 
@@ -156,7 +151,7 @@ public enum Installation {
         } catch let error as AgentError {
             throw error
         } catch {
-            throw AgentError(.io, "cannot write \(url.path): \(error.localizedDescription)")
+            throw AgentError(.io, "cannot write \(url.path): \(error.plainDescription)")
         }
     }
 }

@@ -1,5 +1,6 @@
 import CSystemd
-public import Foundation
+public import FoundationEssentials
+import Glibc
 public import JumpAgentCore
 import Synchronization
 
@@ -74,7 +75,7 @@ public enum ScreenHelper {
 /// Runs `jump-agent screen-probe` as the console user for each probe, with a deadline.
 public struct HelperScreenReader: ScreenReader {
     /// How long the helper may take before it is killed and the probe reported as failed.
-    public static let deadline = DispatchTimeInterval.seconds(5)
+    public static let deadline: Duration = .seconds(5)
     /// The most the helper may write; a thumbnail is at most ``ThumbnailLimits/byteBudget``.
     public static let maximumOutput = 256 * 1024
 
@@ -98,56 +99,34 @@ public struct HelperScreenReader: ScreenReader {
     }
 
     func run(_ display: ConsoleDisplay, thumbnail: Bool) throws(ScreenError) -> ScreenProbe {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
         var arguments = ["screen-probe", "--uid", String(display.uid), "--gid", String(display.gid)]
         if let name = display.display { arguments += ["--display", name] }
         if let bus = display.sessionBus { arguments += ["--session-bus", bus] }
         if thumbnail { arguments.append("--thumbnail") }
-        process.arguments = arguments
         // Only what the helper needs; nothing of the agent's own environment.
         var environment = ["PATH": "/usr/bin:/bin", "HOME": display.home, "USER": display.user, "LOGNAME": display.user, "LANG": "C.UTF-8"]
         if let name = display.display { environment["DISPLAY"] = name }
         if let file = display.xauthority { environment["XAUTHORITY"] = file }
         if let bus = display.sessionBus { environment["DBUS_SESSION_BUS_ADDRESS"] = bus }
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardInput = FileHandle.nullDevice
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
+        let helper = ChildProcess(
+            program: program, arguments: arguments, environment: environment, directory: "/",
+            maximumOutput: Self.maximumOutput, deadline: Self.deadline)
+        let outcome: ChildProcess.Outcome
         do {
-            try process.run()
+            outcome = try helper.run()
         } catch {
-            throw ScreenError("cannot start the screen helper \(program): \(error.localizedDescription)")
+            throw ScreenError("cannot start the screen helper \(program): \(error)")
         }
-        let pid = process.processIdentifier
-        let timedOut = TimeoutFlag()
-        DispatchQueue.global().asyncAfter(deadline: .now() + Self.deadline) {
-            if process.isRunning {
-                timedOut.set()
-                kill(pid, SIGKILL)
-            }
+        if outcome.timedOut { throw ScreenError("the screen helper did not answer within \(Self.deadline)") }
+        guard !outcome.overflowed else { throw ScreenError("the screen helper wrote more than \(Self.maximumOutput) bytes") }
+        guard outcome.status == 0 else {
+            throw ScreenError(outcome.signal != 0 ? "the screen helper was ended by signal \(outcome.signal)" : "the screen helper failed (status \(outcome.status))")
         }
-        let data = (try? output.fileHandleForReading.read(upToCount: Self.maximumOutput + 1)) ?? Data()
-        if data.count > Self.maximumOutput { kill(pid, SIGKILL) }
-        exited.wait()
-        if timedOut.isSet { throw ScreenError("the screen helper did not answer within \(Self.deadline)") }
-        guard data.count <= Self.maximumOutput else { throw ScreenError("the screen helper wrote more than \(Self.maximumOutput) bytes") }
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            throw ScreenError("the screen helper failed (status \(process.terminationStatus))")
-        }
+        let data = Data(outcome.output)
         do {
             return try JSONDecoder().decode(ScreenProbe.self, from: data)
         } catch {
             throw ScreenError("the screen helper's answer is unreadable: \(error)")
         }
-    }
-
-    private final class TimeoutFlag: Sendable {
-        private let value = Mutex(false)
-        func set() { value.withLock { $0 = true } }
-        var isSet: Bool { value.withLock { $0 } }
     }
 }

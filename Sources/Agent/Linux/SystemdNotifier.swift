@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// sd_notify(3) without libsystemd: datagrams to $NOTIFY_SOCKET. READY=1 once the agent runs,
 /// WATCHDOG=1 at half the interval systemd asks for ($WATCHDOG_USEC), STOPPING=1 on the way out. Not

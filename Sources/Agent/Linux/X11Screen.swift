@@ -1,6 +1,7 @@
 import CJPEG
 import CX11
-public import Foundation
+public import FoundationEssentials
+import Glibc
 public import JumpAgentCore
 
 /// Packed RGB pixels, three bytes a pixel.

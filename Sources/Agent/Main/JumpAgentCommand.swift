@@ -1,7 +1,10 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import JumpAgentCore
 import JumpProtocol
+import JumpTLS
 import JumpAgentLinux
 import Logging
 import SwiftProtobuf
@@ -34,7 +37,7 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as AgentError {
-        FileHandle.standardError.write(Data("jump-agent: \(error.message)\n".utf8))
+        writeStandardError("jump-agent: \(error.message)\n")
         throw ExitCode(error.code.rawValue)
     }
 }
@@ -135,11 +138,11 @@ struct Run: AsyncParsableCommand {
             case .cancelled:
                 logger.info("stopped")
             case .deleted(let detail):
-                FileHandle.standardError.write(Data("jump-agent: the appliance deleted this Jump Client: \(detail)\n".utf8))
+                writeStandardError("jump-agent: the appliance deleted this Jump Client: \(detail)\n")
                 try Installation.selfUninstall(runtime.files, logger: logger)
                 throw ExitCode(3)
             case .expired:
-                FileHandle.standardError.write(Data("jump-agent: no contact with the appliance for the deletion period; uninstalling\n".utf8))
+                writeStandardError("jump-agent: no contact with the appliance for the deletion period; uninstalling\n")
                 try Installation.selfUninstall(runtime.files, logger: logger)
                 throw ExitCode(3)
             case .revoked(let detail):
@@ -313,7 +316,7 @@ struct CheckLease: AsyncParsableCommand {
                 throw ExitCode(3)
             }
             if let remaining = state.lease?.remaining(deleteAfterDays: state.deleteAfterDays) {
-                print(String(format: "%.1f days without contact left before this Jump Client uninstalls itself", remaining / 86_400))
+                print("\(oneDecimal(remaining / 86_400)) days without contact left before this Jump Client uninstalls itself")
             } else {
                 print("this Jump Client does not uninstall itself without contact (no deletion period)")
             }
@@ -356,7 +359,7 @@ struct Status: AsyncParsableCommand {
             print("statistics   every \(state.statisticsIntervalSeconds) s: \(state.statistics.joined(separator: ", "))")
             print("deletion     after \(state.deleteAfterDays) days without contact")
             if let remaining = state.lease?.remaining(deleteAfterDays: state.deleteAfterDays) {
-                print(String(format: "lease        %.1f days without contact left", remaining / 86_400))
+                print("lease        \(oneDecimal(remaining / 86_400)) days without contact left")
             }
             print("service      \(configuration.serviceUnit ?? "none")")
         }
@@ -421,7 +424,7 @@ struct Stats: AsyncParsableCommand {
                 do {
                     try report.thumbnail.jpeg.write(to: URL(fileURLWithPath: thumbnail))
                 } catch {
-                    throw AgentError(.io, "cannot write \(thumbnail): \(error.localizedDescription)")
+                    throw AgentError(.io, "cannot write \(thumbnail): \(error.plainDescription)")
                 }
             }
             if json {
@@ -440,26 +443,29 @@ struct Stats: AsyncParsableCommand {
         options.preserveProtoFieldNames = true
         options.alwaysPrintEnumsAsInts = false
         let text = try report.jsonString(options: options)
-        guard var object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return text }
-        if var picture = object["thumbnail"] as? [String: Any] {
+        guard case .object(var object) = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return text }
+        if case .object(var picture) = object["thumbnail"] {
             picture.removeValue(forKey: "jpeg")
-            picture["jpeg_bytes"] = report.thumbnail.jpeg.count
-            object["thumbnail"] = picture
+            picture["jpeg_bytes"] = .integer(Int64(report.thumbnail.jpeg.count))
+            object["thumbnail"] = .object(picture)
         }
-        object["thumbnail_captured"] = report.thumbnailStatus == .captured
+        object["thumbnail_captured"] = .bool(report.thumbnailStatus == .captured)
         if let probe {
             var copy = probe
             copy.thumbnail?.jpeg = Data()
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
-            var answers = try JSONSerialization.jsonObject(with: encoder.encode(copy)) as? [String: Any] ?? [:]
-            if var picture = answers["thumbnail"] as? [String: Any] {
+            var answers = try JSONDecoder().decode(JSONValue.self, from: encoder.encode(copy))
+            if case .object(var fields) = answers, case .object(var picture) = fields["thumbnail"] {
                 picture.removeValue(forKey: "jpeg")
-                answers["thumbnail"] = picture
+                fields["thumbnail"] = .object(picture)
+                answers = .object(fields)
             }
             object["screen_probe"] = answers
         }
-        let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let pretty = try encoder.encode(JSONValue.object(object))
         return String(decoding: pretty, as: UTF8.self)
     }
 
@@ -492,11 +498,11 @@ struct Stats: AsyncParsableCommand {
             print("disk         \(disk.mountPoint) (\(disk.filesystem)): \(disk.usedBytes / 1_048_576) MiB used of \(disk.totalBytes / 1_048_576) MiB")
         }
         for interface in report.network.interfaces {
-            let mac = interface.mac.map { String(format: "%02x", $0) }.joined(separator: ":")
+            let mac = interface.mac.map { Hex.lowercase([$0]) }.joined(separator: ":")
             print("interface    \(interface.name) \(mac) \(interface.addresses.count) addresses")
         }
         if !report.network.gatewayIpv4.isEmpty {
-            let mac = report.network.gatewayIpv4Mac.map { String(format: "%02x", $0) }.joined(separator: ":")
+            let mac = report.network.gatewayIpv4Mac.map { Hex.lowercase([$0]) }.joined(separator: ":")
             print("gateway      \(report.network.gatewayIpv4.map(String.init).joined(separator: ".")) via \(report.network.gatewayIpv4Interface) (\(mac.isEmpty ? "MAC unknown" : mac))")
         }
     }
@@ -533,11 +539,11 @@ struct ScreenProbeCommand: ParsableCommand {
         do {
             try ScreenHelper.becomeUser(uid: uid, gid: gid)
         } catch {
-            FileHandle.standardError.write(Data("jump-agent screen-probe: \(error)\n".utf8))
+            writeStandardError("jump-agent screen-probe: \(error)\n")
             throw ExitCode(77)
         }
         let probe = ScreenHelper.probe(display: display, sessionBus: sessionBus, thumbnail: thumbnail)
-        FileHandle.standardOutput.write(try JSONEncoder().encode(probe))
+        writeStandardOutput(try JSONEncoder().encode(probe))
     }
 }
 
@@ -558,13 +564,13 @@ struct Wake: ParsableCommand {
 
     func run() throws {
         guard let address = MagicPacket.parseMAC(mac) else {
-            FileHandle.standardError.write(Data("jump-agent: \(mac) is not a MAC address (aa:bb:cc:dd:ee:ff)\n".utf8))
+            writeStandardError("jump-agent: \(mac) is not a MAC address (aa:bb:cc:dd:ee:ff)\n")
             throw ExitCode(64)
         }
         var secret: [UInt8] = []
         if let password {
             guard let bytes = MagicPacket.parseHex(password) else {
-                FileHandle.standardError.write(Data("jump-agent: --password must be hexadecimal\n".utf8))
+                writeStandardError("jump-agent: --password must be hexadecimal\n")
                 throw ExitCode(64)
             }
             secret = bytes
@@ -578,10 +584,10 @@ struct Wake: ParsableCommand {
         case .ok:
             print(ack.detail)
         case .invalid:
-            FileHandle.standardError.write(Data("jump-agent: \(ack.detail)\n".utf8))
+            writeStandardError("jump-agent: \(ack.detail)\n")
             throw ExitCode(64)
         default:
-            FileHandle.standardError.write(Data("jump-agent: \(ack.detail)\n".utf8))
+            writeStandardError("jump-agent: \(ack.detail)\n")
             throw ExitCode(69)
         }
     }
@@ -590,4 +596,29 @@ struct Wake: ParsableCommand {
 /// A statistics source with nothing in it, for connections that only deliver one message.
 struct NoStatistics: StatsSource {
     func report(_ request: ReportRequest) async -> WireStatsReport { WireStatsReport() }
+}
+
+/// Text on standard error, as the agent's messages to a person go.
+func writeStandardError(_ text: String) {
+    writeAll(Array(text.utf8), to: 2)
+}
+
+/// Bytes on standard output, after whatever `print` has buffered.
+func writeStandardOutput(_ data: Data) {
+    fflush(nil)
+    writeAll(Array(data), to: 1)
+}
+
+private func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+        if written > 0 {
+            offset += written
+        } else if written < 0 && errno == EINTR {
+            continue
+        } else {
+            return
+        }
+    }
 }

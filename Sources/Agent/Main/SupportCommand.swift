@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import JumpAgentCore
 import JumpAgentLinux
 import JumpProtocol
@@ -69,7 +70,7 @@ struct Support: AsyncParsableCommand {
                     let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                     return try Installation.install(program: program, files: files, service: service, tools: .fromEnvironment)?.service
                 },
-                say: { line in FileHandle.standardOutput.write(Data("\(line)\n".utf8)) },
+                say: { line in writeStandardOutput(Data("\(line)\n".utf8)) },
                 logger: logger
             )
             let task = Task { await agent.run() }
@@ -78,7 +79,7 @@ struct Support: AsyncParsableCommand {
             signals.stop()
             switch ending {
             case .finished(let message):
-                FileHandle.standardOutput.write(Data("\(message.prefix(1).uppercased())\(message.dropFirst()).\n".utf8))
+                writeStandardOutput(Data("\(message.prefix(1).uppercased())\(message.dropFirst()).\n".utf8))
             case .failed(let code, let message):
                 throw AgentError(code, message)
             }

@@ -33,4 +33,23 @@ int jump_pty_spawn(pid_t *pid, const char *path, char *const argv[], char *const
 /// A pipe whose two ends are non-blocking and close-on-exec (pipe2), for waking a poll loop.
 int jump_pty_wake_pipe(int fds[2]);
 
+/// Starts `path` with `argv` and `envp` and a pipe for its output: descriptor 0 is /dev/null, 1 the
+/// pipe's write end (and 2 as well when `merge_standard_error` is not 0, otherwise the agent's own 2),
+/// every descriptor from 3 up closed, every signal back to its default disposition, an empty signal
+/// mask, and `directory` (when not NULL) as the working directory. `output` gets the read end
+/// (blocking, close-on-exec); the caller reads it to the end and reaps `pid` with jump_wait_child.
+int jump_spawn_piped(pid_t *pid, int *output, const char *path, char *const argv[], char *const envp[],
+                     const char *directory, int merge_standard_error);
+
+/// waitpid(2) for `pid`, again after EINTR: `exit_status` is its exit status, or -1 when a signal
+/// ended it, and then `signal` is that signal (otherwise 0).
+int jump_wait_child(pid_t pid, int *exit_status, int *signal);
+
+/// poll(2) on two descriptors (a negative one is ignored), with what happened on each in `revents0` and
+/// `revents1` (0 when poll timed out or failed). Returns poll's result; errno is poll's when it is -1.
+/// Swift reads no field of `struct pollfd`: Glibc's module and NIO's CNIOLinux both include <poll.h>,
+/// and which one owns the structure can change from one clean build to the next, which breaks member
+/// import visibility.
+int jump_poll_pair(int fd0, short events0, int fd1, short events1, int timeout, short *revents0, short *revents1);
+
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JumpPolicy
+import JumpProtocol
 import JumpServerCore
 import JumpStore
 

@@ -1,4 +1,6 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
+public import Dispatch
 public import JumpProtocol
 import NIOCore
 import Synchronization
@@ -138,7 +140,7 @@ public final class LinuxStatsSource: StatsSource {
 
     func temperature() -> Int32? {
         guard let text = read("sys/class/thermal/thermal_zone0/temp"),
-            let value = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            let value = Int32(text.trimmed())
         else { return nil }
         return value
     }
@@ -159,13 +161,13 @@ public final class LinuxStatsSource: StatsSource {
 
     func hostFacts() -> WireHostFacts {
         var facts = WireHostFacts()
-        facts.hostname = (read("proc/sys/kernel/hostname") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        facts.hostname = (read("proc/sys/kernel/hostname") ?? "").trimmed()
         let release = ProcParsers.osRelease(read("etc/os-release") ?? read("usr/lib/os-release") ?? "")
         facts.osName = release.name
         facts.osVersion = release.version
-        facts.kernel = (read("proc/sys/kernel/osrelease") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        facts.kernel = (read("proc/sys/kernel/osrelease") ?? "").trimmed()
         facts.architecture = Self.machine()
-        facts.model = (read("proc/device-tree/model") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\u{0}\n "))
+        facts.model = (read("proc/device-tree/model") ?? "").trimmed { $0 == "\u{0}" || $0 == "\n" || $0 == " " }
         facts.cpuCount = UInt32(max(ProcParsers.cpuTimes(read("proc/stat") ?? "").count - 1, 0))
         facts.agentVersion = JumpBuild.version
         return facts
@@ -230,7 +232,7 @@ public final class StatvfsReader: FilesystemUsageReader {
         let path = root == "/" ? mountPoint : root + mountPoint
         guard stuck.withLock({ $0.insert(path).inserted }) else { return nil }
         let call = Call()
-        let thread = Thread { [self] in
+        let started = DetachedThread.start(stackSize: 64 * 1024) { [self] in
             var stats = statvfs()
             let usage: FilesystemUsage? =
                 statvfs(path, &stats) == 0
@@ -243,8 +245,10 @@ public final class StatvfsReader: FilesystemUsageReader {
             _ = stuck.withLock { $0.remove(path) }
             call.done.signal()
         }
-        thread.stackSize = 64 * 1024
-        thread.start()
+        guard started else {
+            _ = stuck.withLock { $0.remove(path) }
+            return nil
+        }
         guard call.done.wait(timeout: .now() + Self.deadline) == .success else { return nil }
         return call.result.withLock { $0 }
     }

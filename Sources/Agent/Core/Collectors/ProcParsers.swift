@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Parsers for the files under /proc and /sys the collectors read. Pure functions over text, so the
 /// tests feed them files captured from real machines.
@@ -63,7 +64,7 @@ public enum ProcParsers {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
-            let value = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            let value = parts[1].trimmed { $0 == "\"" || $0 == "'" }
             if parts[0] == "PRETTY_NAME" { name = value }
             if parts[0] == "VERSION_ID" { version = value }
         }
@@ -190,7 +191,7 @@ public enum ProcParsers {
 
     /// `aa:bb:cc:dd:ee:ff` as bytes; nil for anything else or all zeros.
     public static func mac(_ text: String) -> [UInt8]? {
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":")
+        let parts = text.trimmed().split(separator: ":")
         guard parts.count == 6 else { return nil }
         let bytes = parts.compactMap { UInt8($0, radix: 16) }
         guard bytes.count == 6, bytes.contains(where: { $0 != 0 }) else { return nil }

@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 public import JumpProtocol
 
 /// The bounds of the screenshot thumbnail.
@@ -229,7 +230,7 @@ public struct DisplayLocator: Sendable {
         located.display = logindDisplay ?? fromEnvironment?.display
         located.xauthority = fromEnvironment?.xauthority
         if located.xauthority == nil {
-            let fallback = (account.home as NSString).appendingPathComponent(".Xauthority")
+            let fallback = account.home.hasSuffix("/") ? account.home + ".Xauthority" : account.home + "/.Xauthority"
             if FileManager.default.fileExists(atPath: root.appendingPathComponent(fallback).path) { located.xauthority = fallback }
         }
         return located.display == nil ? nil : located
@@ -255,10 +256,8 @@ public struct DisplayLocator: Sendable {
             let folder = proc.appendingPathComponent(String(pid))
             guard let status = try? String(contentsOf: folder.appendingPathComponent("status"), encoding: .utf8),
                 Self.realUID(status) == uid,
-                let handle = try? FileHandle(forReadingFrom: folder.appendingPathComponent("environ")),
-                let data = try? handle.read(upToCount: Self.maximumEnvironmentBytes)
+                let data = readPrefix(ofFile: folder.appendingPathComponent("environ").path, maximumBytes: Self.maximumEnvironmentBytes)
             else { return nil }
-            try? handle.close()
             var environment: [String: String] = [:]
             for entry in data.split(separator: 0) {
                 guard let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { continue }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 public import JumpProtocol
 
 /// Where statistics reports come from. The Linux collectors implement it; tests and the load

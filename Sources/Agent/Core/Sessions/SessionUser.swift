@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// Which local account a session's shell runs as. The endpoint decides, not the appliance: the
 /// agent's configuration names one account, and a request for any other is refused.

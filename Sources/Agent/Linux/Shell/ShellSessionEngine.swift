@@ -1,5 +1,7 @@
 import CPTY
-import Foundation
+import FoundationEssentials
+import Glibc
+import JumpAgentCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -43,12 +45,8 @@ extension ShellSession {
         }
 
         func start() {
-            let reaper = Thread { [self] in reap() }
-            reaper.name = "shell-reaper-\(processID)"
-            reaper.start()
-            let io = Thread { [self] in run() }
-            io.name = "shell-io-\(processID)"
-            io.start()
+            DetachedThread.start { [self] in reap() }
+            DetachedThread.start { [self] in run() }
         }
 
         // MARK: requests from the session's owner
@@ -178,14 +176,11 @@ extension ShellSession {
                     handler(.exit(exit))
                     return
                 case .poll(let master, let events, let wake, let timeout):
-                    var descriptors = [
-                        pollfd(fd: events == 0 ? -1 : master, events: events, revents: 0),
-                        pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
-                    ]
-                    let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
+                    var revents: Int16 = 0
+                    var wakeEvents: Int16 = 0
+                    let ready = jump_poll_pair(events == 0 ? -1 : master, events, wake, Int16(POLLIN), timeout, &revents, &wakeEvents)
                     guard ready > 0 else { continue }  // timeout or EINTR: deadlines are checked next round
-                    if descriptors[1].revents != 0 { drain(wake) }
-                    let revents = descriptors[0].revents
+                    if wakeEvents != 0 { drain(wake) }
                     guard revents != 0 else { continue }
                     let hungUp = revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0
                     if events & Int16(POLLIN) != 0, hungUp || revents & Int16(POLLIN) != 0 {

@@ -1,0 +1,110 @@
+public import FoundationEssentials
+import Glibc
+
+// The agent imports FoundationEssentials, never Foundation: Foundation would load itself, ICU's data and
+// FoundationInternationalization into every endpoint's memory (about 8 MiB resident) for a few
+// conveniences. These are the few it used.
+
+extension StringProtocol {
+    /// The text without its leading and trailing whitespace and line breaks.
+    public func trimmed() -> String {
+        trimmed { $0.isWhitespace || $0.isNewline }
+    }
+
+    /// The text without the leading and trailing characters that `isTrimmed` accepts.
+    public func trimmed(where isTrimmed: (Character) -> Bool) -> String {
+        guard let first = firstIndex(where: { !isTrimmed($0) }), let last = lastIndex(where: { !isTrimmed($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}
+
+/// A thread of its own (pthread, detached) for work that may block in the kernel for good, such as
+/// statvfs on a hung network mount or accept on a local socket.
+public enum DetachedThread {
+    private final class Work {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
+    /// Starts `body` on a new detached thread with a stack of `stackSize` bytes (at least 16 KiB; 0 for
+    /// the system's default). Returns false, and runs nothing, when no thread can be made.
+    @discardableResult
+    public static func start(stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) -> Bool {
+        var attributes = pthread_attr_t()
+        guard pthread_attr_init(&attributes) == 0 else { return false }
+        defer { pthread_attr_destroy(&attributes) }
+        guard pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) == 0 else { return false }
+        if stackSize > 0, pthread_attr_setstacksize(&attributes, max(stackSize, 16 * 1024)) != 0 { return false }
+        let work = Unmanaged.passRetained(Work(body)).toOpaque()
+        var thread = pthread_t()
+        let started = pthread_create(
+            &thread, &attributes,
+            { context in
+                Unmanaged<Work>.fromOpaque(context!).takeRetainedValue().body()
+                return nil
+            }, work)
+        guard started == 0 else {
+            Unmanaged<Work>.fromOpaque(work).release()
+            return false
+        }
+        return true
+    }
+}
+
+/// The first `maximumBytes` bytes of a file (all of it when shorter), or nil when it cannot be read.
+public func readPrefix(ofFile path: String, maximumBytes: Int) -> [UInt8]? {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var bytes = [UInt8](repeating: 0, count: maximumBytes)
+    var count = 0
+    while count < maximumBytes {
+        let read = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + count, maximumBytes - count) }
+        if read > 0 {
+            count += read
+        } else if read == 0 {
+            break
+        } else if errno != EINTR {
+            return nil
+        }
+    }
+    bytes.removeSubrange(count...)
+    return bytes
+}
+
+/// `value` with one digit after the point ("14.0", "0.5"), as `%.1f` prints it (a value half-way
+/// between two tenths may round the other way), for day counts and the like.
+public func oneDecimal(_ value: Double) -> String {
+    let tenths = (value * 10).rounded(.toNearestOrEven)
+    guard tenths.isFinite, abs(tenths) < 1e15 else { return "\(value)" }
+    let sign = tenths < 0 ? "-" : ""
+    let magnitude = Int64(abs(tenths))
+    return "\(sign)\(magnitude / 10).\(magnitude % 10)"
+}
+
+extension Error {
+    /// What went wrong, in words. FoundationEssentials' file errors have no localized description (that
+    /// is Foundation's), so for them this is the system's text for the error underneath and the path.
+    public var plainDescription: String {
+        if let error = self as? CocoaError {
+            let reason =
+                if let posix = error.underlying as? POSIXError {
+                    String(cString: strerror(posix.code.rawValue))
+                } else {
+                    switch error.code {
+                    case .fileNoSuchFile, .fileReadNoSuchFile: "no such file"
+                    case .fileReadNoPermission, .fileWriteNoPermission: "permission denied"
+                    case .fileWriteOutOfSpace: "no space left on device"
+                    case .fileWriteFileExists: "the file exists"
+                    case .fileReadCorruptFile: "the data is not in the expected form"
+                    default: "file error \(error.code.rawValue)"
+                    }
+                }
+            return error.filePath.map { "\($0): \(reason)" } ?? reason
+        }
+        if let error = self as? POSIXError { return String(cString: strerror(error.code.rawValue)) }
+        return String(describing: self)
+    }
+}

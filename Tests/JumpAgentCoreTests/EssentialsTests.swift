@@ -1,0 +1,53 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import JumpAgentCore
+
+struct EssentialsTests {
+    @Test func trimming() {
+        #expect("  text with spaces \n\t".trimmed() == "text with spaces")
+        #expect("\r\n".trimmed() == "")
+        #expect("".trimmed() == "")
+        #expect("\"quoted'".trimmed { $0 == "\"" || $0 == "'" } == "quoted")
+        #expect("Raspberry Pi 4\u{0}".trimmed { $0 == "\u{0}" } == "Raspberry Pi 4")
+    }
+
+    @Test func oneDecimalPrintsAsPercentPointOneF() {
+        for value in [0.0, 0.04, 0.06, 1.24, 14.0, 14.96, 29.999, -2.5, 1234.56] {
+            #expect(oneDecimal(value) == String(format: "%.1f", value), "\(value)")
+        }
+        #expect(oneDecimal(.infinity) == "inf")
+    }
+
+    @Test func aDetachedThreadRunsItsWork() async {
+        let ran = Mutex(false)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let started = DetachedThread.start(stackSize: 64 * 1024) {
+                ran.withLock { $0 = true }
+                done.resume()
+            }
+            #expect(started)
+        }
+        #expect(ran.withLock { $0 })
+    }
+
+    @Test func readingAFilePrefix() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("prefix-\(UUID().uuidString)")
+        try Data("0123456789".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(readPrefix(ofFile: file.path, maximumBytes: 4) == Array("0123".utf8))
+        #expect(readPrefix(ofFile: file.path, maximumBytes: 100) == Array("0123456789".utf8))
+        #expect(readPrefix(ofFile: "/nonexistent/file", maximumBytes: 4) == nil)
+    }
+
+    @Test func fileErrorsInWords() {
+        do {
+            _ = try Data(contentsOf: URL(fileURLWithPath: "/nonexistent/agent.json"))
+            Issue.record("reading a missing file succeeded")
+        } catch {
+            #expect(error.plainDescription == "/nonexistent/agent.json: No such file or directory")
+        }
+        #expect(POSIXError(.EACCES).plainDescription == "Permission denied")
+    }
+}
