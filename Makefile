@@ -6,13 +6,14 @@ FUZZ_RUNS  ?= 1000000
 FUZZ_DIR   := Fuzz
 FUZZ_BUILD := $(FUZZ_DIR)/.build-fuzz
 
-.PHONY: all build test demo fuzz bench protos-check clean help
+.PHONY: all build test demo agent fuzz bench protos-check clean help
 
 all: build
 
 help:
 	@echo "make demo          build and show the three programs working"
 	@echo "make test          install what the tests need, build, run every test"
+	@echo "make agent         build the jump-agent to copy to endpoints (.build-agent/release/jump-agent)"
 	@echo "make fuzz          run the protocol fuzzer for FUZZ_RUNS inputs (default $(FUZZ_RUNS))"
 	@echo "make bench         run the quick benchmarks (Benchmarks/scale.sh --full for the scale figures)"
 	@echo "make protos-check  check that the generated protobuf Swift matches jump.proto"
@@ -28,6 +29,14 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip EndToEndTests
 	$(SWIFT) test --skip-build --filter EndToEndTests --no-parallel
+
+# The agent to copy to endpoints: the Swift runtime and FoundationEssentials linked into the program,
+# so an endpoint needs no Swift installation (only libc, libstdc++, libsystemd, libX11 and libjpeg from
+# its distribution). Its own build folder: the other release builds keep theirs.
+agent:
+	scripts/install-deps.sh demo
+	$(SWIFT) build -c release --product jump-agent --static-swift-stdlib --scratch-path .build-agent
+	@echo "built .build-agent/release/jump-agent; see the README's Deploy agents"
 
 demo:
 	scripts/install-deps.sh demo
