@@ -120,8 +120,9 @@ struct Run: AsyncParsableCommand {
             )
             let task = Task { await runtime.run() }
             let systemd = SystemdNotifier()
-            let watchdog = Task { await systemd?.runWatchdog() }
+            // READY=1 first: a watchdog task started before it could ping before the agent said it runs.
             systemd?.notify("READY=1")
+            let watchdog = Task { await systemd?.runWatchdog() }
             let signals = SignalWatcher {
                 systemd?.notify("STOPPING=1")
                 task.cancel()
