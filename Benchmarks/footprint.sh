@@ -13,11 +13,6 @@
 #              endpoints get, .build-agent/release/jump-agent)
 #   --output   the figures as JSON (default /tmp/footprint-bench-DATE.json; the table beside it, .txt)
 #
-# Besides resident memory, each program's working set: the resident pages it touched during the
-# window (the kernel's referenced bits, cleared when the window starts through /proc/PID/clear_refs).
-# The rest of its resident memory was mapped and not used again: pages of its program and libraries
-# that the kernel mapped with the ones around them, or used only at start.
-#
 # prometheus-node-exporter and zabbix-agent are installed with apt when missing (their services are
 # not started: each runs here in the foreground on a free loopback port). Everything started here is
 # stopped on exit.
@@ -64,15 +59,6 @@ tree_cpu_seconds() {
         awk '{ s += $1 } END { printf "%.6f\n", s / 1e9 }'
 }
 # Anonymous resident memory (heap, stacks: what the program itself allocated, no shared libraries).
-# The resident pages touched since the referenced bits were cleared (clear_refs), all processes.
-tree_referenced_kib() {
-    local p
-    for p in $(tree "$1"); do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done | awk '/^Referenced:/ { s += $2 } END { print s + 0 }'
-}
-clear_referenced() {
-    local p
-    for p in $(tree "$1"); do echo 1 >"/proc/$p/clear_refs" 2>/dev/null || true; done
-}
 tree_anon_kib() {
     local p
     for p in $(tree "$1"); do cat "/proc/$p/status" 2>/dev/null || true; done | awk '/^RssAnon:/ { s += $2 } END { print s + 0 }'
@@ -159,9 +145,6 @@ PY
 }
 
 ask_peers
-clear_referenced "$agent"
-clear_referenced "$exporter"
-clear_referenced "$zabbix"
 agent_cpu0=$(tree_cpu_seconds "$agent")
 exporter_cpu0=$(tree_cpu_seconds "$exporter")
 zabbix_cpu0=$(tree_cpu_seconds "$zabbix")
@@ -174,9 +157,6 @@ done
 agent_cpu1=$(tree_cpu_seconds "$agent")
 exporter_cpu1=$(tree_cpu_seconds "$exporter")
 zabbix_cpu1=$(tree_cpu_seconds "$zabbix")
-agent_touched=$(tree_referenced_kib "$agent")
-exporter_touched=$(tree_referenced_kib "$exporter")
-zabbix_touched=$(tree_referenced_kib "$zabbix")
 agent_anon=$(tree_anon_kib "$agent")
 exporter_anon=$(tree_anon_kib "$exporter")
 zabbix_anon=$(tree_anon_kib "$zabbix")
@@ -193,17 +173,17 @@ zabbix_size=$(stat -c %s /usr/sbin/zabbix_agentd)
 import json, sys
 output, window = sys.argv[1], float(sys.argv[2])
 rows = [
-    {"program": "jump-agent", "rssKiB": $agent_rss, "rssAnonKiB": $agent_anon, "touchedKiB": $agent_touched, "cpuSeconds": $agent_cpu1 - $agent_cpu0, "bytes": $agent_size, "rssKiBByMapping": $agent_mappings},
-    {"program": "prometheus-node-exporter", "rssKiB": $exporter_rss, "rssAnonKiB": $exporter_anon, "touchedKiB": $exporter_touched, "cpuSeconds": $exporter_cpu1 - $exporter_cpu0, "bytes": $exporter_size},
-    {"program": "zabbix_agentd", "rssKiB": $zabbix_rss, "rssAnonKiB": $zabbix_anon, "touchedKiB": $zabbix_touched, "cpuSeconds": $zabbix_cpu1 - $zabbix_cpu0, "bytes": $zabbix_size},
+    {"program": "jump-agent", "rssKiB": $agent_rss, "rssAnonKiB": $agent_anon, "cpuSeconds": $agent_cpu1 - $agent_cpu0, "bytes": $agent_size, "rssKiBByMapping": $agent_mappings},
+    {"program": "prometheus-node-exporter", "rssKiB": $exporter_rss, "rssAnonKiB": $exporter_anon, "cpuSeconds": $exporter_cpu1 - $exporter_cpu0, "bytes": $exporter_size},
+    {"program": "zabbix_agentd", "rssKiB": $zabbix_rss, "rssAnonKiB": $zabbix_anon, "cpuSeconds": $zabbix_cpu1 - $zabbix_cpu0, "bytes": $zabbix_size},
 ]
 for row in rows:
     row["cpuMsPerMinute"] = round(row["cpuSeconds"] * 1000 * 60 / window, 1)
 json.dump({"windowSeconds": window, "intervalSeconds": $interval, "results": rows}, open(output, "w"), indent=2)
 lines = ["agent footprint over %.0f s, asked every %d s" % (window, $interval), ""]
-lines.append("%-26s  %8s  %13s  %12s  %12s  %10s" % ("program", "RSS MiB", "anon RSS MiB", "touched MiB", "CPU ms/min", "file MiB"))
+lines.append("%-26s  %8s  %13s  %12s  %10s" % ("program", "RSS MiB", "anon RSS MiB", "CPU ms/min", "file MiB"))
 for row in rows:
-    lines.append("%-26s  %8.1f  %13.1f  %12.1f  %12.2f  %10.1f" % (row["program"], row["rssKiB"] / 1024, row["rssAnonKiB"] / 1024, row["touchedKiB"] / 1024, row["cpuMsPerMinute"], row["bytes"] / 1048576))
+    lines.append("%-26s  %8.1f  %13.1f  %12.2f  %10.1f" % (row["program"], row["rssKiB"] / 1024, row["rssAnonKiB"] / 1024, row["cpuMsPerMinute"], row["bytes"] / 1048576))
 lines.append("")
 lines.append("jump-agent's resident memory by mapping (KiB, largest first):")
 mappings = rows[0]["rssKiBByMapping"]
@@ -213,7 +193,6 @@ rest = sum(list(mappings.values())[12:])
 if rest:
     lines.append("  %-40s %6d" % ("the other %d mappings" % (len(mappings) - 12), rest))
 lines.append("")
-lines.append("touched: resident pages used during the window (the rest were mapped and not used again).")
 lines.append("jump-agent's file is stripped; the release build links the Swift runtime dynamically (not counted); make agent's links it in.")
 text = "\n".join(lines)
 print(text)
