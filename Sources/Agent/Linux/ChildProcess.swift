@@ -12,7 +12,8 @@ struct ChildProcess {
         var status: Int32
         /// The signal that ended it, or 0.
         var signal: Int32
-        /// Its standard output (and standard error, when merged), at most `maximumOutput + 1` bytes.
+        /// Its standard output (and standard error, when merged); longer than `maximumOutput` only
+        /// when `overflowed`, by at most one read.
         var output: [UInt8]
         /// The deadline passed and the program was killed.
         var timedOut: Bool
