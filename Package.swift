@@ -131,7 +131,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            path: "Sources/Agent/Main"
+            path: "Sources/Agent/Main",
+            // `make agent` links the Swift runtime in (--static-swift-stdlib), and the toolchain's
+            // static-stdlib-args.lnk adds -export-dynamic: every symbol exported (36,461), 1.8 MB of
+            // relocations, and code --gc-sections cannot drop. The agent needs none of them exported.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux], configuration: .release))]
         ),
         // The store: a protocol, SQLite through GRDB, migrations, the hash-chained audit log.
         .target(
