@@ -126,7 +126,6 @@ let package = Package(
                 "JumpAgentCore",
                 "JumpAgentLinux",
                 "JumpProtocol",
-                "JumpTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

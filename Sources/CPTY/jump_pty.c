@@ -56,27 +56,33 @@ int jump_pty_get_window_size(int fd, unsigned short *rows, unsigned short *colum
     return 0;
 }
 
+// Spawn attributes that reset what the agent changed for itself: every signal back to its default
+// disposition (the Swift runtime and NIO ignore SIGPIPE, and ignored signals survive exec) and an
+// empty mask, with `flags` added. Destroyed again when it fails.
+static int jump_spawn_attributes(posix_spawnattr_t *attributes, short flags) {
+    int error = posix_spawnattr_init(attributes);
+    if (error != 0) return error;
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    error = posix_spawnattr_setsigdefault(attributes, &all);
+    if (error == 0) error = posix_spawnattr_setsigmask(attributes, &none);
+    if (error == 0) error = posix_spawnattr_setflags(attributes, flags | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    if (error != 0) posix_spawnattr_destroy(attributes);
+    return error;
+}
+
 int jump_pty_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                    const char *slave_path, int master, const char *directory) {
     posix_spawnattr_t attributes;
     posix_spawn_file_actions_t actions;
-    int error = posix_spawnattr_init(&attributes);
+    int error = jump_spawn_attributes(&attributes, POSIX_SPAWN_SETSID);
     if (error != 0) return error;
     error = posix_spawn_file_actions_init(&actions);
     if (error != 0) {
         posix_spawnattr_destroy(&attributes);
         return error;
     }
-    // The agent's own dispositions (SIGPIPE ignored by the Swift runtime and NIO) and mask must not
-    // leak into the user's shell: ignored signals survive exec.
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    if (error == 0) error = posix_spawnattr_setsigdefault(&attributes, &all);
-    if (error == 0) error = posix_spawnattr_setsigmask(&attributes, &none);
-    if (error == 0)
-        error = posix_spawnattr_setflags(&attributes,
-                                          POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     // The master goes first: if the agent runs with descriptor 0 closed the master may be 0 itself.
     if (error == 0) error = posix_spawn_file_actions_addclose(&actions, master);
     // After setsid, opening a tty without O_NOCTTY makes it the controlling terminal (Linux).
@@ -101,25 +107,16 @@ int jump_spawn_piped(pid_t *pid, int *output, const char *path, char *const argv
     if (pipe2(fds, O_CLOEXEC) != 0) return errno;
     posix_spawnattr_t attributes;
     posix_spawn_file_actions_t actions;
-    int error = posix_spawnattr_init(&attributes);
+    int error = jump_spawn_attributes(&attributes, 0);
+    if (error == 0) {
+        error = posix_spawn_file_actions_init(&actions);
+        if (error != 0) posix_spawnattr_destroy(&attributes);
+    }
     if (error != 0) {
         close(fds[0]);
         close(fds[1]);
         return error;
     }
-    error = posix_spawn_file_actions_init(&actions);
-    if (error != 0) {
-        posix_spawnattr_destroy(&attributes);
-        close(fds[0]);
-        close(fds[1]);
-        return error;
-    }
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    if (error == 0) error = posix_spawnattr_setsigdefault(&attributes, &all);
-    if (error == 0) error = posix_spawnattr_setsigmask(&attributes, &none);
-    if (error == 0) error = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     // The write end first, in case the agent runs with descriptor 0, 1 or 2 closed and the pipe took one.
     if (error == 0) error = posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
     if (error == 0 && merge_standard_error) error = posix_spawn_file_actions_adddup2(&actions, 1, 2);

@@ -118,15 +118,7 @@ public func writeAtomically(_ data: Data, to url: URL, mode: mode_t) throws {
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid())")
     let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard descriptor >= 0 else { throw AgentError(.io, "cannot write \(url.path): \(String(cString: strerror(errno)))") }
-    var failed = false
-    data.withUnsafeBytes { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written <= 0 { failed = true; break }
-            offset += written
-        }
-    }
+    var failed = !data.withUnsafeBytes { writeAll($0, to: descriptor) }
     if fchmod(descriptor, mode) != 0 || fsync(descriptor) != 0 { failed = true }
     close(descriptor)
     guard !failed, rename(temporary.path, url.path) == 0 else {

@@ -74,6 +74,23 @@ public func readPrefix(ofFile path: String, maximumBytes: Int) -> [UInt8]? {
     return bytes
 }
 
+/// Writes all of `bytes` to `descriptor` (again after a short write or EINTR); false when write
+/// fails (errno says why).
+public func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+        let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+        if written > 0 {
+            offset += written
+        } else if written < 0 && errno == EINTR {
+            continue
+        } else {
+            return false
+        }
+    }
+    return true
+}
+
 /// `value` with one digit after the point ("14.0", "0.5"), as `%.1f` prints it (a value half-way
 /// between two tenths may round the other way), for day counts and the like.
 public func oneDecimal(_ value: Double) -> String {

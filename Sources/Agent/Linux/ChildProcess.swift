@@ -44,8 +44,8 @@ struct ChildProcess {
         let environment = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         var output: Int32 = -1
-        let error = withCStrings(argv) { argv in
-            withCStrings(environment) { envp in
+        let error = ShellSession.withCStrings(argv) { argv in
+            ShellSession.withCStrings(environment) { envp in
                 if let directory {
                     directory.withCString { jump_spawn_piped(&pid, &output, program, argv, envp, $0, mergeStandardError ? 1 : 0) }
                 } else {
@@ -93,12 +93,5 @@ struct ChildProcess {
             outcome.signal = signal
         }
         return outcome
-    }
-
-    /// The strings as a NULL-terminated array of C strings, for the length of `body`.
-    private func withCStrings<Result>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> Result) -> Result {
-        let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
-        defer { pointers.forEach { free($0) } }
-        return body(pointers)
     }
 }

@@ -4,7 +4,6 @@ import Glibc
 import Dispatch
 import JumpAgentCore
 import JumpProtocol
-import JumpTLS
 import JumpAgentLinux
 import Logging
 import SwiftProtobuf
@@ -499,11 +498,11 @@ struct Stats: AsyncParsableCommand {
             print("disk         \(disk.mountPoint) (\(disk.filesystem)): \(disk.usedBytes / 1_048_576) MiB used of \(disk.totalBytes / 1_048_576) MiB")
         }
         for interface in report.network.interfaces {
-            let mac = interface.mac.map { Hex.lowercase([$0]) }.joined(separator: ":")
+            let mac = MagicPacket.format(Array(interface.mac))
             print("interface    \(interface.name) \(mac) \(interface.addresses.count) addresses")
         }
         if !report.network.gatewayIpv4.isEmpty {
-            let mac = report.network.gatewayIpv4Mac.map { Hex.lowercase([$0]) }.joined(separator: ":")
+            let mac = MagicPacket.format(Array(report.network.gatewayIpv4Mac))
             print("gateway      \(report.network.gatewayIpv4.map(String.init).joined(separator: ".")) via \(report.network.gatewayIpv4Interface) (\(mac.isEmpty ? "MAC unknown" : mac))")
         }
     }
@@ -601,25 +600,11 @@ struct NoStatistics: StatsSource {
 
 /// Text on standard error, as the agent's messages to a person go.
 func writeStandardError(_ text: String) {
-    writeAll(Array(text.utf8), to: 2)
+    _ = Array(text.utf8).withUnsafeBytes { writeAll($0, to: 2) }
 }
 
 /// Bytes on standard output, after whatever `print` has buffered.
 func writeStandardOutput(_ data: Data) {
     fflush(nil)
-    writeAll(Array(data), to: 1)
-}
-
-private func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-        if written > 0 {
-            offset += written
-        } else if written < 0 && errno == EINTR {
-            continue
-        } else {
-            return
-        }
-    }
+    _ = data.withUnsafeBytes { writeAll($0, to: 1) }
 }
