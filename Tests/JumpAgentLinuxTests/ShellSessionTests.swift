@@ -1,4 +1,5 @@
 import Foundation
+import JumpAgentCore
 import Synchronization
 import Testing
 
@@ -228,6 +229,53 @@ struct ShellSessionTests {
         #expect(after.count < before.count + 10, "\(before.count) descriptors before, \(after.count) after")
     }
 
+    /// At the thread limit the process is already running when its threads cannot be made: the session
+    /// must kill and reap it and close its terminal, not leave an unwatched shell. The limit is simulated
+    /// (a thread starter that refuses the first or the second thread); the process and terminal are real.
+    @Test(arguments: [1, 2])
+    func aSessionWhoseThreadCannotStartIsUndone(refused: Int) async throws {
+        // A copy of sleep under a name of its own, to find the child by its command name (kept by a zombie too).
+        let name = "jump-nothread\(refused)"
+        let program = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: program)
+        try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: program)
+        defer { try? FileManager.default.removeItem(atPath: program) }
+        let comm = String(URL(fileURLWithPath: program).lastPathComponent.prefix(15))
+
+        let before = Descriptors.current()
+        let calls = Mutex(0)
+        var configuration = ShellSession.Configuration(command: Self.program(program, "1000"))
+        configuration.startThread = { body in
+            guard calls.withLock({ $0 += 1; return $0 }) != refused else { return false }
+            return DetachedThread.start(body)
+        }
+        let events = Mutex<[ShellSession.Event]>([])
+        #expect(throws: ShellError(.spawnFailed, "")) {
+            try ShellSession(configuration, handler: { event in events.withLock { $0.append(event) } })
+        }
+        #expect(calls.withLock { $0 } == refused)
+        #expect(Descriptors.current().terminals == before.terminals)
+        // Killed at once; reaped at once (first thread refused) or by the reaper thread (second).
+        let deadline = ContinuousClock.now.advanced(by: Self.timeout)
+        while !Self.children(named: comm).isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(Self.children(named: comm).isEmpty, "the session's process was left running or unreaped")
+        #expect(events.withLock { $0 }.isEmpty)
+    }
+
+    /// This process's children (a zombie included) whose command name is `comm`.
+    static func children(named comm: String) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard stat[stat.index(after: open)..<close] == comm, fields.count > 1, pid_t(fields[1]) == getpid() else { return nil }
+            return pid
+        }
+    }
 }
 
 extension ShellSessionTests {

@@ -54,6 +54,10 @@ public final class AgentRuntime: Sendable {
     let localAddress: SocketAddress?
     /// Told about connections and reports; nil for the agent.
     let observer: (@Sendable (AgentRuntimeEvent) -> Void)?
+    /// Called once per connection, when the appliance acknowledged its first message: the code that
+    /// connecting needed has run, and what runs from now on is the idle loop. The agent lets go of the
+    /// file pages start-up mapped then (`MappedFilePages`).
+    let settled: (@Sendable () -> Void)?
 
     public init(
         files: AgentFiles,
@@ -66,9 +70,11 @@ public final class AgentRuntime: Sendable {
         sessionUser: String? = nil,
         pause: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
         localAddress: SocketAddress? = nil,
-        observer: (@Sendable (AgentRuntimeEvent) -> Void)? = nil
+        observer: (@Sendable (AgentRuntimeEvent) -> Void)? = nil,
+        settled: (@Sendable () -> Void)? = nil
     ) throws {
         self.pause = pause
+        self.settled = settled
         self.localAddress = localAddress
         self.observer = observer
         let identity: TLSIdentity
@@ -296,6 +302,8 @@ public final class AgentRuntime: Sendable {
         private let connection = Mutex<AgentConnection?>(nil)
         /// This connection's sessions, from the moment it is ready.
         private let sessions = Mutex<SessionChannels?>(nil)
+        /// Whether the appliance acknowledged a message on this connection yet.
+        private let acknowledged = Atomic<Bool>(false)
 
         /// Ends the connection because the agent stops: with a Goodbye once the appliance welcomed
         /// it, else by closing the channel.
@@ -402,6 +410,7 @@ public final class AgentRuntime: Sendable {
             case .ack(let ack):
                 runtime.state.withLock { $0.contacted(runtime.leaseClock) }
                 runtime.observer?(.acknowledged(messageID: ack.ref))
+                if !acknowledged.exchange(true, ordering: .relaxed) { runtime.settled?() }
             case .enrollResponse(let response):
                 runtime.renewed(response)
             default:

@@ -115,7 +115,15 @@ struct Run: AsyncParsableCommand {
                 logger: logger,
                 waker: SocketWakeSender(),
                 sessionHost: ShellSessionHost(),
-                sessionUser: sessionUser
+                sessionUser: sessionUser,
+                settled: {
+                    // Off the event loop: reading /proc/self/smaps takes a millisecond or two.
+                    DispatchQueue.global(qos: .utility).async {
+                        if let release = MappedFilePages.release() {
+                            logger.debug("released the file pages start-up mapped", metadata: ["mappings": "\(release.mappings)", "KiB": "\(release.residentKiB)"])
+                        }
+                    }
+                }
             )
             let task = Task { await runtime.run() }
             let systemd = SystemdNotifier()

@@ -1,6 +1,7 @@
 import CPTY
 import FoundationEssentials
 import Glibc
+import JumpAgentCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -54,6 +55,9 @@ public final class ShellSession: Sendable {
         /// Where a directly started program begins; nil keeps the agent's (a login shell goes home).
         public var workingDirectory: String?
         public var terminationGrace: Duration
+        /// Starts one of the session's two threads; false when none could be made. The tests replace it
+        /// to see a session undone when the thread limit is reached.
+        var startThread: @Sendable (@escaping @Sendable () -> Void) -> Bool = { DetachedThread.start($0) }
 
         public init(
             command: ShellCommand,
@@ -153,7 +157,9 @@ public final class ShellSession: Sendable {
             grace: configuration.terminationGrace,
             handler: handler
         )
-        engine.start()
+        guard engine.start(configuration.startThread) else {
+            throw ShellError(.spawnFailed, "cannot start the session's threads: \(Self.describe(EAGAIN))")
+        }
     }
 
     /// Queues bytes for the terminal. Control characters are just bytes: 0x03 is Ctrl-C, which the line

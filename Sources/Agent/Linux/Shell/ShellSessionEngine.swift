@@ -44,9 +44,38 @@ extension ShellSession {
             self.state = Mutex(State(master: master, wakeRead: wake.0, wakeWrite: wake.1))
         }
 
-        func start() {
-            DetachedThread.start { [self] in reap() }
-            DetachedThread.start { [self] in run() }
+        /// Starts the thread that reaps the process and the one that moves its bytes. False when either
+        /// cannot be made (the thread limit): the session is then undone, its processes killed and
+        /// reaped, its descriptors closed, and no event is delivered.
+        func start(_ startThread: @Sendable (@escaping @Sendable () -> Void) -> Bool) -> Bool {
+            guard startThread({ [self] in reap() }) else {
+                // Nothing waits for the process: kill and reap it here.
+                killSession()
+                var status: Int32 = 0
+                while waitpid(processID, &status, 0) < 0 && errno == EINTR {}
+                closeDescriptors()
+                return false
+            }
+            guard startThread({ [self] in run() }) else {
+                // The reaper waits for the process; killed under the lock, as `terminate` does, while
+                // the state says it has not been reaped, so its id cannot name another process yet.
+                state.withLock { state in
+                    if state.exit == nil { killSession() }
+                }
+                closeDescriptors()
+                return false
+            }
+            return true
+        }
+
+        private func closeDescriptors() {
+            state.withLock { state in
+                guard !state.closed else { return }
+                close(state.master)
+                close(state.wakeRead)
+                close(state.wakeWrite)
+                state.closed = true
+            }
         }
 
         // MARK: requests from the session's owner

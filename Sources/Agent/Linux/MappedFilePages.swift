@@ -1,0 +1,116 @@
+import JumpAgentCore
+import Glibc
+
+/// Lets go of the program's and its libraries' file pages that start-up mapped, so that the agent's
+/// resident memory is what its idle loop uses.
+///
+/// Why: the kernel maps a program's code as the program touches it, and on each page fault it maps the
+/// neighbouring pages already in the page cache as well ("fault-around", 64 KiB by default, more with
+/// large folios). Start-up (argument parsing, the configuration, the Swift runtime's first type and
+/// conformance lookups, TLS set-up and the handshake, the host facts of the first report) touches code
+/// spread over most of a 29 MiB program, so about 22 MiB of it stays mapped for good, though the idle
+/// loop (a report a minute) runs a small part of it. Those pages count in VmRSS and in the memory the
+/// OOM killer weighs, not only in the page cache.
+///
+/// What: `MADV_DONTNEED` on every file-backed mapping that is not writable and holds no private copy
+/// of a page (`Anonymous: 0` in /proc/self/smaps): its pages leave this process's page tables and stay
+/// in the page cache, shared and clean; the next use faults them in again from there. A mapping with
+/// private copies (the relocated read-only data of the program and its libraries, a debugger's
+/// breakpoint) is left alone: dropping those copies would bring back the file's bytes.
+public enum MappedFilePages {
+    /// One mapping of /proc/self/smaps, with what deciding about it needs.
+    public struct Mapping: Equatable, Sendable {
+        public var start: UInt
+        public var end: UInt
+        public var permissions: String
+        /// The mapped file; empty for anonymous memory, or the kernel's name in brackets ([heap], [vdso]).
+        public var path: String
+        public var residentKiB: Int
+        /// Pages of a private mapping that this process copied (written, or relocated): not in the file.
+        public var anonymousKiB: Int
+        public var lockedKiB: Int
+
+        public init(start: UInt, end: UInt, permissions: String, path: String, residentKiB: Int = 0, anonymousKiB: Int = 0, lockedKiB: Int = 0) {
+            self.start = start
+            self.end = end
+            self.permissions = permissions
+            self.path = path
+            self.residentKiB = residentKiB
+            self.anonymousKiB = anonymousKiB
+            self.lockedKiB = lockedKiB
+        }
+
+        /// A file's pages, read-only, all of them as in the file, some resident, none locked.
+        public var isReleasable: Bool {
+            path.hasPrefix("/") && !permissions.contains("w") && anonymousKiB == 0 && lockedKiB == 0 && residentKiB > 0
+        }
+    }
+
+    /// The mappings in the text of /proc/PID/smaps: a header line per mapping ("start-end perms offset
+    /// device inode path"), then its "Field: value kB" lines. Lines it does not understand are skipped.
+    public static func mappings(smaps text: Substring) -> [Mapping] {
+        var result: [Mapping] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
+            if first.last == ":" {
+                guard !result.isEmpty, fields.count >= 2, let value = Int(fields[1]) else { continue }
+                switch first {
+                case "Rss:": result[result.count - 1].residentKiB = value
+                case "Anonymous:": result[result.count - 1].anonymousKiB = value
+                case "Locked:": result[result.count - 1].lockedKiB = value
+                default: break
+                }
+                continue
+            }
+            let bounds = first.split(separator: "-")
+            guard bounds.count == 2, fields.count >= 5, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end else {
+                continue
+            }
+            let path = fields.count == 6 ? fields[5].trimmed(where: { $0 == " " }) : ""
+            result.append(Mapping(start: start, end: end, permissions: String(fields[1]), path: path))
+        }
+        return result
+    }
+
+    /// What one release did.
+    public struct Release: Equatable, Sendable {
+        /// Mappings given to madvise, and the resident KiB they held before.
+        public var mappings: Int
+        public var residentKiB: Int
+    }
+
+    /// Releases this process's releasable mappings; nil when /proc/self/smaps cannot be read.
+    @discardableResult
+    public static func release() -> Release? {
+        guard let bytes = readWhole("/proc/self/smaps") else { return nil }
+        var release = Release(mappings: 0, residentKiB: 0)
+        for mapping in mappings(smaps: Substring(decoding: bytes, as: UTF8.self)) where mapping.isReleasable {
+            guard let address = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
+            if madvise(address, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
+                release.mappings += 1
+                release.residentKiB += mapping.residentKiB
+            }
+        }
+        return release
+    }
+
+    /// A file of unknown size (the kernel reports 0 for those under /proc), read to its end.
+    static func readWhole(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 32 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
+            if count > 0 {
+                bytes.append(contentsOf: chunk[..<count])
+            } else if count == 0 {
+                return bytes
+            } else if errno != EINTR {
+                return nil
+            }
+        }
+    }
+}
