@@ -32,10 +32,19 @@ test:
 
 # The agent to copy to endpoints: the Swift runtime and FoundationEssentials linked into the program,
 # so an endpoint needs no Swift installation (only libc, libstdc++, libsystemd, libX11 and libjpeg from
-# its distribution). Its own build folder: the other release builds keep theirs.
+# its distribution). Its own build folder: the other release builds keep theirs. Laid out for a small
+# idle footprint: every function in a section of its own (file by file: whole-module builds ignore
+# -function-sections), linked by the toolchain's lld with the functions an idle agent runs first
+# (scripts/agent-idle-order.sh writes the list; the program is linked again each time, so that a new
+# list takes effect). The link map goes beside it, for that script.
+AGENT_ORDER := Sources/Agent/idle-functions.order
 agent:
 	scripts/install-deps.sh demo
-	$(SWIFT) build -c release --product jump-agent --static-swift-stdlib --scratch-path .build-agent
+	rm -f .build-agent/release/jump-agent
+	$(SWIFT) build -c release --product jump-agent --static-swift-stdlib --scratch-path .build-agent \
+		-Xswiftc -no-whole-module-optimization -Xswiftc -Xfrontend -Xswiftc -function-sections \
+		-Xswiftc -use-ld=lld -Xlinker --symbol-ordering-file=$(CURDIR)/$(AGENT_ORDER) \
+		-Xlinker --no-warn-symbol-ordering -Xlinker -Map=$(CURDIR)/.build-agent/jump-agent.map
 	@echo "built .build-agent/release/jump-agent; see the README's Deploy agents"
 
 demo:

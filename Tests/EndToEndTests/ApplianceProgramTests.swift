@@ -126,8 +126,10 @@ import Testing
         // Run the agent; it shows online with statistics.
         let agent = Process()
         agent.executableURL = ProgramTests.binDirectory.appendingPathComponent("jump-agent")
-        agent.arguments = ["run", "--dir", agentDirectory.path, "--log-level", "warning"]
-        agent.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        agent.arguments = ["run", "--dir", agentDirectory.path, "--log-level", "debug"]
+        let agentLog = appliance.directory.appendingPathComponent("jump-agent.log")
+        FileManager.default.createFile(atPath: agentLog.path, contents: nil)
+        agent.standardError = try FileHandle(forWritingTo: agentLog)
         try agent.run()
         defer { if agent.isRunning { agent.terminate() } }
         var listing: [[String: Any]] = []
@@ -144,6 +146,18 @@ import Testing
         #expect(client["uptimeSeconds"] as? Int ?? 0 > 0)
         #expect((client["disks"] as? [Any])?.isEmpty == false)
         let id = try #require(client["id"] as? String)
+
+        // Once the appliance acknowledged the first report, the agent let go of the file pages that
+        // start-up mapped (MappedFilePages); what follows runs on pages faulted in again.
+        var released: Substring?
+        for _ in 0..<100 {
+            let log = (try? String(contentsOf: agentLog, encoding: .utf8)) ?? ""
+            released = log.split(separator: "\n").first { $0.contains("released the file pages start-up mapped") }
+            if released != nil { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let kibibytes = released.flatMap { line in line.split(separator: " ").first { $0.hasPrefix("KiB=") }.flatMap { Int($0.dropFirst(4)) } }
+        #expect((kibibytes ?? 0) > 1024, "\(released ?? "no release in the agent's log")")
 
         // Wake-on-LAN needs another Jump Client on the network: alone, the answer says so (65);
         // right after an attempt the action rests (75); a malformed password never leaves jumpctl (64).

@@ -50,4 +50,18 @@ struct EssentialsTests {
         }
         #expect(POSIXError(.EACCES).plainDescription == "Permission denied")
     }
+
+    @Test func readsAWholeFileOfUnknownSize() throws {
+        // /proc files say 0 bytes; this one is read to its end across pieces.
+        let status = try #require(readWhole("/proc/self/status"))
+        #expect(String(decoding: status, as: UTF8.self).contains("VmRSS:"))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("whole-\(getpid())").path
+        defer { unlink(path) }
+        let content = (0..<40_000).map { UInt8(truncatingIfNeeded: $0) }
+        try Data(content).write(to: URL(fileURLWithPath: path))
+        #expect(readWhole(path) == content)
+        #expect(readWhole(path, maximumBytes: 39_999) == nil)
+        #expect(readWhole("/nonexistent/file") == nil)
+        #expect(readWhole("/tmp") == nil)  // a directory: read fails with EISDIR
+    }
 }

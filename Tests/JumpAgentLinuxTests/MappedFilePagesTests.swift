@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JumpAgentCore
 import Testing
 
 @testable import JumpAgentLinux
@@ -60,6 +61,16 @@ struct MappedFilePagesTests {
         // Not: relocated data (private copies), writable data, the heap, locked libc, libm with nothing
         // resident, the vDSO, anonymous memory.
         #expect(releasable == ["/opt/jump/bin/jump-agent", "/usr/lib/locale/a locale with spaces"])
+        // The program's data: writable, 52 KiB of its 64 still the file's, paged out page by page.
+        let paged = MappedFilePages.mappings(smaps: Self.smaps[...]).filter(\.hasCleanFilePages).map(\.permissions)
+        #expect(paged == ["rw-p"])
+    }
+
+    @Test func pagemapTellsPrivateCopiesFromFilePages() {
+        #expect(MappedFilePages.isPrivateCopy(1 << 63))  // present, anonymous
+        #expect(MappedFilePages.isPrivateCopy(1 << 62))  // swapped out
+        #expect(!MappedFilePages.isPrivateCopy(1 << 63 | 1 << 61))  // present, the file's page
+        #expect(!MappedFilePages.isPrivateCopy(0))  // not present
     }
 
     @Test func aReleaseDropsCleanPagesAndKeepsPrivateCopies() throws {
@@ -86,14 +97,29 @@ struct MappedFilePagesTests {
         #expect(sum != 0)
         copied.storeBytes(of: 0xA5, toByteOffset: 1, as: UInt8.self)
         #expect(mprotect(copied, length, PROT_READ) == 0)
+        // And a writable one of another file (page-out leaves pages another mapping shares), as the
+        // program's data is: every page read, two written.
+        let dataPath = path + ".data"
+        defer { unlink(dataPath) }
+        try Data(content).write(to: URL(fileURLWithPath: dataPath))
+        let dataDescriptor = open(dataPath, O_RDONLY | O_CLOEXEC)
+        #expect(dataDescriptor >= 0)
+        defer { close(dataDescriptor) }
+        let data = try #require(mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, dataDescriptor, 0))
+        #expect(data != MAP_FAILED)
+        defer { munmap(data, length) }
+        for offset in stride(from: 0, to: length, by: pageSize) { sum &+= Int(data.load(fromByteOffset: offset, as: UInt8.self)) }
+        data.storeBytes(of: 0x5A, toByteOffset: 3, as: UInt8.self)
+        data.storeBytes(of: 0x5B, toByteOffset: 100 * pageSize + 3, as: UInt8.self)
 
         func mapping(at address: UnsafeMutableRawPointer) throws -> MappedFilePages.Mapping {
-            let text = try #require(MappedFilePages.readWhole("/proc/self/smaps"))
+            let text = try #require(readWhole("/proc/self/smaps"))
             return try #require(MappedFilePages.mappings(smaps: Substring(decoding: text, as: UTF8.self)).first { $0.start == UInt(bitPattern: address) })
         }
         #expect(try mapping(at: clean).residentKiB >= length / 1024)
         #expect(try mapping(at: clean).isReleasable)
         #expect(try !mapping(at: copied).isReleasable)
+        #expect(try mapping(at: data).hasCleanFilePages)
 
         let release = try #require(MappedFilePages.release())
         #expect(release.mappings >= 1)
@@ -103,5 +129,13 @@ struct MappedFilePagesTests {
         #expect(Data(bytes: clean, count: length) == Data(content))
         #expect(copied.load(fromByteOffset: 1, as: UInt8.self) == 0xA5)
         #expect(copied.load(fromByteOffset: 2, as: UInt8.self) == content[2])
+        // The data mapping keeps only the two pages it wrote, and their bytes; the rest reads the file.
+        let after = try mapping(at: data)
+        #expect(after.residentKiB == after.anonymousKiB)
+        #expect(after.anonymousKiB == 2 * pageSize / 1024)
+        #expect(data.load(fromByteOffset: 3, as: UInt8.self) == 0x5A)
+        #expect(data.load(fromByteOffset: 100 * pageSize + 3, as: UInt8.self) == 0x5B)
+        #expect(data.load(fromByteOffset: 4, as: UInt8.self) == content[4])
+        #expect(data.load(fromByteOffset: 200 * pageSize, as: UInt8.self) == content[200 * pageSize])
     }
 }

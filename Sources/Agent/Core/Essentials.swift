@@ -74,6 +74,31 @@ public func readPrefix(ofFile path: String, maximumBytes: Int) -> [UInt8]? {
     return bytes
 }
 
+/// A whole file of unknown size (files under /proc and /sys say 0), read in 16 KiB pieces to its end
+/// or to `maximumBytes`; nil when it cannot be opened or read, or is longer.
+public func readWhole(_ path: String, maximumBytes: Int = 16 << 20) -> [UInt8]? {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var bytes: [UInt8] = []
+    let piece = 16 * 1024
+    while true {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: piece))
+        let count = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + start, piece) }
+        if count > 0 {
+            bytes.removeLast(piece - count)
+            if bytes.count > maximumBytes { return nil }
+        } else if count == 0 {
+            bytes.removeLast(piece)
+            return bytes
+        } else {
+            bytes.removeLast(piece)
+            if errno != EINTR { return nil }
+        }
+    }
+}
+
 /// Writes all of `bytes` to `descriptor` (again after a short write or EINTR); false when write
 /// fails (errno says why).
 public func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) -> Bool {

@@ -12,11 +12,16 @@ import Glibc
 /// loop (a report a minute) runs a small part of it. Those pages count in VmRSS and in the memory the
 /// OOM killer weighs, not only in the page cache.
 ///
-/// What: `MADV_DONTNEED` on every file-backed mapping that is not writable and holds no private copy
-/// of a page (`Anonymous: 0` in /proc/self/smaps): its pages leave this process's page tables and stay
-/// in the page cache, shared and clean; the next use faults them in again from there. A mapping with
-/// private copies (the relocated read-only data of the program and its libraries, a debugger's
-/// breakpoint) is left alone: dropping those copies would bring back the file's bytes.
+/// What:
+/// - `MADV_DONTNEED` on every file-backed mapping that is not writable and holds no private copy of a
+///   page (`Anonymous: 0` in /proc/self/smaps): its pages leave this process's page tables and stay in
+///   the page cache, shared and clean; the next use faults them in again from there. A read-only
+///   mapping with private copies (the relocated read-only data of the program and its libraries, a
+///   debugger's breakpoint) is left alone: dropping those copies would bring back the file's bytes.
+/// - `MADV_PAGEOUT` on the pages of writable file mappings (the program's data) that are still the
+///   file's (/proc/self/pagemap), skipping the ones this process wrote. Page-out is reclaim: the kernel
+///   drops a clean page and never loses a written one, so a thread that writes one of them meanwhile
+///   loses nothing (without swap the written page stays; with swap it may be swapped out).
 public enum MappedFilePages {
     /// One mapping of /proc/self/smaps, with what deciding about it needs.
     public struct Mapping: Equatable, Sendable {
@@ -43,6 +48,11 @@ public enum MappedFilePages {
         /// A file's pages, read-only, all of them as in the file, some resident, none locked.
         public var isReleasable: Bool {
             path.hasPrefix("/") && !permissions.contains("w") && anonymousKiB == 0 && lockedKiB == 0 && residentKiB > 0
+        }
+
+        /// A writable mapping of a file with resident pages that are still the file's, none locked.
+        public var hasCleanFilePages: Bool {
+            path.hasPrefix("/") && permissions.contains("w") && residentKiB > anonymousKiB && lockedKiB == 0
         }
     }
 
@@ -75,42 +85,65 @@ public enum MappedFilePages {
 
     /// What one release did.
     public struct Release: Equatable, Sendable {
-        /// Mappings given to madvise, and the resident KiB they held before.
+        /// Mappings given to madvise, and the resident KiB of file pages they held before.
         public var mappings: Int
         public var residentKiB: Int
     }
 
-    /// Releases this process's releasable mappings; nil when /proc/self/smaps cannot be read.
+    /// Releases this process's releasable mappings and pages; nil when /proc/self/smaps cannot be read.
     @discardableResult
     public static func release() -> Release? {
         guard let bytes = readWhole("/proc/self/smaps") else { return nil }
         var release = Release(mappings: 0, residentKiB: 0)
-        for mapping in mappings(smaps: Substring(decoding: bytes, as: UTF8.self)) where mapping.isReleasable {
+        let pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+        defer { if pagemap >= 0 { close(pagemap) } }
+        for mapping in mappings(smaps: Substring(decoding: bytes, as: UTF8.self)) {
             guard let address = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
-            if madvise(address, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
-                release.mappings += 1
-                release.residentKiB += mapping.residentKiB
+            if mapping.isReleasable {
+                guard madvise(address, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 else { continue }
+            } else if mapping.hasCleanFilePages, pagemap >= 0 {
+                guard pageOutFilePages(of: mapping, pagemap: pagemap) else { continue }
+            } else {
+                continue
             }
+            release.mappings += 1
+            release.residentKiB += mapping.residentKiB - mapping.anonymousKiB
         }
         return release
     }
 
-    /// A file of unknown size (the kernel reports 0 for those under /proc), read to its end.
-    static func readWhole(_ path: String) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 32 * 1024)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
-            if count > 0 {
-                bytes.append(contentsOf: chunk[..<count])
-            } else if count == 0 {
-                return bytes
-            } else if errno != EINTR {
-                return nil
+    /// The kernel's MADV_PAGEOUT (Linux 5.4); Glibc's module may not name it.
+    static let pageOutAdvice: Int32 = 21
+
+    /// Pages out the runs of `mapping`'s pages that pagemap does not show as this process's own
+    /// (present and not a file page): false when pagemap cannot be read or the kernel refuses.
+    static func pageOutFilePages(of mapping: Mapping, pagemap: Int32) -> Bool {
+        let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let pages = Int((mapping.end - mapping.start) / pageSize)
+        var entries = [UInt64](repeating: 0, count: pages)
+        let wanted = pages * MemoryLayout<UInt64>.size
+        let read = entries.withUnsafeMutableBytes { pread(pagemap, $0.baseAddress!, wanted, off_t(mapping.start / pageSize) * 8) }
+        guard read == wanted else { return false }
+        var ok = true
+        var runStart: Int?
+        for index in 0...pages {
+            let own = index < pages && isPrivateCopy(entries[index])
+            if index < pages && !own {
+                if runStart == nil { runStart = index }
+                continue
+            }
+            if let start = runStart {
+                let address = UnsafeMutableRawPointer(bitPattern: mapping.start + UInt(start) * pageSize)!
+                if madvise(address, (index - start) * Int(pageSize), pageOutAdvice) != 0 { ok = false }
+                runStart = nil
             }
         }
+        return ok
+    }
+
+    /// A pagemap entry of a page this process holds as its own: present (bit 63) or swapped (bit 62),
+    /// and not a file page (bit 61).
+    static func isPrivateCopy(_ entry: UInt64) -> Bool {
+        entry & (3 << 62) != 0 && entry & (1 << 61) == 0
     }
 }

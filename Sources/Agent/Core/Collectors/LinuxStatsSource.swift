@@ -10,6 +10,8 @@ import Synchronization
 /// injected readers (statvfs and getifaddrs live).
 public final class LinuxStatsSource: StatsSource {
     let root: URL
+    /// The root's path with a trailing slash, to prefix the relative paths read under it.
+    let rootPrefix: String
     let filesystems: any FilesystemUsageReader
     let interfaces: any InterfaceAddressReader
     let console: (any ConsoleReader)?
@@ -27,6 +29,7 @@ public final class LinuxStatsSource: StatsSource {
         locator: DisplayLocator? = nil
     ) {
         self.root = URL(fileURLWithPath: root, isDirectory: true)
+        self.rootPrefix = root.hasSuffix("/") ? root : root + "/"
         self.filesystems = filesystems
         self.interfaces = interfaces
         self.console = console
@@ -35,8 +38,10 @@ public final class LinuxStatsSource: StatsSource {
         _ = cpu()  // the baseline, so the first report covers the time since the agent started
     }
 
+    /// A file under the root, as text. Plain paths and read(2): the idle agent runs this for every
+    /// report, and Foundation's URL and String(contentsOf:) would keep their code resident for it.
     func read(_ path: String) -> String? {
-        try? String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+        readWhole(rootPrefix + path, maximumBytes: 4 << 20).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Collects on a Dispatch thread: reading files, statvfs (up to its deadline) and D-Bus block,
