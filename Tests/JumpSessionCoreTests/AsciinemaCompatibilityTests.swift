@@ -12,7 +12,7 @@ import Testing
             .first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }()
 
-    @Test(.enabled(if: asciinema != nil, "asciinema is not on PATH"))
+    @Test(.enabled(if: asciinema != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "asciinema is not on PATH, or script(1) (Debian: bsdutils) is missing"))
     func asciinemaCatPrintsTheRecordedOutput() throws {
         let file = TemporaryRecording()
         let clock = ManualClock()
@@ -37,21 +37,26 @@ import Testing
         expected += "\u{FFFD}"
         try writer.close()
 
+        // asciinema 2.x's cat opens /dev/tty, which a run without a controlling terminal (CI started by a
+        // service, not a login) does not have: script(1) gives it a terminal of its own, and what it prints
+        // goes to a file, not through that terminal. The paths are temporary files without quotes.
+        let asciinema = try #require(Self.asciinema).path
+        let printedFile = file.url.path + ".printed"
+        defer { try? FileManager.default.removeItem(atPath: printedFile) }
         let process = Process()
-        process.executableURL = Self.asciinema
-        process.arguments = ["cat", file.url.path]
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-q", "-e", "-c", "'\(asciinema)' cat '\(file.url.path)' > '\(printedFile)'", "/dev/null"]
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONIOENCODING"] = "utf-8"
         process.environment = environment
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
+        let terminal = Pipe()
+        process.standardOutput = terminal
+        process.standardError = terminal
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let printed = stdout.fileHandleForReading.readDataToEndOfFile()
-        let complaints = stderr.fileHandleForReading.readDataToEndOfFile()
+        let complaints = terminal.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let printed = try Data(contentsOf: URL(fileURLWithPath: printedFile))
 
         #expect(process.terminationStatus == 0, "\(String(decoding: complaints, as: UTF8.self))")
         #expect(printed == Data(expected.utf8))

@@ -9,7 +9,6 @@ import Synchronization
 /// fixture trees captured from real machines. File system usage and interface addresses come from
 /// injected readers (statvfs and getifaddrs live).
 public final class LinuxStatsSource: StatsSource {
-    let root: URL
     /// The root's path with a trailing slash, to prefix the relative paths read under it.
     let rootPrefix: String
     let filesystems: any FilesystemUsageReader
@@ -28,7 +27,6 @@ public final class LinuxStatsSource: StatsSource {
         screen: (any ScreenReader)? = nil,
         locator: DisplayLocator? = nil
     ) {
-        self.root = URL(fileURLWithPath: root, isDirectory: true)
         self.rootPrefix = root.hasSuffix("/") ? root : root + "/"
         self.filesystems = filesystems
         self.interfaces = interfaces
@@ -186,7 +184,7 @@ public final class LinuxStatsSource: StatsSource {
 
     func networkFacts() -> WireNetworkFacts {
         var facts = WireNetworkFacts()
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("sys/class/net").path)) ?? []
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: rootPrefix + "sys/class/net")) ?? []
         var addresses = interfaces.addresses()
         for (name, list) in ProcParsers.ipv6Addresses(read("proc/net/if_inet6") ?? "") {
             addresses[name, default: []] += list.filter { candidate in

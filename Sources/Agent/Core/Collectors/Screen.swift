@@ -200,19 +200,25 @@ public struct DisplayLocator: Sendable {
     public static let maximumProcesses = 4096
     public static let maximumEnvironmentBytes = 64 * 1024
 
-    let root: URL
+    /// The root's path with a trailing slash. Plain paths, not URL: this runs at every report.
+    let rootPrefix: String
     let account: @Sendable (UInt32) -> Account?
 
     public init(root: String = "/", account: @escaping @Sendable (UInt32) -> Account? = DisplayLocator.systemAccount) {
-        self.root = URL(fileURLWithPath: root, isDirectory: true)
+        self.rootPrefix = root.hasSuffix("/") ? root : root + "/"
         self.account = account
+    }
+
+    /// `path` (relative, or absolute on the endpoint) under the root.
+    func underRoot(_ path: String) -> String {
+        rootPrefix + (path.hasPrefix("/") ? String(path.dropFirst()) : path)
     }
 
     public func locate(_ session: LogindConsole.Session, wantDisplay: Bool) -> ConsoleDisplay? {
         guard let account = account(session.uid) else { return nil }
         var located = ConsoleDisplay(user: account.name, uid: session.uid, gid: account.gid, home: account.home)
         let bus = "run/user/\(session.uid)/bus"
-        if FileManager.default.fileExists(atPath: root.appendingPathComponent(bus).path) {
+        if FileManager.default.fileExists(atPath: underRoot(bus)) {
             located.sessionBus = "unix:path=/\(bus)"
         }
         guard wantDisplay else { return located }
@@ -231,7 +237,7 @@ public struct DisplayLocator: Sendable {
         located.xauthority = fromEnvironment?.xauthority
         if located.xauthority == nil {
             let fallback = account.home.hasSuffix("/") ? account.home + ".Xauthority" : account.home + "/.Xauthority"
-            if FileManager.default.fileExists(atPath: root.appendingPathComponent(fallback).path) { located.xauthority = fallback }
+            if FileManager.default.fileExists(atPath: underRoot(fallback)) { located.xauthority = fallback }
         }
         return located.display == nil ? nil : located
     }
@@ -249,14 +255,14 @@ public struct DisplayLocator: Sendable {
 
     /// The environments of the user's processes, lowest process id first.
     func environments(of uid: UInt32) -> [[String: String]] {
-        let proc = root.appendingPathComponent("proc")
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: proc.path)) ?? []
+        let proc = underRoot("proc")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []
         let pids = names.compactMap(Int.init).sorted().prefix(Self.maximumProcesses)
         return pids.compactMap { pid in
-            let folder = proc.appendingPathComponent(String(pid))
-            guard let status = try? String(contentsOf: folder.appendingPathComponent("status"), encoding: .utf8),
+            let folder = "\(proc)/\(pid)"
+            guard let status = readWhole(folder + "/status", maximumBytes: 64 * 1024).map({ String(decoding: $0, as: UTF8.self) }),
                 Self.realUID(status) == uid,
-                let data = readPrefix(ofFile: folder.appendingPathComponent("environ").path, maximumBytes: Self.maximumEnvironmentBytes)
+                let data = readPrefix(ofFile: folder + "/environ", maximumBytes: Self.maximumEnvironmentBytes)
             else { return nil }
             var environment: [String: String] = [:]
             for entry in data.split(separator: 0) {
