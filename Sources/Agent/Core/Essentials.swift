@@ -55,47 +55,33 @@ public enum DetachedThread {
 
 /// The first `maximumBytes` bytes of a file (all of it when shorter), or nil when it cannot be read.
 public func readPrefix(ofFile path: String, maximumBytes: Int) -> [UInt8]? {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { return nil }
-    defer { close(descriptor) }
-    var bytes = [UInt8](repeating: 0, count: maximumBytes)
-    var count = 0
-    while count < maximumBytes {
-        let read = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + count, maximumBytes - count) }
-        if read > 0 {
-            count += read
-        } else if read == 0 {
-            break
-        } else if errno != EINTR {
-            return nil
-        }
-    }
-    bytes.removeSubrange(count...)
+    readFile(path, upTo: maximumBytes)?.bytes
+}
+
+/// A whole file of unknown size (files under /proc and /sys say 0), read to its end; nil when it
+/// cannot be opened or read, or is longer than `maximumBytes`.
+public func readWhole(_ path: String, maximumBytes: Int = 16 << 20) -> [UInt8]? {
+    guard let (bytes, complete) = readFile(path, upTo: maximumBytes), complete else { return nil }
     return bytes
 }
 
-/// A whole file of unknown size (files under /proc and /sys say 0), read in 16 KiB pieces to its end
-/// or to `maximumBytes`; nil when it cannot be opened or read, or is longer.
-public func readWhole(_ path: String, maximumBytes: Int = 16 << 20) -> [UInt8]? {
+/// At most `limit` bytes of a file, read in pieces of up to 16 KiB (the buffer grows with what
+/// arrives), and whether that was all of it.
+private func readFile(_ path: String, upTo limit: Int) -> (bytes: [UInt8], complete: Bool)? {
     let descriptor = open(path, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { return nil }
     defer { close(descriptor) }
     var bytes: [UInt8] = []
-    let piece = 16 * 1024
     while true {
+        // One byte past the limit tells a file of exactly `limit` bytes from a longer one.
+        let piece = min(16 * 1024, limit + 1 - bytes.count)
+        guard piece > 0 else { return (Array(bytes.prefix(limit)), false) }
         let start = bytes.count
         bytes.append(contentsOf: repeatElement(0, count: piece))
         let count = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + start, piece) }
-        if count > 0 {
-            bytes.removeLast(piece - count)
-            if bytes.count > maximumBytes { return nil }
-        } else if count == 0 {
-            bytes.removeLast(piece)
-            return bytes
-        } else {
-            bytes.removeLast(piece)
-            if errno != EINTR { return nil }
-        }
+        bytes.removeLast(piece - max(count, 0))
+        if count == 0 { return (bytes, true) }
+        if count < 0 && errno != EINTR { return nil }
     }
 }
 

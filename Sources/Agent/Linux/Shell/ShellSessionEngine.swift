@@ -26,6 +26,16 @@ extension ShellSession {
             var killDeadline: ContinuousClock.Instant?
             var quietDeadline: ContinuousClock.Instant?
             var closed = false
+
+            /// Closes the master and the wake-up pipe, once; only under the lock, so no one uses a
+            /// descriptor number that has been reused.
+            mutating func closeDescriptors() {
+                guard !closed else { return }
+                close(master)
+                close(wakeRead)
+                close(wakeWrite)
+                closed = true
+            }
         }
 
         let processID: pid_t
@@ -69,13 +79,7 @@ extension ShellSession {
         }
 
         private func closeDescriptors() {
-            state.withLock { state in
-                guard !state.closed else { return }
-                close(state.master)
-                close(state.wakeRead)
-                close(state.wakeWrite)
-                state.closed = true
-            }
+            state.withLock { $0.closeDescriptors() }
         }
 
         // MARK: requests from the session's owner
@@ -240,10 +244,7 @@ extension ShellSession {
                     }
                 }
                 if state.outputEnded, let exit = state.exit {
-                    close(state.master)
-                    close(state.wakeRead)
-                    close(state.wakeWrite)
-                    state.closed = true
+                    state.closeDescriptors()
                     state.input = InputQueue()
                     // Whatever a terminated session left behind (jobs ignoring SIGHUP) goes too; the session
                     // id cannot be reused while any of them lives.
