@@ -97,7 +97,8 @@ let package = Package(
         // posix_openpt, POSIX_SPAWN_SETSID, closefrom and TIOCSWINSZ: glibc hides them behind
         // _GNU_SOURCE, and ioctl is variadic.
         .target(name: "CPTY", path: "Sources/CPTY"),
-        // mallopt, which Glibc's Swift module does not declare (see HeapTuning in the appliance).
+        // mallopt and userfaultfd, which Glibc's Swift module does not declare (see HeapTuning in the
+        // appliance and MappedFilePages in the agent).
         .target(name: "CHeap", path: "Sources/CHeap"),
         .target(
             name: "CJPEG",
@@ -114,7 +115,7 @@ let package = Package(
         .target(
             name: "JumpAgentLinux",
             dependencies: [
-                "JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG", "CPTY",
+                "JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG", "CPTY", "CHeap",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

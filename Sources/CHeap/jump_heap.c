@@ -1,9 +1,18 @@
+#include <errno.h>
 #include <stdlib.h>
 
 #include "jump_heap.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
+#endif
+
+#if defined(__linux__)
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 int jump_heap_set_mmap_threshold(int bytes) {
@@ -14,3 +23,46 @@ int jump_heap_set_mmap_threshold(int bytes) {
     return 0;
 #endif
 }
+
+#if defined(__linux__) && defined(SYS_userfaultfd)
+
+// Newer than some distributions' kernel headers (Linux 6.7).
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
+int jump_uffd_open_async_wp(void) {
+    int descriptor = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+    if (descriptor < 0) return -errno;
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC};
+    if (ioctl(descriptor, UFFDIO_API, &api) != 0) {
+        int error = errno;
+        close(descriptor);
+        return -error;
+    }
+    return descriptor;
+}
+
+int jump_uffd_register_wp(int descriptor, void *start, size_t length) {
+    struct uffdio_register registration = {
+        .range = {.start = (unsigned long)start, .len = length},
+        .mode = UFFDIO_REGISTER_MODE_WP,
+    };
+    return ioctl(descriptor, UFFDIO_REGISTER, &registration) == 0 ? 0 : -errno;
+}
+
+#else
+
+int jump_uffd_open_async_wp(void) { return -ENOSYS; }
+
+int jump_uffd_register_wp(int descriptor, void *start, size_t length) {
+    (void)descriptor;
+    (void)start;
+    (void)length;
+    return -ENOSYS;
+}
+
+#endif

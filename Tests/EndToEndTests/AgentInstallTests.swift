@@ -45,6 +45,23 @@ import Testing
 
     static let systemdAnalyze = FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")
 
+    /// The system calls a SystemCallFilter group admits, its nested groups expanded, as
+    /// `systemd-analyze syscall-filter` lists them (the group's name, then a call, a nested group or
+    /// a comment per line).
+    static func systemCalls(inFilterGroup group: String) throws -> Set<String> {
+        let listing = try ProgramTests.run("/usr/bin/systemd-analyze", ["syscall-filter", group])
+        var calls: Set<String> = []
+        for line in listing.output.split(separator: "\n").dropFirst() {
+            let entry = line.trimmingCharacters(in: .whitespaces)
+            if entry.hasPrefix("@") {
+                calls.formUnion(try systemCalls(inFilterGroup: entry))
+            } else if !entry.isEmpty && !entry.hasPrefix("#") {
+                calls.insert(entry)
+            }
+        }
+        return calls
+    }
+
     @Test func installIntoACustomDirectoryRunAndUninstall() async throws {
         let appliance = try Appliance()
         defer { _ = appliance.stop() }
@@ -92,6 +109,12 @@ import Testing
             let security = try ProgramTests.run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--root=/", systemd.units.appendingPathComponent(service).path])
             let score = security.output.split(separator: "\n").first { $0.contains("Overall exposure level") }.map(String.init) ?? security.error
             #expect(score.contains("OK") || score.contains("SAFE"), "\(score)")
+            // The unit's system call filter admits what the agent's release of its start-up pages
+            // calls (MappedFilePages): systemd is not PID 1 here, so no test runs the agent under it.
+            let calls = try Self.systemCalls(inFilterGroup: "@system-service")
+            for call in ["madvise", "pread64", "userfaultfd", "ioctl"] {
+                #expect(calls.contains(call), "@system-service lacks \(call)")
+            }
         }
 
         // The appliance shows the name given at install.

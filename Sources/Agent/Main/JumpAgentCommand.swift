@@ -120,7 +120,12 @@ struct Run: AsyncParsableCommand {
                     // Off the event loop: reading /proc/self/smaps takes a millisecond or two.
                     DispatchQueue.global(qos: .utility).async {
                         if let release = MappedFilePages.release() {
-                            logger.debug("released the file pages start-up mapped", metadata: ["mappings": "\(release.mappings)", "KiB": "\(release.residentKiB)"])
+                            logger.debug(
+                                "released the file pages start-up mapped",
+                                metadata: [
+                                    "mappings": "\(release.mappings)", "KiB": "\(release.residentKiB)",
+                                    "singlePageMappings": "\(MappedFilePages.faultAroundError ?? "\(release.singlePageMappings)")",
+                                ])
                         }
                     }
                 }
