@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "jump_heap.h"
@@ -46,9 +47,19 @@ int jump_uffd_open_async_wp(void) {
     return descriptor;
 }
 
+int jump_uffd_offers_async_wp(void) {
+    int descriptor = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+    if (descriptor < 0) return -errno;
+    // Features 0: the kernel answers with every feature it has.
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    int result = ioctl(descriptor, UFFDIO_API, &api) == 0 ? (api.features & UFFD_FEATURE_WP_ASYNC) != 0 : -errno;
+    close(descriptor);
+    return result;
+}
+
 int jump_uffd_register_wp(int descriptor, void *start, size_t length) {
     struct uffdio_register registration = {
-        .range = {.start = (unsigned long)start, .len = length},
+        .range = {.start = (__u64)(uintptr_t)start, .len = (__u64)length},
         .mode = UFFDIO_REGISTER_MODE_WP,
     };
     return ioctl(descriptor, UFFDIO_REGISTER, &registration) == 0 ? 0 : -errno;
@@ -57,6 +68,8 @@ int jump_uffd_register_wp(int descriptor, void *start, size_t length) {
 #else
 
 int jump_uffd_open_async_wp(void) { return -ENOSYS; }
+
+int jump_uffd_offers_async_wp(void) { return -ENOSYS; }
 
 int jump_uffd_register_wp(int descriptor, void *start, size_t length) {
     (void)descriptor;

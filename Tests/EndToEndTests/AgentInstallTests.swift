@@ -111,9 +111,14 @@ import Testing
             #expect(score.contains("OK") || score.contains("SAFE"), "\(score)")
             // The unit's system call filter admits what the agent's release of its start-up pages
             // calls (MappedFilePages): systemd is not PID 1 here, so no test runs the agent under it.
-            let calls = try Self.systemCalls(inFilterGroup: "@system-service")
+            let filters = unit.split(separator: "\n").filter { $0.hasPrefix("SystemCallFilter=") }.map { $0.dropFirst("SystemCallFilter=".count) }
+            #expect(filters.count == 1 && filters.allSatisfy { !$0.hasPrefix("~") }, "one allow-list: \(filters)")
+            var calls: Set<String> = []
+            for entry in filters.flatMap({ $0.split(separator: " ") }).map(String.init) {
+                if entry.hasPrefix("@") { calls.formUnion(try Self.systemCalls(inFilterGroup: entry)) } else { calls.insert(entry) }
+            }
             for call in ["madvise", "pread64", "userfaultfd", "ioctl"] {
-                #expect(calls.contains(call), "@system-service lacks \(call)")
+                #expect(calls.contains(call), "the unit's SystemCallFilter lacks \(call)")
             }
         }
 
@@ -219,15 +224,17 @@ import Testing
         #expect(installed.status == 0, "\(installed.error)")
         #expect(appliance.stop() == 0)
 
-        // Fifteen days less twelve seconds without contact, counted up to this moment of this boot: time for the
-        // first run to start, save and stop on a loaded machine before the period is up.
+        // Fifteen days less `margin` seconds without contact, counted up to this moment of this boot: time
+        // for the first run to start, save and stop before the period is up, on a machine loaded by the
+        // other suites running beside this one (twelve seconds were not always enough there).
+        let margin = 25
         let statePath = directory.appendingPathComponent("var/state.json")
         var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: statePath)) as? [String: Any])
         #expect(state["deleteAfterDays"] as? Int == 15)
         let bootID = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let uptime = try #require(Double(String(contentsOfFile: "/proc/uptime", encoding: .utf8).split(separator: " ")[0]))
         var lease = try #require(state["lease"] as? [String: Any])
-        lease["offlineSeconds"] = 15 * 86_400 - 12
+        lease["offlineSeconds"] = 15 * 86_400 - margin
         lease["checkpointBootID"] = bootID
         lease["checkpointSinceBoot"] = uptime
         state["lease"] = lease
@@ -255,7 +262,7 @@ import Testing
         let first = try start(["NOTIFY_SOCKET": notifications.path, "WATCHDOG_USEC": "200000"])
         #expect(notifications.receive() == "READY=1")
         #expect(notifications.receive() == "WATCHDOG=1")
-        for _ in 0..<100 where (offlineSeconds() ?? 0) <= 15 * 86_400 - 12 {
+        for _ in 0..<100 where (offlineSeconds() ?? 0) <= Double(15 * 86_400 - margin) {
             try await Task.sleep(for: .milliseconds(50))
         }
         first.terminate()
@@ -266,8 +273,9 @@ import Testing
         #expect(stopping == "STOPPING=1")
         #expect(FileManager.default.fileExists(atPath: program.path), "not yet")
 
-        // Second run: within seconds the period is up; it uninstalls itself and exits 3. It checks the lease before
-        // each connection attempt, and its waits between attempts grow (1, 2, 4, 8, 16 s at most): allow a minute.
+        // Second run: within `margin` seconds the period is up; it uninstalls itself and exits 3. It checks the
+        // lease before each connection attempt, and its waits between attempts grow (1, 2, 4, 8, 16 s at
+        // most): allow a minute.
         let second = try start()
         for _ in 0..<1200 where second.isRunning {
             try await Task.sleep(for: .milliseconds(50))

@@ -23,8 +23,8 @@ import Glibc
 ///   file's (/proc/self/pagemap), skipping the ones this process wrote. Page-out is reclaim: the kernel
 ///   drops a clean page and never loses a written one, so a thread that writes one of them meanwhile
 ///   loses nothing (without swap the written page stays; with swap it may be swapped out).
-/// - Before either, each of those mappings is registered with a userfaultfd in asynchronous
-///   write-protect mode (Linux 6.7), where available. The registration protects nothing (no page is
+/// - Before either, each of those mappings that is private is registered with a userfaultfd in
+///   asynchronous write-protect mode (Linux 6.7; arm64 6.10), where available. The registration protects nothing (no page is
 ///   marked, and the kernel would resolve a write-protect fault itself), but the kernel does not fault
 ///   around in a registered mapping: the idle loop's next touch of a released page maps that page
 ///   alone, not the 64 KiB of cached code around it. Without it, the few hundred functions the idle
@@ -96,21 +96,26 @@ public enum MappedFilePages {
         /// Mappings given to madvise, and the resident KiB of file pages they held before.
         public var mappings: Int
         public var residentKiB: Int
-        /// Of those mappings, the ones registered so that their faults map single pages; 0 when the
-        /// kernel cannot (`faultAroundError` says why).
+        /// Of those mappings, the ones registered so that their faults map single pages.
         public var singlePageMappings: Int = 0
+        /// Why a mapping could not be registered (the first such error); nil when all were.
+        public var singlePageError: String?
     }
 
     /// The userfaultfd released mappings are registered with, opened at the first release and kept
     /// open: closing it would end their registrations. Negative: -errno of the failed open.
     static let singlePageFaults: Int32 = jump_uffd_open_async_wp()
 
-    /// Why released mappings fault around as before; nil when they do not.
-    public static var faultAroundError: String? {
-        singlePageFaults >= 0 ? nil : String(cString: strerror(-singlePageFaults))
-    }
+    /// Whether this kernel lets released mappings fault a page at a time (asynchronous write-protect
+    /// userfaultfd), asked of a descriptor of its own.
+    public static var kernelOffersSinglePageFaults: Bool { jump_uffd_offers_async_wp() == 1 }
 
     /// Releases this process's releasable mappings and pages; nil when /proc/self/smaps cannot be read.
+    ///
+    /// The mappings are a snapshot and the process's other threads go on meanwhile, so each is checked
+    /// again just before it is released (`mapsTheSameFile`): `MADV_DONTNEED` on a range that had since
+    /// become anonymous memory would zero it. (The agent unmaps no file while it runs; the check narrows
+    /// what cannot be closed from user space.)
     @discardableResult
     public static func release() -> Release? {
         guard let bytes = readWhole("/proc/self/smaps") else { return nil }
@@ -118,23 +123,41 @@ public enum MappedFilePages {
         let pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
         defer { if pagemap >= 0 { close(pagemap) } }
         for mapping in mappings(smaps: Substring(decoding: bytes, as: UTF8.self)) {
-            guard let address = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
-            if (mapping.isReleasable || mapping.hasCleanFilePages) && singlePageFaults >= 0,
-                jump_uffd_register_wp(singlePageFaults, address, Int(mapping.end - mapping.start)) == 0
-            {
-                release.singlePageMappings += 1
-            }
+            guard let address = UnsafeMutableRawPointer(bitPattern: mapping.start),
+                mapping.isReleasable || (mapping.hasCleanFilePages && pagemap >= 0),
+                mapsTheSameFile(mapping)
+            else { continue }
+            let registered = registerForSinglePageFaults(mapping, at: address, errors: &release.singlePageError)
             if mapping.isReleasable {
                 guard madvise(address, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 else { continue }
-            } else if mapping.hasCleanFilePages, pagemap >= 0 {
-                guard pageOutFilePages(of: mapping, pagemap: pagemap) else { continue }
             } else {
-                continue
+                guard pageOutFilePages(of: mapping, pagemap: pagemap) else { continue }
             }
             release.mappings += 1
             release.residentKiB += mapping.residentKiB - mapping.anonymousKiB
+            if registered { release.singlePageMappings += 1 }
         }
         return release
+    }
+
+    /// Registers a private mapping with `singlePageFaults`; false, with the first error kept in `errors`,
+    /// when it cannot be. Shared mappings are left out: registering one turns on write notification,
+    /// a fault on the first write to each page.
+    static func registerForSinglePageFaults(_ mapping: Mapping, at address: UnsafeMutableRawPointer, errors: inout String?) -> Bool {
+        guard mapping.permissions.hasSuffix("p") else { return false }
+        let result = singlePageFaults < 0 ? singlePageFaults : jump_uffd_register_wp(singlePageFaults, address, Int(mapping.end - mapping.start))
+        if result < 0, errors == nil { errors = String(cString: strerror(-result)) }
+        return result == 0
+    }
+
+    /// Whether the mapping's range still maps the file smaps named (/proc/self/map_files); true when
+    /// that cannot be told (no map_files), false when the range maps nothing now.
+    static func mapsTheSameFile(_ mapping: Mapping) -> Bool {
+        let link = "/proc/self/map_files/" + String(mapping.start, radix: 16) + "-" + String(mapping.end, radix: 16)
+        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(link, &target, target.count - 1)
+        guard length >= 0 else { return errno != ENOENT }
+        return String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) == mapping.path
     }
 
     /// The kernel's MADV_PAGEOUT (Linux 5.4); Glibc's module may not name it.

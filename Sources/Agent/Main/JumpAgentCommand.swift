@@ -124,7 +124,8 @@ struct Run: AsyncParsableCommand {
                                 "released the file pages start-up mapped",
                                 metadata: [
                                     "mappings": "\(release.mappings)", "KiB": "\(release.residentKiB)",
-                                    "singlePageMappings": "\(MappedFilePages.faultAroundError ?? "\(release.singlePageMappings)")",
+                                    "singlePageMappings": "\(release.singlePageMappings)",
+                                    "singlePageError": "\(release.singlePageError ?? "none")",
                                 ])
                         }
                     }

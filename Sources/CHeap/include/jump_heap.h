@@ -11,10 +11,16 @@
 int jump_heap_set_mmap_threshold(int bytes);
 
 /// Opens a userfaultfd for faults from user mode only (no privilege needed) with asynchronous
-/// write-protection (Linux 6.7), under which the kernel resolves write-protect faults itself and no
-/// thread has to read the descriptor. Returns the descriptor, or -errno (-EINVAL on a kernel without
-/// asynchronous write-protection, -ENOSYS without userfaultfd, -EPERM under a filter that forbids it).
+/// write-protection (Linux 6.7 on x86_64; arm64 has userfaultfd write-protection from 6.10), under
+/// which the kernel resolves write-protect faults itself and no thread has to read the descriptor.
+/// Returns the descriptor, or -errno: -EINVAL on a kernel without asynchronous write-protection (or
+/// before 5.11, without user-mode-only descriptors), -ENOSYS without userfaultfd, -EPERM under a
+/// system call filter that forbids it.
 int jump_uffd_open_async_wp(void);
+
+/// Whether the kernel offers asynchronous write-protection: asks a new user-mode-only userfaultfd for
+/// its features and closes it. 1 or 0; -errno when no userfaultfd could be opened.
+int jump_uffd_offers_async_wp(void);
 
 /// Registers [start, start + length) with `descriptor` in write-protect mode, which writes nothing
 /// and protects nothing by itself. What the agent wants of it: the kernel does not "fault around" in a
