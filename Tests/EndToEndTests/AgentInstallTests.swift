@@ -225,8 +225,9 @@ import Testing
         #expect(appliance.stop() == 0)
 
         // Fifteen days less `margin` seconds without contact, counted up to this moment of this boot: time
-        // for the first run to start, save and stop before the period is up, on a machine loaded by the
-        // other suites running beside this one (twelve seconds were not always enough there).
+        // for the first run to start, save and stop before the period is up on a loaded machine (twelve
+        // seconds were not always enough with other suites running beside it, as `swift test` runs
+        // them without --no-parallel).
         let margin = 25
         let statePath = directory.appendingPathComponent("var/state.json")
         var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: statePath)) as? [String: Any])

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import JumpStore
+import JumpTLS
 
 /// Checks the bearer token of every request after login and records the call: a request that
 /// changes something is audited by the change itself (same transaction); any other call is audited
@@ -46,6 +47,6 @@ struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: Data(token.utf8)))
     }
 }
