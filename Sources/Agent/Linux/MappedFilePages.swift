@@ -24,12 +24,13 @@ import Glibc
 ///   drops a clean page and never loses a written one, so a thread that writes one of them meanwhile
 ///   loses nothing (without swap the written page stays; with swap it may be swapped out).
 /// - Before either, each of those mappings that is private is registered with a userfaultfd in
-///   asynchronous write-protect mode (Linux 6.7; arm64 6.10), where available. The registration protects nothing (no page is
-///   marked, and the kernel would resolve a write-protect fault itself), but the kernel does not fault
-///   around in a registered mapping: the idle loop's next touch of a released page maps that page
-///   alone, not the 64 KiB of cached code around it. Without it, the few hundred functions the idle
-///   loop runs, spread over the program and its libraries, brought back about 5 MiB of neighbouring
-///   code. On an older kernel, or where a filter forbids userfaultfd, the release goes on without it.
+///   asynchronous write-protect mode (Linux 6.7; arm64 6.10), where available. The registration
+///   protects nothing (no page is marked, and the kernel would resolve a write-protect fault itself),
+///   but the kernel does not fault around in a registered mapping: the idle loop's next touch of a
+///   released page maps that page alone, not the 64 KiB of cached code around it. Without it, the few
+///   hundred functions the idle loop runs, spread over the program and its libraries, brought back
+///   about 5 MiB of neighbouring code. On an older kernel, or where a filter forbids userfaultfd, the
+///   release goes on without it.
 public enum MappedFilePages {
     /// One mapping of /proc/self/smaps, with what deciding about it needs.
     public struct Mapping: Equatable, Sendable {
