@@ -156,13 +156,16 @@ import Testing
             if released != nil { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let kibibytes = released.flatMap { line in line.split(separator: " ").first { $0.hasPrefix("KiB=") }.flatMap { Int($0.dropFirst(4)) } }
+        /// The number a `key=value` field of the release line holds.
+        func number(_ key: String) -> Int? {
+            released.flatMap { line in line.split(separator: " ").first { $0.hasPrefix(key + "=") }.flatMap { Int($0.dropFirst(key.count + 1)) } }
+        }
+        let kibibytes = number("KiB")
         #expect((kibibytes ?? 0) > 1024, "\(released ?? "no release in the agent's log")")
         // Where the kernel offers it (Linux 6.7 and later), the released mappings fault a page at a
         // time (no fault-around).
         if MappedFilePages.kernelOffersSinglePageFaults {
-            let single = released.flatMap { line in line.split(separator: " ").first { $0.hasPrefix("singlePageMappings=") }.flatMap { Int($0.dropFirst(19)) } }
-            #expect((single ?? 0) > 10, "\(released ?? "no release in the agent's log")")
+            #expect((number("singlePageMappings") ?? 0) > 10, "\(released ?? "no release in the agent's log")")
             #expect(released?.contains("singlePageError=none") == true, "\(released ?? "no release in the agent's log")")
         }
 

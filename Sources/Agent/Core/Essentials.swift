@@ -53,6 +53,12 @@ public enum DetachedThread {
     }
 }
 
+/// A directory's path with one trailing slash, to put before relative paths under it (plain strings,
+/// not URL: the collectors build paths at every report).
+public func directoryPrefix(_ directory: String) -> String {
+    directory.hasSuffix("/") ? directory : directory + "/"
+}
+
 /// The first `maximumBytes` bytes of a file (all of it when shorter), or nil when it cannot be read.
 public func readPrefix(ofFile path: String, maximumBytes: Int) -> [UInt8]? {
     readFile(path, upTo: maximumBytes)?.bytes

@@ -1,6 +1,8 @@
 import CHeap
+import Dispatch
 import JumpAgentCore
 import Glibc
+public import Logging
 
 /// Lets go of the program's and its libraries' file pages that start-up mapped, so that the agent's
 /// resident memory is what its idle loop uses.
@@ -110,6 +112,21 @@ public enum MappedFilePages {
     /// Whether this kernel lets released mappings fault a page at a time (asynchronous write-protect
     /// userfaultfd), asked of a descriptor of its own.
     public static var kernelOffersSinglePageFaults: Bool { jump_uffd_offers_async_wp() == 1 }
+
+    /// Releases on a background queue, off the caller's event loop (reading /proc/self/smaps takes a
+    /// millisecond or two), and logs what was released at debug level.
+    public static func releaseInBackground(logger: Logger) {
+        DispatchQueue.global(qos: .utility).async {
+            guard let release = release() else { return }
+            logger.debug(
+                "released the file pages start-up mapped",
+                metadata: [
+                    "mappings": "\(release.mappings)", "KiB": "\(release.residentKiB)",
+                    "singlePageMappings": "\(release.singlePageMappings)",
+                    "singlePageError": "\(release.singlePageError ?? "none")",
+                ])
+        }
+    }
 
     /// Releases this process's releasable mappings and pages; nil when /proc/self/smaps cannot be read.
     ///

@@ -116,20 +116,7 @@ struct Run: AsyncParsableCommand {
                 waker: SocketWakeSender(),
                 sessionHost: ShellSessionHost(),
                 sessionUser: sessionUser,
-                settled: {
-                    // Off the event loop: reading /proc/self/smaps takes a millisecond or two.
-                    DispatchQueue.global(qos: .utility).async {
-                        if let release = MappedFilePages.release() {
-                            logger.debug(
-                                "released the file pages start-up mapped",
-                                metadata: [
-                                    "mappings": "\(release.mappings)", "KiB": "\(release.residentKiB)",
-                                    "singlePageMappings": "\(release.singlePageMappings)",
-                                    "singlePageError": "\(release.singlePageError ?? "none")",
-                                ])
-                        }
-                    }
-                }
+                settled: { MappedFilePages.releaseInBackground(logger: logger) }
             )
             let task = Task { await runtime.run() }
             let systemd = SystemdNotifier()

@@ -27,7 +27,7 @@ public final class LinuxStatsSource: StatsSource {
         screen: (any ScreenReader)? = nil,
         locator: DisplayLocator? = nil
     ) {
-        self.rootPrefix = root.hasSuffix("/") ? root : root + "/"
+        self.rootPrefix = directoryPrefix(root)
         self.filesystems = filesystems
         self.interfaces = interfaces
         self.console = console

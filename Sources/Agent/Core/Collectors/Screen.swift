@@ -205,7 +205,7 @@ public struct DisplayLocator: Sendable {
     let account: @Sendable (UInt32) -> Account?
 
     public init(root: String = "/", account: @escaping @Sendable (UInt32) -> Account? = DisplayLocator.systemAccount) {
-        self.rootPrefix = root.hasSuffix("/") ? root : root + "/"
+        self.rootPrefix = directoryPrefix(root)
         self.account = account
     }
 
