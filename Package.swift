@@ -350,7 +350,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JumpSessionCoreTests",
-            dependencies: ["JumpSessionCore"]
+            dependencies: ["JumpSessionCore", "JumpTestSupport"]
         ),
         .testTarget(
             name: "JumpStoreTests",

@@ -4,7 +4,7 @@
 # zabbix_agentd (passive checks, asked for one item every 60 s), all measured in the same run over the
 # same window: resident memory (the median of readings a second apart at the end, all of a program's
 # processes together), CPU per minute, and the size of the program file (stripped for jump-agent); and
-# where the agent's resident memory is, by mapped file.
+# where the agent's resident memory is, by mapped file and permissions.
 #
 #   Benchmarks/footprint.sh [--window SECONDS] [--agent PROGRAM] [--output FILE] [--no-build]
 #
@@ -63,21 +63,28 @@ tree_anon_kib() {
     local p
     for p in $(tree "$1"); do cat "/proc/$p/status" 2>/dev/null || true; done | awk '/^RssAnon:/ { s += $2 } END { print s + 0 }'
 }
-# Resident memory of one process by what is mapped (a file's name, or [heap], [stack], [anonymous]),
-# from the Rss lines of /proc/PID/smaps, as JSON: where an agent's memory is.
+# Resident memory of one process by what is mapped (a file's name, or [heap], [stack], [anonymous]) and
+# the mapping's permissions, from the Rss and Anonymous lines of /proc/PID/smaps, as JSON: where an
+# agent's memory is. A file's part is split by permissions (r-xp its code, r--p its read-only data,
+# rw-p its writable data), and "anonymous" is the part of it that is private copies (pages the loader
+# relocated or the program wrote), which a release of clean file pages cannot drop.
 rss_by_mapping_json() {
     "$python" - "$1" <<'PY'
 import json, os, re, sys
 sizes = {}
-name = None
+key = None
 for line in open("/proc/%s/smaps" % sys.argv[1]):
     if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
         fields = line.split(None, 5)
         path = fields[5].strip() if len(fields) > 5 else ""
         name = os.path.basename(path) if path.startswith("/") else (path or "[anonymous]")
+        key = "%s %s" % (name, fields[1])
+        sizes.setdefault(key, {"rssKiB": 0, "anonymousKiB": 0})
     elif line.startswith("Rss:"):
-        sizes[name] = sizes.get(name, 0) + int(line.split()[1])
-print(json.dumps(dict(sorted(sizes.items(), key=lambda item: -item[1]))))
+        sizes[key]["rssKiB"] += int(line.split()[1])
+    elif line.startswith("Anonymous:"):
+        sizes[key]["anonymousKiB"] += int(line.split()[1])
+print(json.dumps(dict(sorted(sizes.items(), key=lambda item: -item[1]["rssKiB"]))))
 PY
 }
 median_tree_rss_kib() {
@@ -185,13 +192,16 @@ lines.append("%-26s  %8s  %13s  %12s  %10s" % ("program", "RSS MiB", "anon RSS M
 for row in rows:
     lines.append("%-26s  %8.1f  %13.1f  %12.2f  %10.1f" % (row["program"], row["rssKiB"] / 1024, row["rssAnonKiB"] / 1024, row["cpuMsPerMinute"], row["bytes"] / 1048576))
 lines.append("")
-lines.append("jump-agent's resident memory by mapping (KiB, largest first):")
-mappings = rows[0]["rssKiBByMapping"]
-for name, kib in list(mappings.items())[:12]:
-    lines.append("  %-40s %6d" % (name, kib))
-rest = sum(list(mappings.values())[12:])
-if rest:
-    lines.append("  %-40s %6d" % ("the other %d mappings" % (len(mappings) - 12), rest))
+lines.append("jump-agent's resident memory by mapping and permissions (KiB, largest first; anonymous:")
+lines.append("the part that is private copies, not the file's pages):")
+lines.append("  %-40s %6s  %9s" % ("mapping", "RSS", "anonymous"))
+mappings = list(rows[0]["rssKiBByMapping"].items())
+shown = 16
+for name, kib in mappings[:shown]:
+    lines.append("  %-40s %6d  %9d" % (name, kib["rssKiB"], kib["anonymousKiB"]))
+if len(mappings) > shown:
+    rest = mappings[shown:]
+    lines.append("  %-40s %6d  %9d" % ("the other %d" % len(rest), sum(k["rssKiB"] for _, k in rest), sum(k["anonymousKiB"] for _, k in rest)))
 lines.append("")
 lines.append("jump-agent's file is stripped; the release build links the Swift runtime dynamically (not counted); make agent's links it in.")
 text = "\n".join(lines)

@@ -128,7 +128,7 @@ import Testing
         agent.executableURL = ProgramTests.binDirectory.appendingPathComponent("jump-agent")
         agent.arguments = ["run", "--dir", agentDirectory.path, "--log-level", "debug"]
         let agentLog = appliance.directory.appendingPathComponent("jump-agent.log")
-        FileManager.default.createFile(atPath: agentLog.path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: agentLog.path, contents: nil))
         agent.standardError = try FileHandle(forWritingTo: agentLog)
         try agent.run()
         defer { if agent.isRunning { agent.terminate() } }

@@ -1,4 +1,5 @@
 import Foundation
+import JumpTestSupport
 import Synchronization
 import Testing
 
@@ -121,12 +122,9 @@ import Testing
         #expect(replay.contains("hi-42 root"))
         let file = site.appliance.directory.appendingPathComponent("session.cast")
         try site.ok(["session", "replay", session.id, "--output", file.path])
-        // asciinema 2.x's cat opens /dev/tty: under script(1) it has a terminal even when this run has
-        // none, and what it prints goes to a file, not through that terminal.
-        let printed = site.appliance.directory.appendingPathComponent("session.printed")
-        let played = try ProgramTests.run("/usr/bin/script", ["-q", "-e", "-c", "/usr/bin/asciinema cat '\(file.path)' > '\(printed.path)'", "/dev/null"])
-        #expect(played.status == 0, "\(played.output) \(played.error)")
-        #expect((try? String(contentsOf: printed, encoding: .utf8)) == replay)
+        let played = try AsciinemaCat.print(file)
+        #expect(played.status == 0, "\(played.complaints)")
+        #expect(String(decoding: played.printed, as: UTF8.self) == replay)
 
         // The audit log has the start, the join and the end, with the outcome.
         let audit = try site.ok(["audit", "list", "--json"])

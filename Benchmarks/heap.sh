@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Where the appliance's memory per idle client goes: jump-server runs under heaptrack while N simulated
+# Jump Clients (jump-loadgen, the agent's own runtime) connect over mTLS; once they are idle it is
+# stopped with SIGKILL, and the memory still allocated at that moment is printed per client, grouped
+# by who allocated it (NIOSSL, BoringSSL, NIO, the appliance, SQLite) and by allocation site.
+#
+#   Benchmarks/heap.sh [--clients N] [--settle S] [--start-rate R] [--output FILE] [--no-build]
+#
+#   --clients      simulated clients (default 1000)
+#   --settle       seconds to wait once all are connected (default 30)
+#   --start-rate   new connections per second (default 100: heaptrack slows the appliance)
+#   --output       the figures as JSON (default /tmp/heap-bench-DATE.json; the table beside it, .txt)
+#
+# The figures are bytes allocated, not resident: a buffer of 16 KiB or more is mapped on its own (the
+# appliance's HeapTuning), and costs only the pages written; Benchmarks/scale.sh measures resident
+# memory. Everything allocated at start-up (the enrolled clients' records, the store's cache) is
+# divided by N too, so compare the rows, not the total, with scale.sh's figure. heaptrack is installed
+# with apt when missing. Everything started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+clients=1000
+settle=30
+start_rate=100
+output=/tmp/heap-bench-$(date +%Y%m%d-%H%M%S).json
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+per_process=5000
+build=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --clients) clients=$2; shift ;;
+        --settle) settle=$2; shift ;;
+        --start-rate) start_rate=$2; shift ;;
+        --output) output=$2; shift ;;
+        --no-build) build=0 ;;
+        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+        *) echo "heap.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+    esac
+    shift
+done
+[[ $clients =~ ^[0-9]+$ && $clients -ge 1 ]] || { echo "heap.sh: --clients takes a positive number" >&2; exit 64; }
+
+# Seconds allowed beyond N/start-rate for all clients to connect.
+connect_margin_s=120
+
+. Benchmarks/lib/common.sh
+. Benchmarks/lib/cache.sh
+need_packages heaptrack python3
+build_products jump-server jumpctl jump-loadgen
+ulimit -n "$(ulimit -Hn)"
+ensure_enrolled "$clients"
+
+# The appliance under heaptrack: a jump-server of our own that starts the real one through it.
+real=$(realpath "$bin/jump-server")
+mkdir -p "$work/bin" "$work/heap"
+printf '#!/bin/sh\nexec heaptrack -o %s %s "$@"\n' "$work/heap/jump-server" "$real" >"$work/bin/jump-server"
+chmod +x "$work/bin/jump-server"
+ln -s "$(realpath "$bin/jumpctl")" "$(realpath "$bin/jump-loadgen")" "$work/bin/"
+bin=$work/bin
+
+data=$work/jump-data
+cp -a "$pristine" "$data"
+port=$(agent_port)
+start_appliance "$data" "$port" "$(free_port)"
+jumpctl settings set connection-rate 300 >/dev/null
+log "jump-server (under heaptrack): $clients clients connecting"
+processes=$(((clients + per_process - 1) / per_process))
+start_loadgens heap "$clients" run --server "127.0.0.1:$port" --every 5 --start-rate $((start_rate / processes))
+wait_sum held "$clients" $((clients / start_rate + connect_margin_s)) "${lg_files[@]}" || log "going on with the clients held"
+sleep "$settle"
+held=$(json_sum held "${lg_files[@]}")
+[ "$held" -ge 1 ] || die "no client connected; see $work/heap-*.log"
+
+# The program heaptrack started (its child), stopped where it is; heaptrack then writes its file.
+program=
+for p in $(pgrep -f -- "--data-dir $data"); do
+    [ "$(readlink "/proc/$p/exe")" = "$real" ] && program=$p
+done
+[ -n "$program" ] || die "the appliance under heaptrack is not running; see $work/jump-server.log"
+log "$held idle clients; stopping the appliance with SIGKILL"
+kill -KILL "$program"
+wait "$server_pid" 2>/dev/null || true
+stop_loadgens
+file=$(ls "$work"/heap/jump-server*.zst 2>/dev/null | head -1)
+[ -n "$file" ] || die "heaptrack wrote no file; see $work/jump-server.log"
+heaptrack_print -f "$file" --print-flamegraph "$work/stacks.txt" --flamegraph-cost-type leaked >/dev/null
+
+"$python" - "$work/stacks.txt" "$held" "$output" <<'PY'
+import collections, json, re, subprocess, sys
+stacks, held, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+# Frames that only pass the request on: the allocators, the runtime, the standard library and
+# Foundation, NIO's buffers and collections, SwiftProtobuf, BoringSSL's allocation helpers. The first
+# frame from the leaf that is none of these names the site.
+passing = re.compile(
+    r"^(malloc|calloc|realloc|operator new|swift_|_swift|\$ss|\$s20FoundationEssentials|\$s13SwiftProtobuf"
+    r"|\$s7NIOCore(10ByteBuffer|14CircularBuffer|20MarkedCircularBuffer|19ByteBufferAllocator)"
+    r"|CNIOBoringSSL_(OPENSSL_|CRYPTO_BUFFER|BUF_)|bssl::CNIOBoringSSL::(New<|MakeUnique<|Array<|Vector<)"
+    r"|crypto_buffer_new|0x[0-9a-f]+$)")
+def owner(frame):
+    if "6NIOSSL" in frame: return "NIOSSL"
+    if "CNIOBoringSSL" in frame or "bssl::" in frame: return "BoringSSL"
+    if re.search(r"\$s\d+(JumpServerCore|JumpProtocol|JumpTLS|JumpStore|JumpPolicy|jump_server)", frame): return "the appliance"
+    if "sqlite3" in frame or "4GRDB" in frame: return "SQLite (GRDB)"
+    if "7NIOCore" in frame or "8NIOPosix" in frame: return "NIO"
+    return "other"
+
+by_owner = collections.Counter()
+by_site = collections.Counter()
+site_owner = {}
+for line in open(stacks):
+    stack, _, count = line.rstrip("\n").rpartition(" ")
+    frames = [f.split(" (")[0] for f in stack.rstrip(";").split(";")]
+    site = next((f for f in reversed(frames) if not passing.match(f)), frames[-1])
+    by_owner[owner(site)] += int(count)
+    by_site[site] += int(count)
+    site_owner[site] = owner(site)
+
+top = by_site.most_common(25)
+names = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(s for s, _ in top),
+                       capture_output=True, text=True).stdout.split("\n")
+per = lambda total: total / held / 1024
+rows = [{"site": name, "owner": site_owner[site], "KiBPerClient": round(per(total), 2)}
+        for (site, total), name in zip(top, names)]
+result = {"clients": held, "KiBPerClientByOwner": {k: round(per(v), 2) for k, v in by_owner.most_common()},
+          "KiBPerClientTotal": round(per(sum(by_owner.values())), 2), "sites": rows}
+json.dump(result, open(output, "w"), indent=2)
+lines = ["memory allocated and not freed with %d idle clients, per client (KiB; allocated, not resident)" % held, ""]
+for name, kib in result["KiBPerClientByOwner"].items():
+    lines.append("  %-16s %7.2f" % (name, kib))
+lines.append("  %-16s %7.2f" % ("total", result["KiBPerClientTotal"]))
+lines += ["", "the largest allocation sites:"]
+for row in rows:
+    lines.append("  %7.2f  %-14s %s" % (row["KiBPerClient"], row["owner"], row["site"][:110]))
+text = "\n".join(lines)
+print(text)
+open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")
+PY
+log "figures written to $output"
