@@ -83,7 +83,8 @@ extension JumpTLSConfiguration {
 /// Sits behind the server's `NIOSSLServerHandler`: closes a connection whose handshake does not finish
 /// within `handshakeTimeout`; when the handshake completes it checks that ALPN chose `jump/1`, reads
 /// the client certificate (already verified against the CA by the handshake) and tells the
-/// ``ServerConnectionHandler`` who the peer is with a ``PeerAuthenticated`` event.
+/// ``ServerConnectionHandler`` who the peer is with a ``PeerAuthenticated`` event. Then it leaves the
+/// pipeline.
 public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = NIOAny
 
@@ -140,6 +141,9 @@ public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannel
         }
         context.fireUserInboundEventTriggered(event)
         context.fireUserInboundEventTriggered(authenticated)
+        // Its work is done: every read and write of the connection's life would otherwise pass through it.
+        timer = nil
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     static func peer(in handler: NIOSSLServerHandler) throws -> PeerAuthenticated {
