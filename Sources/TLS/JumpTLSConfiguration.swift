@@ -1,4 +1,4 @@
-import JumpProtocol
+public import JumpProtocol
 public import NIOCore
 public import NIOSSL
 public import X509
@@ -153,5 +153,20 @@ public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannel
             throw PKIError(.missingField, "the client certificate names no Jump Client")
         }
         return PeerAuthenticated(.client(clientID), certificateSerial: fields.serialHex)
+    }
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// The appliance's side of an agent connection, in order: TLS, the ``TLSPeerAuthenticator`` (which
+    /// leaves once it has told who the peer is), the framing and `handler`. The agents' listener and the
+    /// tests that stand in for the appliance build the same pipeline here.
+    public func addJumpServerHandlers(
+        tls: NIOSSLContext,
+        handshakeTimeout: TimeAmount = TLSPeerAuthenticator.defaultHandshakeTimeout,
+        _ handler: ServerConnectionHandler
+    ) throws {
+        try addHandler(NIOSSLServerHandler(context: tls))
+        try addHandler(TLSPeerAuthenticator(handshakeTimeout: handshakeTimeout))
+        try addJumpFraming(handler)
     }
 }

@@ -157,9 +157,8 @@ import X509
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                    try channel.pipeline.syncOperations.addHandler(TLSPeerAuthenticator())
-                    try channel.pipeline.syncOperations.addJumpFraming(
+                    try channel.pipeline.syncOperations.addJumpServerHandlers(
+                        tls: tls,
                         ServerConnectionHandler(configuration: .init(), clock: clock, delegate: appliance)
                     )
                 }

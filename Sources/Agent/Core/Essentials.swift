@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 import Glibc
 
 // The agent imports FoundationEssentials, never Foundation: Foundation would load itself, ICU's data and

@@ -1,5 +1,5 @@
 import CSystemd
-public import FoundationEssentials
+import FoundationEssentials
 import Glibc
 public import JumpAgentCore
 import Synchronization

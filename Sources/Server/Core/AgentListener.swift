@@ -104,10 +104,9 @@ public final class AgentListener: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: readSizing.controlReadsPerWakeUp)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(NIOSSLServerHandler(context: tls))
-                    try pipeline.addHandler(TLSPeerAuthenticator(handshakeTimeout: handshakeTimeout))
-                    try pipeline.addJumpFraming(
+                    try channel.pipeline.syncOperations.addJumpServerHandlers(
+                        tls: tls,
+                        handshakeTimeout: handshakeTimeout,
                         ServerConnectionHandler(configuration: configuration, clock: clock, delegate: hub, readSizing: readSizing)
                     )
                 }
