@@ -60,9 +60,12 @@ private struct BoundsCheck {
         if count > max { throw fail(field, "more than \(max) entries") }
     }
 
-    func exactLength(_ value: Data, in allowed: Set<Int>, _ field: String) throws(ProtocolError) {
+    /// `allowed` in ascending order. An array literal, not a set: a constant array is laid out once by
+    /// the compiler, where a set literal is built (allocated and hashed) at every call, and a report
+    /// with network facts makes several.
+    func exactLength(_ value: Data, in allowed: [Int], _ field: String) throws(ProtocolError) {
         if !allowed.contains(value.count) {
-            throw fail(field, "\(value.count) bytes, expected one of \(allowed.sorted())")
+            throw fail(field, "\(value.count) bytes, expected one of \(allowed)")
         }
     }
 
@@ -144,8 +147,9 @@ private struct BoundsCheck {
             throw fail("Thumbnail", "a side larger than \(ProtocolLimits.maximumThumbnailSide) pixels")
         }
         try text(m.thumbnailDetail, "StatsReport.thumbnail_detail")
-        try hostFacts(m.host)
-        try networkFacts(m.network)
+        // Facts come in the first report of a connection and when they change; absent, there is nothing to check.
+        if m.hasHost { try hostFacts(m.host) }
+        if m.hasNetwork { try networkFacts(m.network) }
     }
 
     func networkFacts(_ m: WireNetworkFacts) throws(ProtocolError) {
