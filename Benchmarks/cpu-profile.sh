@@ -111,9 +111,13 @@ if frames: samples.append(frames)
 if not samples:
     sys.exit("no samples: is perf allowed here (kernel.perf_event_paranoid)?")
 
+# BoringSSL's assembly routines (elliptic curves, ML-KEM, hashes, AES-GCM) carry no prefix and keep no
+# frame pointer: a sample in one has no call stack above it.
+boringssl_assembly = re.compile(r"nistz256|beeu_mod_inverse|x25519|fiat_|mlkem|keccak|sha(1|256|512)_block|aes_hw|aesni|gcm_|ghash|^bn_(mul|sqr)")
+
 def what_ran(symbol, dso):
     if "kernel" in dso or dso.startswith("["): return "the kernel"
-    if "CNIOBoringSSL" in symbol or "bssl::" in symbol: return "BoringSSL"
+    if "CNIOBoringSSL" in symbol or "bssl::" in symbol or boringssl_assembly.search(symbol): return "BoringSSL"
     if "6NIOSSL" in symbol: return "NIOSSL"
     if re.search(r"swift_(retain|release|allocObject|deallocObject|deallocClassInstance|slowAlloc|slowDealloc|bridgeObject|unknownObject|isUniquely|beginAccess|endAccess)|^(malloc|free|calloc|realloc|cfree|_int_malloc|_int_free|malloc_consolidate|__libc_malloc|__libc_free|__GI___libc_malloc|__GI___libc_free|tcache)", symbol):
         return "allocation, reference counting, exclusivity checks"
@@ -154,14 +158,25 @@ compiled = [(label, re.compile(pattern)) for label, pattern in work]
 by_what = collections.Counter(what_ran(*s[0]) for s in samples)
 by_work = collections.Counter()
 for s in samples:
-    label = next((label for name, _ in s for label, pattern in compiled if pattern.search(name)), "other")
+    fallback = "cryptography (BoringSSL's assembly: no call stack)" if boringssl_assembly.search(s[0][0]) else "other"
+    label = next((label for name, _ in s for label, pattern in compiled if pattern.search(name)), fallback)
     by_work[label] += 1
+
+# The cryptographic primitives, by the leaf's name.
+primitives = [("P-256 (ECDSA signatures)", r"nistz256|beeu_mod_inverse|p256"), ("X25519", r"x25519|fiat_25519|curve25519"),
+              ("ML-KEM (with SHA-3)", r"mlkem|keccak|sha3"), ("SHA-2", r"sha(256|512)"), ("AES-GCM", r"aes|gcm|ghash")]
+by_primitive = collections.Counter()
+for s in samples:
+    leaf = s[0][0]
+    if what_ran(*s[0]) != "BoringSSL": continue
+    by_primitive[next((label for label, pattern in primitives if re.search(pattern, leaf, re.I)), "the rest of BoringSSL")] += 1
 
 total = len(samples)
 share = lambda n: round(100.0 * n / total, 1)
 result = {"mode": mode, "samples": total,
           "whatRanPercent": {k: share(v) for k, v in by_what.most_common()},
-          "workPercent": {k: share(v) for k, v in by_work.most_common()}}
+          "workPercent": {k: share(v) for k, v in by_work.most_common()},
+          "boringSSLPercent": {k: share(v) for k, v in by_primitive.most_common()}}
 figures = [l.strip() for l in open(benchmark_log) if l.strip()][-12:]
 result["benchmarkOutput"] = figures
 json.dump(result, open(output, "w"), indent=2)
@@ -169,6 +184,8 @@ lines = ["jump-server's CPU under %s.sh: %d samples" % (mode, total), "", "what 
 lines += ["  %-45s %5.1f%%" % (k, v) for k, v in result["whatRanPercent"].items()]
 lines += ["", "the work it was part of (the named function nearest the leaf; the list is in the script):"]
 lines += ["  %-65s %5.1f%%" % (k, v) for k, v in result["workPercent"].items()]
+lines += ["", "BoringSSL's part by primitive (of all samples):"]
+lines += ["  %-45s %5.1f%%" % (k, v) for k, v in result["boringSSLPercent"].items()]
 lines += ["", "the benchmark's own output (its figures are lower while perf samples):"] + ["  " + l for l in figures]
 text = "\n".join(lines)
 print(text)
