@@ -38,7 +38,9 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[[ $clients =~ ^[0-9]+$ && $clients -ge 1 ]] || { echo "heap.sh: --clients takes a positive number" >&2; exit 64; }
+for value in "$clients" "$settle" "$start_rate"; do
+    [[ $value =~ ^[0-9]+$ && $value -ge 1 ]] || { echo "heap.sh: --clients, --settle and --start-rate take positive numbers" >&2; exit 64; }
+done
 
 # Seconds allowed beyond N/start-rate for all clients to connect.
 connect_margin_s=120
@@ -53,7 +55,7 @@ ensure_enrolled "$clients"
 # The appliance under heaptrack: a jump-server of our own that starts the real one through it.
 real=$(realpath "$bin/jump-server")
 mkdir -p "$work/bin" "$work/heap"
-printf '#!/bin/sh\nexec heaptrack -o %s %s "$@"\n' "$work/heap/jump-server" "$real" >"$work/bin/jump-server"
+printf '#!/usr/bin/env bash\nexec heaptrack -o %q %q "$@"\n' "$work/heap/jump-server" "$real" >"$work/bin/jump-server"
 chmod +x "$work/bin/jump-server"
 ln -s "$(realpath "$bin/jumpctl")" "$(realpath "$bin/jump-loadgen")" "$work/bin/"
 bin=$work/bin
@@ -73,37 +75,32 @@ held=$(json_sum held "${lg_files[@]}")
 
 # The program heaptrack started (its child), stopped where it is; heaptrack then writes its file.
 program=
-for p in $(pgrep -f -- "--data-dir $data"); do
-    [ "$(readlink "/proc/$p/exe")" = "$real" ] && program=$p
+for p in $(descendants "$server_pid"); do
+    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$real" ] && program=$p
 done
 [ -n "$program" ] || die "the appliance under heaptrack is not running; see $work/jump-server.log"
 log "$held idle clients; stopping the appliance with SIGKILL"
 kill -KILL "$program"
 wait "$server_pid" 2>/dev/null || true
 stop_loadgens
-file=$(ls "$work"/heap/jump-server*.zst 2>/dev/null | head -1)
+file=$(compgen -G "$work/heap/jump-server*.zst" | head -1 || true)
 [ -n "$file" ] || die "heaptrack wrote no file; see $work/jump-server.log"
 heaptrack_print -f "$file" --print-flamegraph "$work/stacks.txt" --flamegraph-cost-type leaked >/dev/null
 
 "$python" - "$work/stacks.txt" "$held" "$output" <<'PY'
-import collections, json, re, subprocess, sys
+import collections, json, os, re, subprocess, sys
+sys.path.insert(0, os.path.join("Benchmarks", "lib"))
+from owners import owner
 stacks, held, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 # Frames that only pass the request on: the allocators, the runtime, the standard library and
 # Foundation, NIO's buffers and collections, SwiftProtobuf, BoringSSL's allocation helpers. The first
 # frame from the leaf that is none of these names the site.
 passing = re.compile(
-    r"^(malloc|calloc|realloc|operator new|swift_|_swift|\$ss|\$s20FoundationEssentials|\$s13SwiftProtobuf"
+    r"^(malloc|calloc|realloc|operator new|swift_|_swift|\$s[^0-9]|\$s20FoundationEssentials|\$s13SwiftProtobuf"
     r"|\$s7NIOCore(10ByteBuffer|14CircularBuffer|20MarkedCircularBuffer|19ByteBufferAllocator)"
     r"|CNIOBoringSSL_(OPENSSL_|CRYPTO_BUFFER|BUF_)|bssl::CNIOBoringSSL::(New<|MakeUnique<|Array<|Vector<)"
     r"|crypto_buffer_new|0x[0-9a-f]+$)")
-def owner(frame):
-    if "6NIOSSL" in frame: return "NIOSSL"
-    if "CNIOBoringSSL" in frame or "bssl::" in frame: return "BoringSSL"
-    if re.search(r"\$s\d+(JumpServerCore|JumpProtocol|JumpTLS|JumpStore|JumpPolicy|jump_server)", frame): return "the appliance"
-    if "sqlite3" in frame or "4GRDB" in frame: return "SQLite (GRDB)"
-    if "7NIOCore" in frame or "8NIOPosix" in frame: return "NIO"
-    return "other"
 
 by_owner = collections.Counter()
 by_site = collections.Counter()

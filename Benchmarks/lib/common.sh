@@ -1,7 +1,7 @@
-# Shared by the scale benchmarks (scale.sh, handshake.sh, storm.sh, steady.sh, footprint.sh): a
-# throwaway appliance and jumpctl logged in to it, processes stopped on exit, memory and CPU read from
-# /proc, and JSON figures summed with python3. Source it after `cd` to the repository; it sets `bin`,
-# `work` and a trap that stops everything started through `started`.
+# Shared by the scale benchmarks (scale.sh, handshake.sh, storm.sh, steady.sh, footprint.sh, heap.sh,
+# cpu-profile.sh): a throwaway appliance and jumpctl logged in to it, processes stopped on exit, memory
+# and CPU read from /proc, and JSON figures summed with python3. Source it after `cd` to the
+# repository; it sets `bin`, `work` and a trap that stops everything started through `started`.
 
 python=${PYTHON:-python3}
 # How long the appliance may take to write its initial admin password and accept a login.
@@ -27,8 +27,8 @@ need_packages() {
 }
 
 # Builds the release products given (unless --no-build was given: build=0) and sets bin: the release
-# build's directory, or JUMP_BENCH_BIN when set (programs of your own, for example a jump-server that
-# starts the real one under heaptrack; docs/performance.md).
+# build's directory, or JUMP_BENCH_BIN when set (programs of your own; heap.sh passes a jump-server
+# that starts the real one under heaptrack).
 build_products() {
     if [ "${build:-1}" -eq 1 ]; then
         for product in "$@"; do swift build -c release --product "$product" >&2; done
@@ -63,6 +63,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # VmRSS of a process, in KiB.
+# A process's descendants, children first, one PID a line.
+descendants() {
+    local child
+    for child in $(pgrep -P "$1" || true); do
+        echo "$child"
+        descendants "$child"
+    done
+}
+
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # The median of several VmRSS samples one second apart (memory moves a little while reports arrive).
 rss_median_kib() {

@@ -122,7 +122,7 @@ import Testing
         #expect(replay.contains("hi-42 root"))
         let file = site.appliance.directory.appendingPathComponent("session.cast")
         try site.ok(["session", "replay", session.id, "--output", file.path])
-        let played = try AsciinemaCat.print(file)
+        let played = try AsciinemaCat.cat(file)
         #expect(played.status == 0, "\(played.complaints)")
         #expect(String(decoding: played.printed, as: UTF8.self) == replay)
 

@@ -32,7 +32,7 @@ import Testing
         expected += "\u{FFFD}"
         try writer.close()
 
-        let played = try AsciinemaCat.print(file.url)
+        let played = try AsciinemaCat.cat(file.url)
 
         #expect(played.status == 0, "\(played.complaints)")
         #expect(played.printed == Data(expected.utf8))

@@ -16,7 +16,7 @@ public enum AsciinemaCat {
     /// Whether both asciinema and script(1) (Debian: bsdutils) are here.
     public static var available: Bool { program != nil && FileManager.default.isExecutableFile(atPath: script) }
 
-    public struct Result: Sendable {
+    public struct Output: Sendable {
         /// script(1)'s exit status, which `-e` makes asciinema's.
         public let status: Int32
         /// What asciinema printed.
@@ -30,7 +30,7 @@ public enum AsciinemaCat {
     }
 
     /// Runs `asciinema cat recording` and returns what it printed.
-    public static func print(_ recording: URL) throws -> Result {
+    public static func cat(_ recording: URL) throws -> Output {
         guard let program, available else { throw Unavailable() }
         let printedFile = recording.path + ".printed"
         defer { try? FileManager.default.removeItem(atPath: printedFile) }
@@ -47,7 +47,7 @@ public enum AsciinemaCat {
         try process.run()
         let complaints = terminal.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(
+        return Output(
             status: process.terminationStatus,
             printed: (try? Data(contentsOf: URL(fileURLWithPath: printedFile))) ?? Data(),
             complaints: String(decoding: complaints, as: UTF8.self)
