@@ -27,6 +27,7 @@
 # figures are printed too, and are lower while perf samples. Everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Benchmarks/lib/arguments.sh
 
 mode=steady
 clients=
@@ -46,20 +47,17 @@ while [ $# -gt 0 ]; do
         --stacks) stacks_in=$2; shift ;;
         --output) output=$2; shift ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-        *) echo "cpu-profile.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+        -h | --help) print_help; exit 0 ;;
+        *) usage_error "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
-usage() { echo "cpu-profile.sh: $*" >&2; exit 64; }
-[ "$mode" = steady ] || [ -z "$clients" ] || usage "--clients is for steady.sh; handshake.sh churns its own agents"
+[ "$mode" = steady ] || [ -z "$clients" ] || usage_error "--clients is for steady.sh; handshake.sh churns its own agents"
 clients=${clients:-5000}
-for value in "$clients" "$seconds" "$frequency"; do
-    [[ $value =~ ^[0-9]+$ && $value -ge 1 ]] || usage "--clients, --seconds and --frequency take positive numbers"
-done
+positive_numbers "--clients, --seconds and --frequency" "$clients" "$seconds" "$frequency"
 
 if [ -n "$stacks_in" ]; then
-    [ -r "$stacks_in" ] || usage "cannot read $stacks_in"
+    [ -r "$stacks_in" ] || usage_error "cannot read $stacks_in"
     exec "${PYTHON:-python3}" Benchmarks/lib/profile_stacks.py "$stacks_in" "$output" "from $stacks_in" "${on_stack[@]}"
 fi
 

@@ -18,6 +18,7 @@
 # stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Benchmarks/lib/arguments.sh
 
 window=120
 output=/tmp/footprint-bench-$(date +%Y%m%d-%H%M%S).json
@@ -29,8 +30,8 @@ while [ $# -gt 0 ]; do
         --output) output=$2; shift ;;
         --agent) agent_program=$(realpath "$2"); shift ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-        *) echo "footprint.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+        -h | --help) print_help; exit 0 ;;
+        *) usage_error "unknown argument $1 (see --help)" ;;
     esac
     shift
 done

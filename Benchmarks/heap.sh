@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Where the appliance's memory per idle client goes: jump-server runs under heaptrack while N simulated
 # Jump Clients (jump-loadgen, the agent's own runtime) connect over mTLS; once they are idle it is
-# stopped with SIGKILL, and the memory still allocated at that moment is printed per client, grouped
-# by who allocated it (NIOSSL, BoringSSL, NIO, the appliance, SQLite) and by allocation site.
+# stopped with SIGKILL, and the memory still allocated at that moment, less what a run without clients
+# held, is printed per client, grouped by who allocated it (NIOSSL, BoringSSL, NIO, the appliance,
+# SQLite) and by allocation site.
 #
 #   Benchmarks/heap.sh [--clients N] [--settle S] [--start-rate R] [--output FILE] [--no-build]
 #
@@ -13,11 +14,12 @@
 #
 # The figures are bytes allocated, not resident: a buffer of 16 KiB or more is mapped on its own (the
 # appliance's HeapTuning), and costs only the pages written; Benchmarks/scale.sh measures resident
-# memory. Everything allocated at start-up (the enrolled clients' records, the store's cache) is
-# divided by N too, so compare the rows, not the total, with scale.sh's figure. heaptrack is installed
-# with apt when missing. Everything started here is stopped on exit.
+# memory. What start-up allocates (the enrolled clients' records, which depend on how many the cache
+# holds) is in both runs and cancels out. heaptrack is installed with apt when missing. Everything
+# started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Benchmarks/lib/arguments.sh
 
 clients=1000
 settle=30
@@ -33,14 +35,12 @@ while [ $# -gt 0 ]; do
         --start-rate) start_rate=$2; shift ;;
         --output) output=$2; shift ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-        *) echo "heap.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+        -h | --help) print_help; exit 0 ;;
+        *) usage_error "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
-for value in "$clients" "$settle" "$start_rate"; do
-    [[ $value =~ ^[0-9]+$ && $value -ge 1 ]] || { echo "heap.sh: --clients, --settle and --start-rate take positive numbers" >&2; exit 64; }
-done
+positive_numbers "--clients, --settle and --start-rate" "$clients" "$settle" "$start_rate"
 
 # Seconds allowed beyond N/start-rate for all clients to connect.
 connect_margin_s=120
@@ -52,46 +52,61 @@ build_products jump-server jumpctl jump-loadgen
 ulimit -n "$(ulimit -Hn)"
 ensure_enrolled "$clients"
 
-# The appliance under heaptrack: a jump-server of our own that starts the real one through it.
+# The appliance under heaptrack: a jump-server of our own that starts the real one through it, writing
+# to the file named in HEAPTRACK_FILE.
 real=$(realpath "$bin/jump-server")
-mkdir -p "$work/bin" "$work/heap"
-printf '#!/usr/bin/env bash\nexec heaptrack -o %q %q "$@"\n' "$work/heap/jump-server" "$real" >"$work/bin/jump-server"
+mkdir -p "$work/bin"
+printf '#!/usr/bin/env bash\nexec heaptrack -o "$HEAPTRACK_FILE" %q "$@"\n' "$real" >"$work/bin/jump-server"
 chmod +x "$work/bin/jump-server"
 ln -s "$(realpath "$bin/jumpctl")" "$(realpath "$bin/jump-loadgen")" "$work/bin/"
 bin=$work/bin
 
-data=$work/jump-data
-cp -a "$pristine" "$data"
-port=$(agent_port)
-start_appliance "$data" "$port" "$(free_port)"
-jumpctl settings set connection-rate 300 >/dev/null
-log "jump-server (under heaptrack): $clients clients connecting"
-processes=$(((clients + per_process - 1) / per_process))
-start_loadgens heap "$clients" run --server "127.0.0.1:$port" --every 5 --start-rate $((start_rate / processes))
-wait_sum held "$clients" $((clients / start_rate + connect_margin_s)) "${lg_files[@]}" || log "going on with the clients held"
-sleep "$settle"
-held=$(json_sum held "${lg_files[@]}")
-[ "$held" -ge 1 ] || die "no client connected; see $work/heap-*.log"
+# One run: a fresh appliance on a copy of the cached data with COUNT clients connected (none: what it
+# allocates at start, among it the enrolled clients' records), stopped with SIGKILL once they are idle;
+# the allocations still live then, as heaptrack's stacks, in STACKS. Sets held.
+#   heap_run COUNT STACKS
+heap_run() {
+    local count=$1 stacks=$2 data=$work/jump-data-$1 port
+    rm -rf "$data"
+    cp -a "$pristine" "$data"
+    port=$(agent_port)
+    export HEAPTRACK_FILE=$work/heap-$count
+    start_appliance "$data" "$port" "$(free_port)"
+    jumpctl settings set connection-rate 300 >/dev/null
+    held=0
+    if [ "$count" -gt 0 ]; then
+        log "jump-server (under heaptrack): $count clients connecting"
+        local processes=$(((count + per_process - 1) / per_process))
+        start_loadgens heap "$count" run --server "127.0.0.1:$port" --every 5 --start-rate $((start_rate / processes))
+        wait_sum held "$count" $((count / start_rate + connect_margin_s)) "${lg_files[@]}" || log "going on with the clients held"
+    fi
+    sleep "$settle"
+    [ "$count" -eq 0 ] || held=$(json_sum held "${lg_files[@]}")
+    [ "$count" -eq 0 ] || [ "$held" -ge 1 ] || die "no client connected; see $work/heap-*.log"
+    # The program heaptrack started (its child), stopped where it is; heaptrack then writes its file.
+    local program= p
+    for p in $(descendants "$server_pid"); do
+        [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$real" ] && program=$p
+    done
+    [ -n "$program" ] || die "the appliance under heaptrack is not running; see $work/jump-server.log"
+    log "$held idle clients; stopping the appliance with SIGKILL"
+    kill -KILL "$program"
+    wait "$server_pid" 2>/dev/null || true
+    [ "$count" -eq 0 ] || stop_loadgens
+    local file
+    file=$(compgen -G "$HEAPTRACK_FILE*.zst" | head -1 || true)
+    [ -n "$file" ] || die "heaptrack wrote no file; see $work/jump-server.log"
+    heaptrack_print -f "$file" --print-flamegraph "$stacks" --flamegraph-cost-type leaked >/dev/null
+}
 
-# The program heaptrack started (its child), stopped where it is; heaptrack then writes its file.
-program=
-for p in $(descendants "$server_pid"); do
-    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$real" ] && program=$p
-done
-[ -n "$program" ] || die "the appliance under heaptrack is not running; see $work/jump-server.log"
-log "$held idle clients; stopping the appliance with SIGKILL"
-kill -KILL "$program"
-wait "$server_pid" 2>/dev/null || true
-stop_loadgens
-file=$(compgen -G "$work/heap/jump-server*.zst" | head -1 || true)
-[ -n "$file" ] || die "heaptrack wrote no file; see $work/jump-server.log"
-heaptrack_print -f "$file" --print-flamegraph "$work/stacks.txt" --flamegraph-cost-type leaked >/dev/null
+heap_run 0 "$work/stacks-0.txt"
+heap_run "$clients" "$work/stacks.txt"
 
-"$python" - "$work/stacks.txt" "$held" "$output" <<'PY'
+"$python" - "$work/stacks.txt" "$work/stacks-0.txt" "$held" "$output" <<'PY'
 import collections, json, os, re, subprocess, sys
 sys.path.insert(0, os.path.join("Benchmarks", "lib"))
 from owners import owner
-stacks, held, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+stacks, baseline, held, output = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
 # Frames that only pass the request on: the allocators, the runtime, the standard library and
 # Foundation, NIO's buffers and collections, SwiftProtobuf, BoringSSL's allocation helpers. The first
@@ -102,16 +117,19 @@ passing = re.compile(
     r"|CNIOBoringSSL_(OPENSSL_|CRYPTO_BUFFER|BUF_)|bssl::CNIOBoringSSL::(New<|MakeUnique<|Array<|Vector<)"
     r"|crypto_buffer_new|0x[0-9a-f]+$)")
 
+# Bytes by site: those live with the clients less those live in the run without any (what start-up
+# allocated, which depends on how many clients are enrolled, not on how many are connected).
 by_owner = collections.Counter()
 by_site = collections.Counter()
 site_owner = {}
-for line in open(stacks):
-    stack, _, count = line.rstrip("\n").rpartition(" ")
-    frames = [f.split(" (")[0] for f in stack.rstrip(";").split(";")]
-    site = next((f for f in reversed(frames) if not passing.match(f)), frames[-1])
-    by_owner[owner(site)] += int(count)
-    by_site[site] += int(count)
-    site_owner[site] = owner(site)
+for path, sign in ((stacks, 1), (baseline, -1)):
+    for line in open(path):
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        frames = [f.split(" (")[0] for f in stack.rstrip(";").split(";")]
+        site = next((f for f in reversed(frames) if not passing.match(f)), frames[-1])
+        by_owner[owner(site)] += sign * int(count)
+        by_site[site] += sign * int(count)
+        site_owner[site] = owner(site)
 
 top = by_site.most_common(25)
 names = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(s for s, _ in top),
@@ -122,7 +140,7 @@ rows = [{"site": name, "owner": site_owner[site], "KiBPerClient": round(per(tota
 result = {"clients": held, "KiBPerClientByOwner": {k: round(per(v), 2) for k, v in by_owner.most_common()},
           "KiBPerClientTotal": round(per(sum(by_owner.values())), 2), "sites": rows}
 json.dump(result, open(output, "w"), indent=2)
-lines = ["memory allocated and not freed with %d idle clients, per client (KiB; allocated, not resident)" % held, ""]
+lines = ["memory allocated and not freed with %d idle clients, less the run without clients, per client (KiB; allocated, not resident)" % held, ""]
 for name, kib in result["KiBPerClientByOwner"].items():
     lines.append("  %-16s %7.2f" % (name, kib))
 lines.append("  %-16s %7.2f" % ("total", result["KiBPerClientTotal"]))

@@ -30,6 +30,7 @@
 # apt when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Benchmarks/lib/arguments.sh
 
 counts="300 1000"
 interval=10
@@ -54,8 +55,8 @@ while [ $# -gt 0 ]; do
         --no-peers) peers=0 ;;
         --no-jump) jump=0 ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-        *) echo "scale.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+        -h | --help) print_help; exit 0 ;;
+        *) usage_error "unknown argument $1 (see --help)" ;;
     esac
     shift
 done

@@ -52,6 +52,7 @@
 # bounded in time; everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Benchmarks/lib/arguments.sh
 
 clients=1000
 interval=10
@@ -78,8 +79,8 @@ while [ $# -gt 0 ]; do
         --cache) cache=$2; shift ;;
         --per-process) per_process=$2; shift ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-        *) echo "steady.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+        -h | --help) print_help; exit 0 ;;
+        *) usage_error "unknown argument $1 (see --help)" ;;
     esac
     shift
 done

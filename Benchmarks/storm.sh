@@ -21,6 +21,7 @@
 # Everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Benchmarks/lib/arguments.sh
 
 clients=1000
 rates="50 300"
@@ -38,8 +39,8 @@ while [ $# -gt 0 ]; do
         --cache) cache=$2; shift ;;
         --per-process) per_process=$2; shift ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-        *) echo "storm.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+        -h | --help) print_help; exit 0 ;;
+        *) usage_error "unknown argument $1 (see --help)" ;;
     esac
     shift
 done

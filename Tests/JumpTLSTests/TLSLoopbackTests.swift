@@ -270,5 +270,7 @@ import X509
         #expect(Hex.lowercase([UInt8]()) == "")
         let bytes = (0...255).map(UInt8.init)
         #expect(Hex.lowercase(bytes) == bytes.map { String(format: "%02x", $0) }.joined(), "the same as Foundation's")
+        #expect(Hex.lowercase([0x00, 0x1a, 0xff], separator: UInt8(ascii: ":")) == "00:1a:ff")
+        #expect(Hex.lowercase([0x7e], separator: UInt8(ascii: ":")) == "7e")
     }
 }

@@ -56,7 +56,7 @@ public enum MagicPacket {
     }
 
     public static func format(_ mac: [UInt8]) -> String {
-        mac.map { Hex.lowercase([$0]) }.joined(separator: ":")
+        Hex.lowercase(mac, separator: UInt8(ascii: ":"))
     }
 }
 

@@ -831,7 +831,7 @@ public final class ClientHub: ServerConnectionDelegate {
             let action = WireCommand.OneOf_Action.wake(wake)
             let ack = await sendCommand(to: relay.id, over: relay.connection) { action }
             if let ack, ack.result == .ok {
-                let macs = network.macs.map { $0.map { Hex.lowercase(CollectionOfOne($0)) }.joined(separator: ":") }
+                let macs = network.macs.map { Hex.lowercase($0, separator: UInt8(ascii: ":")) }
                 audit(AuditEvent(actor: actor, action: "client.wake", target: clientID, detail: "relayed by \(relay.id) on \(interface): \(ack.detail)"))
                 return WakeOutcome(relay: relay.id, macs: macs, detail: ack.detail)
             }
