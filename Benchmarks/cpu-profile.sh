@@ -37,28 +37,23 @@ output=/tmp/cpu-profile-$(date +%Y%m%d-%H%M%S).json
 stacks_in=
 on_stack=()
 build=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --handshake) mode=handshake ;;
-        --clients) clients=$2; shift ;;
-        --seconds) seconds=$2; shift ;;
-        --frequency) frequency=$2; shift ;;
-        --on-stack) on_stack+=(--on-stack "$2"); shift ;;
-        --stacks) stacks_in=$2; shift ;;
-        --output) output=$2; shift ;;
-        --no-build) build=0 ;;
-        -h | --help) print_help; exit 0 ;;
-        *) usage_error "unknown argument $1 (see --help)" ;;
-    esac
-    shift
-done
+parse_options \
+    --handshake:mode=handshake \
+    --clients=clients \
+    --seconds=seconds \
+    --frequency=frequency \
+    "--on-stack=on_stack[]" \
+    --stacks=stacks_in \
+    --output=output \
+    --no-build:build=0 \
+    -- "$@"
 [ "$mode" = steady ] || [ -z "$clients" ] || usage_error "--clients is for steady.sh; handshake.sh churns its own agents"
 clients=${clients:-5000}
 positive_numbers "--clients, --seconds and --frequency" "$clients" "$seconds" "$frequency"
 
 if [ -n "$stacks_in" ]; then
     [ -r "$stacks_in" ] || usage_error "cannot read $stacks_in"
-    exec "${PYTHON:-python3}" Benchmarks/lib/profile_stacks.py "$stacks_in" "$output" "from $stacks_in" "${on_stack[@]}"
+    exec "${PYTHON:-python3}" Benchmarks/lib/profile_stacks.py "$stacks_in" "$output" "from $stacks_in" "${on_stack[@]/#/--on-stack=}"
 fi
 
 # How long the benchmark may take to reach its measured window.
@@ -118,5 +113,5 @@ benchmark=
 stacks=${output%.json}.stacks.txt
 perf script -i "$work/perf.data" -F ip,sym,dso 2>"$work/perf.log" >"$stacks" ||
     { cat "$work/perf.log" >&2; die "perf script failed"; }
-"$python" Benchmarks/lib/profile_stacks.py "$stacks" "$output" "under $mode.sh" --log "$benchmark_log" "${on_stack[@]}"
+"$python" Benchmarks/lib/profile_stacks.py "$stacks" "$output" "under $mode.sh" --log "$benchmark_log" "${on_stack[@]/#/--on-stack=}"
 log "figures written to $output"

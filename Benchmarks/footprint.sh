@@ -24,17 +24,13 @@ window=120
 output=/tmp/footprint-bench-$(date +%Y%m%d-%H%M%S).json
 build=1
 agent_program=
-while [ $# -gt 0 ]; do
-    case $1 in
-        --window) window=$2; shift ;;
-        --output) output=$2; shift ;;
-        --agent) agent_program=$(realpath "$2"); shift ;;
-        --no-build) build=0 ;;
-        -h | --help) print_help; exit 0 ;;
-        *) usage_error "unknown argument $1 (see --help)" ;;
-    esac
-    shift
-done
+parse_options \
+    --window=window \
+    --output=output \
+    --agent=agent_program \
+    --no-build:build=0 \
+    -- "$@"
+[ -z "$agent_program" ] || agent_program=$(realpath "$agent_program")
 
 # How often the peers are asked, as the appliance's statistics interval is set.
 interval=60

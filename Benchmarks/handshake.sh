@@ -56,23 +56,18 @@ peers=1
 output=/tmp/handshake-bench-$(date +%Y%m%d-%H%M%S).json
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
 build=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --processes) processes=$2; shift ;;
-        --concurrency) concurrency=$2; shift ;;
-        --duration) duration=$2; shift ;;
-        --threads) threads=$2; shift ;;
-        --peer-connections) peer_connections=$2; shift ;;
-        --peer-rate) peer_rate=$2; shift ;;
-        --no-peers) peers=0 ;;
-        --output) output=$2; shift ;;
-        --cache) cache=$2; shift ;;
-        --no-build) build=0 ;;
-        -h | --help) print_help; exit 0 ;;
-        *) usage_error "unknown argument $1 (see --help)" ;;
-    esac
-    shift
-done
+parse_options \
+    --processes=processes \
+    --concurrency=concurrency \
+    --duration=duration \
+    --threads=threads \
+    --peer-connections=peer_connections \
+    --peer-rate=peer_rate \
+    --no-peers:peers=0 \
+    --output=output \
+    --cache=cache \
+    --no-build:build=0 \
+    -- "$@"
 
 # Goals from the scale issue.
 goal_ms_per_handshake=0.3

@@ -28,18 +28,13 @@ output=/tmp/heap-bench-$(date +%Y%m%d-%H%M%S).json
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
 per_process=5000
 build=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --clients) clients=$2; shift ;;
-        --settle) settle=$2; shift ;;
-        --start-rate) start_rate=$2; shift ;;
-        --output) output=$2; shift ;;
-        --no-build) build=0 ;;
-        -h | --help) print_help; exit 0 ;;
-        *) usage_error "unknown argument $1 (see --help)" ;;
-    esac
-    shift
-done
+parse_options \
+    --clients=clients \
+    --settle=settle \
+    --start-rate=start_rate \
+    --output=output \
+    --no-build:build=0 \
+    -- "$@"
 positive_numbers "--clients, --settle and --start-rate" "$clients" "$settle" "$start_rate"
 
 # Seconds allowed beyond N/start-rate for all clients to connect.

@@ -42,24 +42,20 @@ settle=10
 peers=1
 jump=1
 build=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --full) counts="1000 5000 19000"; interval=60 ;;
-        --counts) counts=$2; shift ;;
-        --interval) interval=$2; shift ;;
-        --output) output=$2; shift ;;
-        --cache) cache=$2; shift ;;
-        --per-process) per_process=$2; shift ;;
-        --settle) settle=$2; shift ;;
-        --start-rate) start_rate=$2; shift ;;
-        --no-peers) peers=0 ;;
-        --no-jump) jump=0 ;;
-        --no-build) build=0 ;;
-        -h | --help) print_help; exit 0 ;;
-        *) usage_error "unknown argument $1 (see --help)" ;;
-    esac
-    shift
-done
+parse_options \
+    "--full:counts=1000 5000 19000" \
+    --full:interval=60 \
+    --counts=counts \
+    --interval=interval \
+    --output=output \
+    --cache=cache \
+    --per-process=per_process \
+    --settle=settle \
+    --start-rate=start_rate \
+    --no-peers:peers=0 \
+    --no-jump:jump=0 \
+    --no-build:build=0 \
+    -- "$@"
 
 # How fast the appliance admits new connections during the run (its maximum setting).
 connection_rate=300

@@ -65,25 +65,20 @@ output=/tmp/steady-bench-$(date +%Y%m%d-%H%M%S).json
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
 per_process=5000
 build=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --full) clients=19000 ;;
-        --clients) clients=$2; shift ;;
-        --interval) interval=$2; shift ;;
-        --window) window=$2; shift ;;
-        --verify) verify=$2; shift ;;
-        --sample) sample=$2; shift ;;
-        --start-rate) start_rate=$2; shift ;;
-        --no-verify) verify_on=0 ;;
-        --output) output=$2; shift ;;
-        --cache) cache=$2; shift ;;
-        --per-process) per_process=$2; shift ;;
-        --no-build) build=0 ;;
-        -h | --help) print_help; exit 0 ;;
-        *) usage_error "unknown argument $1 (see --help)" ;;
-    esac
-    shift
-done
+parse_options \
+    --full:clients=19000 \
+    --clients=clients \
+    --interval=interval \
+    --window=window \
+    --verify=verify \
+    --sample=sample \
+    --start-rate=start_rate \
+    --no-verify:verify_on=0 \
+    --output=output \
+    --cache=cache \
+    --per-process=per_process \
+    --no-build:build=0 \
+    -- "$@"
 verify=${verify:-$((2 * interval + 5))}
 
 # The goal from the scale issue: at most this share of one core for goal_reports_per_s.

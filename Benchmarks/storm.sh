@@ -30,20 +30,15 @@ output=/tmp/storm-bench-$(date +%Y%m%d-%H%M%S).json
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
 per_process=5000
 build=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --clients) clients=$2; shift ;;
-        --rates) rates=$2; shift ;;
-        --down) down=$2; shift ;;
-        --output) output=$2; shift ;;
-        --cache) cache=$2; shift ;;
-        --per-process) per_process=$2; shift ;;
-        --no-build) build=0 ;;
-        -h | --help) print_help; exit 0 ;;
-        *) usage_error "unknown argument $1 (see --help)" ;;
-    esac
-    shift
-done
+parse_options \
+    --clients=clients \
+    --rates=rates \
+    --down=down \
+    --output=output \
+    --cache=cache \
+    --per-process=per_process \
+    --no-build:build=0 \
+    -- "$@"
 
 # Seconds allowed beyond 1.5 x N/rate for all clients to come back.
 back_margin_s=300

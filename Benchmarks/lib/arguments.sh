@@ -16,3 +16,46 @@ positive_numbers() {
         [[ $value =~ ^[0-9]+$ && $value -ge 1 ]] || usage_error "$what take positive numbers"
     done
 }
+
+# Reads the command line by a table of the script's options, left to right; -h and --help print the
+# script's help. Each SPEC is one of:
+#   --option=NAME      the option takes a value, stored in the variable NAME
+#   --option=NAME[]    the option takes a value, appended to the array NAME (the option may repeat)
+#   --option:NAME=TEXT the option takes none and sets NAME to TEXT; an option may have several
+# An option that is not in the table, or one missing its value, is a usage error.
+#   parse_options SPEC... -- "$@"
+parse_options() {
+    local -a specs=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do specs+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    local argument spec name matched
+    while [ $# -gt 0 ]; do
+        argument=$1
+        shift
+        case $argument in -h | --help) print_help; exit 0 ;; esac
+        matched=0
+        for spec in "${specs[@]}"; do
+            case $spec in
+                "$argument:"*)
+                    name=${spec#*:}
+                    printf -v "${name%%=*}" '%s' "${name#*=}"
+                    matched=1
+                    ;;
+                "$argument="*)
+                    [ $# -gt 0 ] || usage_error "$argument needs a value (see --help)"
+                    name=${spec#*=}
+                    if [[ $name == *'[]' ]]; then
+                        local -n parse_options_array=${name%'[]'}
+                        parse_options_array+=("$1")
+                    else
+                        printf -v "$name" '%s' "$1"
+                    fi
+                    shift
+                    matched=1
+                    break
+                    ;;
+            esac
+        done
+        [ "$matched" = 1 ] || usage_error "unknown argument $argument (see --help)"
+    done
+}

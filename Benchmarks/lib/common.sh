@@ -62,7 +62,6 @@ work=$(mktemp -d /tmp/jump-bench.XXXXXX)
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# VmRSS of a process, in KiB.
 # A process's descendants, children first, one PID a line.
 descendants() {
     local child
@@ -72,6 +71,7 @@ descendants() {
     done
 }
 
+# VmRSS of a process, in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # The median of several VmRSS samples one second apart (memory moves a little while reports arrive).
 rss_median_kib() {
