@@ -6,29 +6,6 @@ import NIOTLS
 
 /// TLS settings for both ends: TLS 1.3 only, ALPN `jump/1`, the appliance CA as the only trust root.
 public enum JumpTLSConfiguration {
-    /// The appliance's listener. A client certificate is asked for and, when presented, must chain
-    /// to the appliance CA; a connection without one may only enroll or ask for support.
-    ///
-    /// The chain presented is the leaf and `clientCA` (the appliance CA, which issued the leaf): an
-    /// enrolled agent ignores the extra certificate, and a support agent, which has no CA file, finds
-    /// the CA its support code pins in it (``SupportServerTrust``).
-    public static func server(identity: TLSIdentity, clientCA: Certificate) throws -> TLSConfiguration {
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: [
-                .certificate(try NIOSSLCertificate(bytes: identity.certificate.derBytes, format: .der)),
-                .certificate(try NIOSSLCertificate(bytes: clientCA.derBytes, format: .der)),
-            ],
-            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem))
-        )
-        configuration.minimumTLSVersion = .tlsv13
-        configuration.maximumTLSVersion = .tlsv13
-        configuration.applicationProtocols = [ProtocolVersion.alpn]
-        configuration.certificateVerification = .optionalVerification
-        configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: clientCA.derBytes, format: .der)])
-        configuration.sendCANameList = true
-        return configuration
-    }
-
     /// The HTTPS API: the appliance's certificate, TLS 1.2 and 1.3 (browsers and scripts connect
     /// here, not agents), no client certificates.
     public static func apiServer(identity: TLSIdentity) throws -> TLSConfiguration {
@@ -80,7 +57,7 @@ extension JumpTLSConfiguration {
     }
 }
 
-/// Sits behind the server's `NIOSSLServerHandler`: closes a connection whose handshake does not finish
+/// Sits behind the appliance's ``AgentTLSServerHandler``: closes a connection whose handshake does not finish
 /// within `handshakeTimeout`; when the handshake completes it checks that ALPN chose `jump/1`, reads
 /// the client certificate (already verified against the CA by the handshake) and tells the
 /// ``ServerConnectionHandler`` who the peer is with a ``PeerAuthenticated`` event. Then it leaves the
@@ -134,7 +111,7 @@ public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannel
         }
         let authenticated: PeerAuthenticated
         do {
-            authenticated = try Self.peer(in: context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
+            authenticated = try Self.peer(in: context.pipeline.syncOperations.handler(type: AgentTLSServerHandler.self))
         } catch {
             context.close(promise: nil)
             return
@@ -146,9 +123,9 @@ public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannel
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
-    static func peer(in handler: NIOSSLServerHandler) throws -> PeerAuthenticated {
+    static func peer(in handler: AgentTLSServerHandler) throws -> PeerAuthenticated {
         guard let presented = handler.peerCertificate else { return PeerAuthenticated(.anonymous) }
-        let fields = try ClientCertificateFields(derEncoded: try presented.toDERBytes())
+        let fields = try ClientCertificateFields(derEncoded: presented)
         guard let clientID = fields.clientID, !clientID.isEmpty else {
             throw PKIError(.missingField, "the client certificate names no Jump Client")
         }
@@ -161,11 +138,11 @@ extension ChannelPipeline.SynchronousOperations {
     /// leaves once it has told who the peer is), the framing and `handler`. The agents' listener and the
     /// tests that stand in for the appliance build the same pipeline here.
     public func addJumpServerHandlers(
-        tls: NIOSSLContext,
+        tls: AgentTLSServerContext,
         handshakeTimeout: TimeAmount = TLSPeerAuthenticator.defaultHandshakeTimeout,
         _ handler: ServerConnectionHandler
     ) throws {
-        try addHandler(NIOSSLServerHandler(context: tls))
+        try addHandler(AgentTLSServerHandler(context: tls))
         try addHandler(TLSPeerAuthenticator(handshakeTimeout: handshakeTimeout))
         try addJumpFraming(handler)
     }

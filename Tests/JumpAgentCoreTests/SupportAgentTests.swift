@@ -149,9 +149,7 @@ import X509
         let ca = try CertificateAuthority.create(commonName: "Support Test CA")
         let key = P256.Signing.PrivateKey()
         let certificate = try ca.issueServerCertificate(for: key.publicKey, hostnames: ["localhost"], ipAddresses: [[127, 0, 0, 1]])
-        let tls = try NIOSSLContext(
-            configuration: JumpTLSConfiguration.server(identity: TLSIdentity(certificate: certificate, privateKey: key), clientCA: ca.certificate)
-        )
+        let tls = try AgentTLSServerContext(identity: TLSIdentity(certificate: certificate, privateKey: key), clientCA: ca.certificate)
         let appliance = Appliance(ca: ca, answer: answer)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -29,9 +29,9 @@ import X509
         return TLSIdentity(certificate: certificate, privateKey: key)
     }
 
-    /// An appliance listener presenting `identity` and `ca` (``JumpTLSConfiguration/server(identity:clientCA:)``).
+    /// An appliance listener presenting `identity` and `ca` (``AgentTLSServerContext``).
     static func listen(identity: TLSIdentity, ca: CertificateAuthority) async throws -> any Channel {
-        let tls = try NIOSSLContext(configuration: JumpTLSConfiguration.server(identity: identity, clientCA: ca.certificate))
+        let tls = try AgentTLSServerContext(identity: identity, clientCA: ca.certificate)
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in

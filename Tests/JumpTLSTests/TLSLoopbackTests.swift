@@ -91,11 +91,9 @@ import X509
             hostnames: ["localhost"],
             ipAddresses: [[127, 0, 0, 1]]
         )
-        let tls = try NIOSSLContext(
-            configuration: JumpTLSConfiguration.server(
-                identity: TLSIdentity(certificate: serverCertificate, privateKey: serverKey),
-                clientCA: ca.certificate
-            )
+        let tls = try AgentTLSServerContext(
+            identity: TLSIdentity(certificate: serverCertificate, privateKey: serverKey),
+            clientCA: ca.certificate
         )
         let appliance = Appliance(ca: ca)
         let server = try await ServerBootstrap(group: group)

@@ -81,7 +81,7 @@ public final class AgentListener: Sendable {
         group: any EventLoopGroup,
         logger: Logger
     ) async throws -> AgentListener {
-        let tls = try NIOSSLContext(configuration: JumpTLSConfiguration.server(identity: identity, clientCA: ca.certificate))
+        let tls = try AgentTLSServerContext(identity: identity, clientCA: ca.certificate)
         let configuration = ServerConnectionStateMachine.Configuration(timeouts: timeouts)
         let clock = ConnectionClock(unixMilliseconds: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let initialRate = admissionRateOverride ?? hub.settings.connectionRate

@@ -1,0 +1,175 @@
+// BoringSSL as swift-nio-ssl builds and links it. `CNIOBoringSSL` is a target of the swift-nio-ssl
+// package, not one of its products: it is importable because the `NIOSSL` product depends on it, and
+// the project pins swift-nio-ssl's version. See AgentTLSServerHandler.swift for why the appliance
+// drives BoringSSL itself on its agent listener.
+import CNIOBoringSSL
+import Crypto
+import JumpProtocol
+public import X509
+
+/// The appliance's TLS settings for its agent listener, made once and shared by every connection and
+/// event loop (BoringSSL's `SSL_CTX` is safe to share once configured):
+/// - TLS 1.3 only, ALPN `jump/1` (a client that offers no `jump/1` gets no ALPN and is closed by the
+///   ``TLSPeerAuthenticator``);
+/// - the chain presented is the appliance's certificate and the appliance CA: an enrolled agent
+///   ignores the extra certificate, and a support agent, which has no CA file, finds the CA its
+///   support code pins in it (``SupportServerTrust``);
+/// - a client certificate is asked for (the CA's name is sent) but not required; when presented it
+///   must chain to the appliance CA and be valid for client authentication, or the handshake fails;
+/// - no session tickets and no session cache: agents keep one connection for hours and nothing could
+///   resume a session anyway.
+///
+/// It runs BoringSSL in its certificate-buffer mode: a connection keeps the client's certificate as
+/// its DER bytes (about 0.5 KiB) instead of a parsed `X509` with its names and extensions (about
+/// 2 KiB). The certificate is parsed only while it is verified, in ``verify(_:alert:)``.
+public final class AgentTLSServerContext: @unchecked Sendable {
+    let context: OpaquePointer
+    /// The appliance CA, the only trust root for client certificates.
+    private let trustStore: OpaquePointer
+
+    public init(identity: TLSIdentity, clientCA: Certificate) throws {
+        guard let context = SSL_CTX_new(TLS_with_buffers_method()), let trustStore = X509_STORE_new() else {
+            throw AgentTLSError.configuration("BoringSSL could not make a TLS context")
+        }
+        self.context = context
+        self.trustStore = trustStore
+
+        let leafDER = try identity.certificate.derBytes
+        let caDER = try clientCA.derBytes
+        let ca = try Self.parse(certificate: caDER)
+        defer { X509_free(ca) }
+        guard X509_STORE_add_cert(trustStore, ca) == 1 else {
+            throw AgentTLSError.configuration("the CA certificate could not be trusted: \(AgentTLSError.drainQueue())")
+        }
+
+        guard SSL_CTX_set_min_proto_version(context, UInt16(TLS1_3_VERSION)) == 1,
+              SSL_CTX_set_max_proto_version(context, UInt16(TLS1_3_VERSION)) == 1
+        else { throw AgentTLSError.configuration("TLS 1.3 could not be selected") }
+
+        let chain = [Self.buffer(leafDER), Self.buffer(caDER)]
+        defer { chain.forEach { CRYPTO_BUFFER_free($0) } }
+        let key = try Self.privateKey(pkcs8: Array(identity.privateKey.derRepresentation))
+        defer { EVP_PKEY_free(key) }
+        let installed = chain.withUnsafeBufferPointer { chain in
+            SSL_CTX_set_chain_and_key(context, chain.baseAddress, chain.count, key, nil)
+        }
+        guard installed == 1 else {
+            throw AgentTLSError.configuration("the appliance's certificate and key do not match: \(AgentTLSError.drainQueue())")
+        }
+
+        // The CA's name in the CertificateRequest, so that a client with several certificates knows
+        // which to present (swift-nio-ssl's `sendCANameList`).
+        var nameDER: UnsafeMutablePointer<UInt8>?
+        let nameLength = i2d_X509_NAME(X509_get_subject_name(ca), &nameDER)
+        guard nameLength > 0, let nameDER, let names = sk_CRYPTO_BUFFER_new_null() else {
+            throw AgentTLSError.configuration("the CA's name could not be encoded")
+        }
+        defer { OPENSSL_free(nameDER) }
+        _ = sk_CRYPTO_BUFFER_push(names, CRYPTO_BUFFER_new(nameDER, Int(nameLength), nil))
+        SSL_CTX_set0_client_CAs(context, names)
+
+        SSL_CTX_set_custom_verify(context, SSL_VERIFY_PEER) { ssl, alert in
+            guard let ssl, let alert else { return ssl_verify_invalid }
+            return AgentTLSServerContext.verify(ssl, alert: alert)
+        }
+        SSL_CTX_set_alpn_select_cb(context, { _, selected, selectedLength, offered, offeredLength, _ in
+            AgentTLSServerContext.selectJumpProtocol(
+                offered: UnsafeBufferPointer(start: offered, count: Int(offeredLength)),
+                selected: selected,
+                selectedLength: selectedLength
+            )
+        }, nil)
+        SSL_CTX_set_num_tickets(context, 0)
+        SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF)
+        guard SSL_CTX_set_ex_data(context, Self.contextIndex, Unmanaged.passUnretained(self).toOpaque()) == 1 else {
+            throw AgentTLSError.configuration("BoringSSL could not hold the context")
+        }
+    }
+
+    deinit {
+        X509_STORE_free(trustStore)
+        SSL_CTX_free(context)
+    }
+
+    /// Where a context finds itself from its `SSL_CTX` in BoringSSL's callbacks. Every handler holds
+    /// its context, so the pointer outlives every connection made from it.
+    private static let contextIndex: Int32 = SSL_CTX_get_ex_new_index(0, nil, nil, nil, nil)
+
+    /// The custom verification: the client's leaf must chain to the appliance CA, be within its
+    /// validity and allow client authentication, as BoringSSL's own verification would check it
+    /// (`ssl_client` purpose). The parsed copy lives only for this call.
+    private static func verify(_ ssl: OpaquePointer, alert: UnsafeMutablePointer<UInt8>) -> ssl_verify_result_t {
+        alert.pointee = UInt8(SSL_AD_BAD_CERTIFICATE)
+        guard let raw = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), contextIndex),
+              let certificates = SSL_get0_peer_certificates(ssl),
+              sk_CRYPTO_BUFFER_num(certificates) > 0,
+              let leaf = X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(certificates, 0))
+        else { return ssl_verify_invalid }
+        defer { X509_free(leaf) }
+        let this = Unmanaged<AgentTLSServerContext>.fromOpaque(raw).takeUnretainedValue()
+        guard let verification = X509_STORE_CTX_new() else { return ssl_verify_invalid }
+        defer { X509_STORE_CTX_free(verification) }
+        guard X509_STORE_CTX_init(verification, this.trustStore, leaf, nil) == 1,
+              X509_STORE_CTX_set_default(verification, "ssl_client") == 1
+        else { return ssl_verify_invalid }
+        guard X509_verify_cert(verification) == 1 else {
+            switch X509_STORE_CTX_get_error(verification) {
+            case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID:
+                alert.pointee = UInt8(SSL_AD_CERTIFICATE_EXPIRED)
+            case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
+                 X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+                alert.pointee = UInt8(SSL_AD_UNKNOWN_CA)
+            default:
+                break
+            }
+            ERR_clear_error()
+            return ssl_verify_invalid
+        }
+        return ssl_verify_ok
+    }
+
+    /// ALPN: `jump/1` when the client offers it, pointing into the client's own list as BoringSSL
+    /// requires; otherwise no protocol, and the connection is closed after the handshake.
+    static func selectJumpProtocol(
+        offered: UnsafeBufferPointer<UInt8>,
+        selected: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
+        selectedLength: UnsafeMutablePointer<UInt8>?
+    ) -> Int32 {
+        let wanted = Array(ProtocolVersion.alpn.utf8)
+        var index = 0
+        while index < offered.count {
+            let length = Int(offered[index])
+            let start = index + 1
+            guard start + length <= offered.count else { break }
+            if length == wanted.count, offered[start ..< start + length].elementsEqual(wanted) {
+                selected?.pointee = offered.baseAddress.map { UnsafePointer($0 + start) }
+                selectedLength?.pointee = UInt8(length)
+                return SSL_TLSEXT_ERR_OK
+            }
+            index = start + length
+        }
+        return SSL_TLSEXT_ERR_NOACK
+    }
+
+    private static func buffer(_ bytes: [UInt8]) -> OpaquePointer? {
+        bytes.withUnsafeBufferPointer { CRYPTO_BUFFER_new($0.baseAddress, $0.count, nil) }
+    }
+
+    private static func parse(certificate der: [UInt8]) throws -> OpaquePointer {
+        let parsed = der.withUnsafeBufferPointer { bytes -> OpaquePointer? in
+            var cursor = bytes.baseAddress
+            return d2i_X509(nil, &cursor, bytes.count)
+        }
+        guard let parsed else { throw AgentTLSError.configuration("the CA certificate could not be parsed") }
+        return parsed
+    }
+
+    private static func privateKey(pkcs8 der: [UInt8]) throws -> OpaquePointer {
+        let key = der.withUnsafeBufferPointer { bytes -> OpaquePointer? in
+            var cursor = bytes.baseAddress
+            return d2i_AutoPrivateKey(nil, &cursor, bytes.count)
+        }
+        guard let key else { throw AgentTLSError.configuration("the appliance's private key could not be read") }
+        return key
+    }
+}

@@ -1,0 +1,437 @@
+// See AgentTLSServerContext.swift for how `CNIOBoringSSL` is reached.
+import CNIOBoringSSL
+public import NIOCore
+import NIOTLS
+
+/// TLS on the appliance's side of an agent connection: BoringSSL driven directly, in place of
+/// swift-nio-ssl's `NIOSSLServerHandler`, so that an idle connection holds no buffer.
+///
+/// An appliance holds tens of thousands of agent connections that are idle nearly all the time. What
+/// one of them costs is what its TLS layer keeps between reads. `NIOSSLServerHandler` (2.37) keeps a
+/// 32 KiB plaintext buffer and an outbound buffer of up to 16 KiB for the connection's life, with a
+/// queue sized for 96 actions: about 12 KiB resident per idle connection, 40% of what the appliance
+/// spends on one (docs/performance.md). This handler keeps none:
+/// - **reading**, BoringSSL decrypts a record in its own read buffer, which it frees once the record
+///   is consumed; the handler asks how many bytes the record holds (`SSL_peek` and `SSL_pending`) and
+///   reads them into a buffer of exactly that size, which it passes on;
+/// - **writing**, each write is sealed straight into a buffer sized for it, which goes to the channel
+///   with the write's promise;
+/// - between reads and writes the handler holds the `SSL` (with the session and the client's
+///   certificate as DER bytes) and nothing else: the BIO reads from and writes to the two optional
+///   buffers below, which are empty then.
+///
+/// It does what the appliance needs of TLS and no more: the server side only, TLS 1.3 only (no
+/// renegotiation), settings from an ``AgentTLSServerContext``. Writes made before the handshake
+/// finishes wait for it. Closing sends close_notify, reads (and discards) until the client's own
+/// close_notify or `shutdownTimeout`, then closes the socket, as `NIOSSLHandler` does, so that a
+/// client still sending does not get a reset that would lose the appliance's last words.
+///
+/// Events: `TLSUserEvent.handshakeCompleted` when the handshake finishes; a failed handshake or a
+/// record that fails to open is an ``AgentTLSError`` through `errorCaught`, after which the
+/// connection is closed.
+public final class AgentTLSServerHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    /// How long a closing connection waits for the client's close_notify before closing the socket.
+    public static let defaultShutdownTimeout = TimeAmount.seconds(5)
+
+    private enum State {
+        case handshaking
+        case active
+        /// close_notify sent; waiting for the client's, or the timer, to close the socket.
+        case closing(promise: EventLoopPromise<Void>?, timer: Scheduled<Void>)
+        case closed
+    }
+
+    private let tls: AgentTLSServerContext
+    private let shutdownTimeout: TimeAmount
+    private var ssl: OpaquePointer?
+    private var state = State.handshaking
+    private var allocator = ByteBufferAllocator()
+    /// Ciphertext received and not yet taken by BoringSSL; `nil` outside `channelRead`.
+    fileprivate var inbound: ByteBuffer?
+    /// Ciphertext BoringSSL wrote and the handler has not yet passed on; `nil` outside a call into it.
+    fileprivate var outbound: ByteBuffer?
+    /// Writes made before the handshake finished, with whether a flush followed them.
+    private var waitingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var flushWaiting = false
+    private var handshakeFinished = false
+
+    public init(context tls: AgentTLSServerContext, shutdownTimeout: TimeAmount = defaultShutdownTimeout) {
+        self.tls = tls
+        self.shutdownTimeout = shutdownTimeout
+    }
+
+    /// The client's certificate as DER, once the handshake verified it; `nil` when none was presented
+    /// or before the handshake has finished.
+    public var peerCertificate: [UInt8]? {
+        guard handshakeFinished, let ssl, let chain = SSL_get0_peer_certificates(ssl), sk_CRYPTO_BUFFER_num(chain) > 0,
+              let leaf = sk_CRYPTO_BUFFER_value(chain, 0)
+        else { return nil }
+        return Array(UnsafeBufferPointer(start: CRYPTO_BUFFER_data(leaf), count: CRYPTO_BUFFER_len(leaf)))
+    }
+
+    /// Bytes of buffers the handler holds of its own: none between reads and writes once the
+    /// handshake is over (what an idle connection costs beyond BoringSSL's `SSL`).
+    var heldBufferBytes: Int {
+        (inbound?.capacity ?? 0) + (outbound?.capacity ?? 0) + waitingWrites.reduce(0) { $0 + $1.0.capacity }
+    }
+
+    /// The ALPN protocol the handshake chose, if any.
+    public var negotiatedProtocol: String? {
+        guard handshakeFinished, let ssl else { return nil }
+        var name: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &name, &length)
+        guard let name, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: name, count: Int(length)), as: UTF8.self)
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        allocator = context.channel.allocator
+        guard let ssl = SSL_new(tls.context), let bio = BIO_new(ChannelBIO.method) else {
+            context.fireErrorCaught(AgentTLSError.configuration("BoringSSL could not make a connection"))
+            state = .closed
+            context.close(promise: nil)
+            return
+        }
+        BIO_set_data(bio, Unmanaged.passUnretained(self).toOpaque())
+        BIO_set_init(bio, 1)
+        SSL_set_bio(ssl, bio, bio)
+        SSL_set_accept_state(ssl)
+        // The certificate, key and settings the handshake used are not needed after it.
+        SSL_set_shed_handshake_config(ssl, 1)
+        self.ssl = ssl
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        if case .closing(let promise, let timer) = state {
+            timer.cancel()
+            promise?.succeed()
+        }
+        state = .closed
+        failWaitingWrites(ChannelError.ioOnClosedChannel)
+        if let ssl { SSL_free(ssl) }
+        ssl = nil
+        inbound = nil
+        outbound = nil
+    }
+
+    // MARK: Reading
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var received = unwrapInboundIn(data)
+        if inbound == nil {
+            inbound = received
+        } else {
+            inbound!.writeBuffer(&received)
+        }
+        defer { if inbound?.readableBytes == 0 { inbound = nil } }
+        ERR_clear_error()
+        switch state {
+        case .handshaking:
+            guard handshake(context: context) else { return }
+            readRecords(context: context)
+        case .active:
+            readRecords(context: context)
+        case .closing:
+            awaitCloseNotify(context: context)
+        case .closed:
+            inbound = nil
+        }
+    }
+
+    /// Advances the handshake; true once it has finished and the connection is active.
+    private func handshake(context: ChannelHandlerContext) -> Bool {
+        guard let ssl else { return false }
+        let result = SSL_do_handshake(ssl)
+        let wrote = passOnOutbound(context: context, promise: nil)
+        guard result == 1 else {
+            if wrote { context.flush() }
+            if SSL_get_error(ssl, result) != SSL_ERROR_WANT_READ {
+                fail(context: context, AgentTLSError.handshakeFailed(AgentTLSError.drainQueue()))
+            }
+            return false
+        }
+        state = .active
+        handshakeFinished = true
+        context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: negotiatedProtocol))
+        let waiting = waitingWrites
+        waitingWrites = []
+        for (plaintext, promise) in waiting { seal(plaintext, context: context, promise: promise) }
+        if wrote || flushWaiting { context.flush() }
+        flushWaiting = false
+        return true
+    }
+
+    /// Opens every whole record received, passing each one's plaintext on in a buffer of its size.
+    private func readRecords(context: ChannelHandlerContext) {
+        var wrote = false
+        defer { if wrote { context.flush() } }
+        while case .active = state, let ssl {
+            var first: UInt8 = 0
+            let peeked = SSL_peek(ssl, &first, 1)
+            // A record may carry a key update, to which BoringSSL answers at once.
+            wrote = passOnOutbound(context: context, promise: nil) || wrote
+            guard peeked > 0 else {
+                switch SSL_get_error(ssl, peeked) {
+                case SSL_ERROR_WANT_READ:
+                    return
+                case SSL_ERROR_ZERO_RETURN:
+                    // The client's close_notify: answer it and close.
+                    close(context: context, mode: .all, promise: nil)
+                default:
+                    fail(context: context, AgentTLSError.recordFailed(AgentTLSError.drainQueue()))
+                }
+                return
+            }
+            let count = Int(SSL_pending(ssl))
+            var plaintext = allocator.buffer(capacity: count)
+            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { space in
+                Int(max(0, SSL_read(ssl, space.baseAddress, Int32(count))))
+            }
+            context.fireChannelRead(wrapInboundOut(plaintext))
+        }
+    }
+
+    /// While closing: discards what the client still sends until its close_notify, then closes.
+    private func awaitCloseNotify(context: ChannelHandlerContext) {
+        guard let ssl else { return }
+        var discard = [UInt8](repeating: 0, count: 1024)
+        while true {
+            let result = discard.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
+            if result > 0 { continue }
+            _ = passOnOutbound(context: context, promise: nil)
+            if SSL_get_error(ssl, result) == SSL_ERROR_WANT_READ { return }
+            ERR_clear_error()
+            finishClosing(context: context)
+            return
+        }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if case .closing(let promise, let timer) = state {
+            timer.cancel()
+            promise?.succeed()
+        }
+        state = .closed
+        failWaitingWrites(ChannelError.ioOnClosedChannel)
+        context.fireChannelInactive()
+    }
+
+    // MARK: Writing
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let plaintext = unwrapOutboundIn(data)
+        switch state {
+        case .active:
+            seal(plaintext, context: context, promise: promise)
+        case .handshaking:
+            waitingWrites.append((plaintext, promise))
+        case .closing, .closed:
+            promise?.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        switch state {
+        case .handshaking: flushWaiting = true
+        case .active, .closing: context.flush()
+        case .closed: break
+        }
+    }
+
+    /// Seals `plaintext` into records (BoringSSL splits at 16 KiB) written to one buffer sized for
+    /// them, and passes that on with `promise`.
+    private func seal(_ plaintext: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        guard let ssl, plaintext.readableBytes > 0 else {
+            context.write(wrapOutboundOut(plaintext), promise: promise)
+            return
+        }
+        let count = plaintext.readableBytes
+        guard count <= Int(Int32.max) else {
+            promise?.fail(AgentTLSError.recordFailed("a write of \(count) bytes is larger than TLS can take in one call"))
+            return
+        }
+        outbound = allocator.buffer(capacity: count + Self.recordOverhead * (count / Self.maximumRecord + 1))
+        ERR_clear_error()
+        let written = plaintext.withUnsafeReadableBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+        guard written == count else {
+            outbound = nil
+            let error = AgentTLSError.recordFailed(AgentTLSError.drainQueue())
+            promise?.fail(error)
+            fail(context: context, error)
+            return
+        }
+        _ = passOnOutbound(context: context, promise: promise)
+    }
+
+    /// TLS 1.3 adds a 5-byte header, the content type and a 16-byte tag to each record.
+    private static let recordOverhead = 22
+    private static let maximumRecord = 16384
+
+    /// Writes what BoringSSL produced, if anything, to the channel; completes `promise` either way.
+    /// Returns whether it wrote.
+    @discardableResult
+    private func passOnOutbound(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) -> Bool {
+        guard let ciphertext = outbound, ciphertext.readableBytes > 0 else {
+            outbound = nil
+            promise?.succeed()
+            return false
+        }
+        outbound = nil
+        context.write(wrapOutboundOut(ciphertext), promise: promise)
+        return true
+    }
+
+    private func failWaitingWrites(_ error: any Error) {
+        let waiting = waitingWrites
+        waitingWrites = []
+        for (_, promise) in waiting { promise?.fail(error) }
+    }
+
+    // MARK: Closing
+
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode != .input else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        switch state {
+        case .active:
+            guard let ssl else { return }
+            ERR_clear_error()
+            let bothSent = SSL_shutdown(ssl) == 1
+            ERR_clear_error()
+            if passOnOutbound(context: context, promise: nil) { context.flush() }
+            guard !bothSent else {
+                // The client's close_notify came first: nothing more to wait for.
+                state = .closed
+                context.close(mode: .all, promise: promise)
+                return
+            }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let timer = context.eventLoop.scheduleTask(in: shutdownTimeout) {
+                let (handler, context) = loopBound.value
+                handler.finishClosing(context: context)
+            }
+            state = .closing(promise: promise, timer: timer)
+            context.read()
+        case .handshaking:
+            state = .closed
+            failWaitingWrites(ChannelError.ioOnClosedChannel)
+            context.close(mode: .all, promise: promise)
+        case .closing(let first, let timer):
+            // A second close joins the first.
+            if let promise {
+                if let first { first.futureResult.cascade(to: promise) } else {
+                    state = .closing(promise: promise, timer: timer)
+                }
+            }
+        case .closed:
+            context.close(mode: .all, promise: promise)
+        }
+    }
+
+    private func finishClosing(context: ChannelHandlerContext) {
+        guard case .closing(let promise, let timer) = state else { return }
+        timer.cancel()
+        state = .closed
+        context.close(mode: .all, promise: promise)
+    }
+
+    /// A fatal error: BoringSSL has written its alert, if any; send it, report the error, close.
+    private func fail(context: ChannelHandlerContext, _ error: AgentTLSError) {
+        if passOnOutbound(context: context, promise: nil) { context.flush() }
+        state = .closed
+        failWaitingWrites(error)
+        context.fireErrorCaught(error)
+        context.close(mode: .all, promise: nil)
+    }
+
+    // MARK: BIO
+
+    /// BoringSSL's view of the channel: reads take from `inbound`, writes append to `outbound`.
+    fileprivate func bioRead(into destination: UnsafeMutableRawBufferPointer) -> Int {
+        guard var available = inbound, available.readableBytes > 0 else { return 0 }
+        let count = min(destination.count, available.readableBytes)
+        available.withUnsafeReadableBytes { source in
+            destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(count)))
+        }
+        available.moveReaderIndex(forwardBy: count)
+        inbound = available
+        return count
+    }
+
+    fileprivate func bioWrite(_ source: UnsafeRawBufferPointer) {
+        if outbound == nil { outbound = allocator.buffer(capacity: source.count) }
+        outbound!.writeBytes(source)
+    }
+}
+
+/// The BIO method joining BoringSSL to an ``AgentTLSServerHandler``: one for the process, each BIO
+/// pointing (unretained) at its handler, which frees the BIO with its `SSL` before it goes.
+private enum ChannelBIO {
+    nonisolated(unsafe) static let method: OpaquePointer = {
+        guard let method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "jump channel") else {
+            fatalError("BoringSSL could not make a BIO method")
+        }
+        BIO_meth_set_read(method) { bio, destination, length in
+            BIO_clear_retry_flags(bio)
+            guard let bio, let destination, length > 0, let handler = ChannelBIO.handler(bio) else { return -1 }
+            let count = handler.bioRead(into: UnsafeMutableRawBufferPointer(start: destination, count: Int(length)))
+            guard count > 0 else {
+                BIO_set_retry_read(bio)
+                return -1
+            }
+            return Int32(count)
+        }
+        BIO_meth_set_write(method) { bio, source, length in
+            BIO_clear_retry_flags(bio)
+            guard let bio, let source, length >= 0, let handler = ChannelBIO.handler(bio) else { return -1 }
+            handler.bioWrite(UnsafeRawBufferPointer(start: source, count: Int(length)))
+            return length
+        }
+        BIO_meth_set_ctrl(method) { _, command, _, _ in
+            command == BIO_CTRL_FLUSH ? 1 : 0
+        }
+        return method
+    }()
+
+    static func handler(_ bio: OpaquePointer) -> AgentTLSServerHandler? {
+        BIO_get_data(bio).map { Unmanaged<AgentTLSServerHandler>.fromOpaque($0).takeUnretainedValue() }
+    }
+}
+
+/// What went wrong in the appliance's TLS on an agent connection.
+public enum AgentTLSError: Error, Equatable, CustomStringConvertible {
+    /// The listener's settings could not be given to BoringSSL.
+    case configuration(String)
+    /// The handshake failed: a client certificate not from the appliance CA, an expired one, a
+    /// client without TLS 1.3, bytes that are not TLS.
+    case handshakeFailed(String)
+    /// After the handshake, a record that would not open or a protocol violation.
+    case recordFailed(String)
+
+    public var description: String {
+        switch self {
+        case .configuration(let detail): "TLS settings: \(detail)"
+        case .handshakeFailed(let detail): "TLS handshake failed: \(detail)"
+        case .recordFailed(let detail): "TLS record failed: \(detail)"
+        }
+    }
+
+    /// Empties this thread's BoringSSL error queue into one line.
+    static func drainQueue() -> String {
+        var lines: [String] = []
+        var buffer = [CChar](repeating: 0, count: 256)
+        while case let code = ERR_get_error(), code != 0 {
+            _ = buffer.withUnsafeMutableBufferPointer { ERR_error_string_n(code, $0.baseAddress, $0.count) }
+            lines.append(buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        }
+        return lines.isEmpty ? "no detail from BoringSSL" : lines.joined(separator: "; ")
+    }
+}

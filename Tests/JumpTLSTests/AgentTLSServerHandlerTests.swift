@@ -1,0 +1,305 @@
+import Crypto
+import Foundation
+@testable import JumpTLS
+import NIOCore
+import NIOEmbedded
+import NIOSSL
+import NIOTLS
+import Testing
+import X509
+
+/// The appliance's TLS handler against the agent's (swift-nio-ssl's `NIOSSLClientHandler`), each on
+/// an `EmbeddedChannel`, with the test carrying the bytes between them: real TLS 1.3 and real
+/// certificates, every step in the test's hands, time only as the test advances it.
+@Suite struct AgentTLSServerHandlerTests {
+    /// Records the events that reach the end of the server's pipeline.
+    final class Events: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
+        var handshakes: [String?] = []
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .handshakeCompleted(let negotiated) = event as? TLSUserEvent { handshakes.append(negotiated) }
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    struct Pair {
+        let server: EmbeddedChannel
+        let client: EmbeddedChannel
+        let handler: AgentTLSServerHandler
+        let events: Events
+        let clientCertificate: Certificate?
+
+        /// Carries bytes both ways until neither side has anything more to send. Errors either side
+        /// raises are thrown.
+        func exchange() throws {
+            var moved = true
+            while moved {
+                moved = false
+                while let bytes = try server.readOutbound(as: ByteBuffer.self) {
+                    if client.isActive { try client.writeInbound(bytes) }
+                    moved = true
+                }
+                while let bytes = try client.readOutbound(as: ByteBuffer.self) {
+                    if server.isActive { try server.writeInbound(bytes) }
+                    moved = true
+                }
+            }
+        }
+
+        /// Everything the server has passed on as plaintext, buffer by buffer.
+        func serverReceived() throws -> [ByteBuffer] {
+            var received: [ByteBuffer] = []
+            while let buffer = try server.readInbound(as: ByteBuffer.self) { received.append(buffer) }
+            return received
+        }
+
+        func clientReceived() throws -> [UInt8] {
+            var received: [UInt8] = []
+            while let buffer = try client.readInbound(as: ByteBuffer.self) { received += buffer.readableBytesView }
+            return received
+        }
+    }
+
+    static let ca = Result { try CertificateAuthority.create(commonName: "Handler Test CA") }
+    static let serverKey = P256.Signing.PrivateKey()
+    static let serverIdentity = Result {
+        TLSIdentity(
+            certificate: try ca.get().issueServerCertificate(
+                for: serverKey.publicKey, hostnames: ["localhost"], ipAddresses: [[127, 0, 0, 1]]
+            ),
+            privateKey: serverKey
+        )
+    }
+    static let context = Result { try AgentTLSServerContext(identity: serverIdentity.get(), clientCA: ca.get().certificate) }
+
+    static func clientIdentity(issuer: CertificateAuthority? = nil, now: Date = Date(), validity: TimeInterval = 3600) throws -> TLSIdentity {
+        let key = P256.Signing.PrivateKey()
+        let certificate = try (issuer ?? ca.get()).issueClientCertificate(
+            csrDER: CertificationRequest.make(for: key, hostname: "kiosk"),
+            clientID: "jc-7",
+            now: now,
+            validity: validity
+        )
+        return TLSIdentity(certificate: certificate, privateKey: key)
+    }
+
+    /// Both sides connected, the handshake not yet begun (the client speaks first).
+    static func pair(identity: TLSIdentity?, alpn: [String] = ["jump/1"]) throws -> Pair {
+        let handler = AgentTLSServerHandler(context: try context.get())
+        let events = Events()
+        let server = EmbeddedChannel()
+        try server.pipeline.syncOperations.addHandler(handler)
+        try server.pipeline.syncOperations.addHandler(events)
+
+        var configuration = try JumpTLSConfiguration.client(trusting: ca.get().certificate, identity: identity)
+        configuration.applicationProtocols = alpn
+        let client = EmbeddedChannel()
+        try client.pipeline.syncOperations.addHandler(
+            NIOSSLClientHandler(context: NIOSSLContext(configuration: configuration), serverHostname: nil)
+        )
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try server.connect(to: address).wait()
+        try client.connect(to: address).wait()
+        return Pair(server: server, client: client, handler: handler, events: events, clientCertificate: identity?.certificate)
+    }
+
+    static func connected(identity: TLSIdentity? = nil) throws -> Pair {
+        let pair = try pair(identity: identity ?? clientIdentity())
+        try pair.exchange()
+        return pair
+    }
+
+    static func bytes(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
+        (0 ..< count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    }
+
+    // MARK: Handshake
+
+    @Test func theHandshakeVerifiesTheClientAndChoosesJump1() throws {
+        let identity = try Self.clientIdentity()
+        let pair = try Self.connected(identity: identity)
+        #expect(pair.events.handshakes == ["jump/1"])
+        #expect(pair.handler.negotiatedProtocol == "jump/1")
+        #expect(try pair.handler.peerCertificate == identity.certificate.derBytes)
+        #expect(pair.server.isActive && pair.client.isActive)
+    }
+
+    @Test func aClientWithoutACertificateIsAnonymous() throws {
+        let pair = try Self.pair(identity: nil)
+        try pair.exchange()
+        #expect(pair.events.handshakes == ["jump/1"])
+        #expect(pair.handler.peerCertificate == nil)
+    }
+
+    @Test func aClientThatDoesNotOfferJump1GetsNoProtocol() throws {
+        let pair = try Self.pair(identity: nil, alpn: ["h2", "http/1.1"])
+        try pair.exchange()
+        // The handshake finishes without ALPN; TLSPeerAuthenticator closes such a connection.
+        #expect(pair.events.handshakes == [nil])
+    }
+
+    @Test(arguments: ["another CA", "expired", "the appliance's server certificate"])
+    func aCertificateTheApplianceDidNotIssueForAClientFailsTheHandshake(_ kind: String) throws {
+        let identity: TLSIdentity
+        switch kind {
+        case "another CA":
+            identity = try Self.clientIdentity(issuer: CertificateAuthority.create(commonName: "Stranger CA"))
+        case "expired":
+            identity = try Self.clientIdentity(now: Date() - 7200, validity: 60)
+        default:
+            // Same CA, but issued for server authentication only.
+            identity = try Self.serverIdentity.get()
+        }
+        let pair = try Self.pair(identity: identity)
+        let error = #expect(throws: AgentTLSError.self) { try pair.exchange() }
+        guard case .handshakeFailed = error else {
+            Issue.record("expected the appliance to fail the handshake, got \(String(describing: error))")
+            return
+        }
+        #expect(!pair.server.isActive)
+        #expect(pair.events.handshakes.isEmpty)
+        #expect(pair.handler.peerCertificate == nil)
+    }
+
+    @Test func bytesThatAreNotTLSFailTheHandshake() throws {
+        let pair = try Self.pair(identity: nil)
+        _ = try pair.client.readOutbound(as: ByteBuffer.self)  // the ClientHello, not delivered
+        let error = #expect(throws: AgentTLSError.self) {
+            try pair.server.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+        }
+        guard case .handshakeFailed(let detail) = error else {
+            Issue.record("expected a failed handshake, got \(String(describing: error))")
+            return
+        }
+        #expect(!detail.isEmpty)
+        #expect(!pair.server.isActive)
+    }
+
+    // MARK: Records
+
+    @Test func recordsArriveOneBufferEachOfTheirOwnSize() throws {
+        let pair = try Self.connected()
+        // Three writes, one flush: three records in one read on the server's side.
+        for size in [5, 300, 1200] { pair.client.write(ByteBuffer(bytes: Self.bytes(size)), promise: nil) }
+        pair.client.flush()
+        try pair.exchange()
+        let received = try pair.serverReceived()
+        #expect(received.map(\.readableBytes) == [5, 300, 1200])
+        // Sized for the record (NIO's allocator rounds up to a power of two), not for the largest record.
+        #expect(received.allSatisfy { $0.capacity < 2 * $0.readableBytes })
+        #expect(received.map { Array($0.readableBytesView) } == [5, 300, 1200].map { Self.bytes($0) })
+    }
+
+    @Test func aRecordSplitAcrossReadsIsPassedOnWhole() throws {
+        let pair = try Self.connected()
+        try pair.client.writeAndFlush(ByteBuffer(bytes: Self.bytes(4000, seed: 3))).wait()
+        var ciphertext = try #require(try pair.client.readOutbound(as: ByteBuffer.self))
+        while ciphertext.readableBytes > 0 {
+            try pair.server.writeInbound(ciphertext.readSlice(length: min(700, ciphertext.readableBytes))!)
+        }
+        let received = try pair.serverReceived()
+        #expect(received.count == 1)
+        #expect(received.first.map { Array($0.readableBytesView) } == Self.bytes(4000, seed: 3))
+    }
+
+    @Test func largeMessagesCrossBothWays() throws {
+        let pair = try Self.connected()
+        let large = Self.bytes(100_000, seed: 9)
+        pair.client.writeAndFlush(ByteBuffer(bytes: large), promise: nil)
+        try pair.exchange()
+        let received = try pair.serverReceived()
+        #expect(received.flatMap { Array($0.readableBytesView) } == large)
+        #expect(received.allSatisfy { $0.readableBytes <= 16384 })
+
+        let written = pair.server.eventLoop.makePromise(of: Void.self)
+        pair.server.writeAndFlush(ByteBuffer(bytes: large), promise: written)
+        try pair.exchange()
+        #expect(try pair.clientReceived() == large)
+        try written.futureResult.wait()
+    }
+
+    @Test func nothingIsHeldBetweenReadsAndWrites() throws {
+        let pair = try Self.connected()
+        pair.client.writeAndFlush(ByteBuffer(bytes: Self.bytes(30_000)), promise: nil)
+        try pair.exchange()
+        pair.server.writeAndFlush(ByteBuffer(bytes: Self.bytes(30_000)), promise: nil)
+        try pair.exchange()
+        #expect(try pair.serverReceived().reduce(0) { $0 + $1.readableBytes } == 30_000)
+        #expect(try pair.clientReceived().count == 30_000)
+        #expect(pair.handler.heldBufferBytes == 0)
+    }
+
+    @Test func writesBeforeTheHandshakeWaitForIt() throws {
+        let pair = try Self.pair(identity: Self.clientIdentity())
+        let written = pair.server.eventLoop.makePromise(of: Void.self)
+        pair.server.writeAndFlush(ByteBuffer(string: "welcome"), promise: written)
+        #expect(try pair.server.readOutbound(as: ByteBuffer.self) == nil)
+        try pair.exchange()
+        #expect(try pair.clientReceived() == Array("welcome".utf8))
+        try written.futureResult.wait()
+    }
+
+    @Test func aRecordThatDoesNotOpenFailsTheConnection() throws {
+        let pair = try Self.connected()
+        try pair.client.writeAndFlush(ByteBuffer(bytes: Self.bytes(64))).wait()
+        var ciphertext = try #require(try pair.client.readOutbound(as: ByteBuffer.self))
+        let last = ciphertext.writerIndex - 1
+        ciphertext.setInteger(ciphertext.getInteger(at: last, as: UInt8.self)! ^ 0x01, at: last)
+        let error = #expect(throws: AgentTLSError.self) { try pair.server.writeInbound(ciphertext) }
+        guard case .recordFailed = error else {
+            Issue.record("expected a failed record, got \(String(describing: error))")
+            return
+        }
+        #expect(try pair.serverReceived().isEmpty)
+        #expect(!pair.server.isActive)
+    }
+
+    // MARK: Closing
+
+    @Test func closingSendsCloseNotifyAndClosesOnTheClientsAnswer() throws {
+        let pair = try Self.connected()
+        let closed = pair.server.close()
+        #expect(pair.server.isActive)  // waiting for the client's close_notify
+        try pair.exchange()  // the client answers and closes without an error (no unclean shutdown)
+        #expect(!pair.server.isActive)
+        #expect(!pair.client.isActive)
+        try closed.wait()
+    }
+
+    @Test func aClientThatNeverAnswersIsClosedAfterTheShutdownTimeout() throws {
+        let pair = try Self.connected()
+        let closed = pair.server.close()
+        #expect(try pair.server.readOutbound(as: ByteBuffer.self) != nil)  // close_notify, not delivered
+        pair.server.embeddedEventLoop.advanceTime(by: AgentTLSServerHandler.defaultShutdownTimeout - .milliseconds(1))
+        #expect(pair.server.isActive)
+        pair.server.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!pair.server.isActive)
+        try closed.wait()
+    }
+
+    @Test func whatAClientSendsWhileClosingIsDropped() throws {
+        let pair = try Self.connected()
+        let closed = pair.server.close()
+        let notify = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
+        try pair.client.writeAndFlush(ByteBuffer(string: "late report")).wait()
+        try pair.exchange()  // the late record reaches the server before the close_notify does
+        #expect(try pair.serverReceived().isEmpty)
+        #expect(pair.server.isActive)
+        try pair.client.writeInbound(notify)
+        try pair.exchange()
+        #expect(!pair.server.isActive)
+        try closed.wait()
+        #expect(throws: ChannelError.self) { try pair.server.writeAndFlush(ByteBuffer(string: "after")).wait() }
+    }
+
+    @Test func theClientsCloseNotifyIsAnswered() throws {
+        let pair = try Self.connected()
+        let clientClosed = pair.client.close()
+        try pair.exchange()
+        #expect(!pair.server.isActive)
+        try? clientClosed.wait()
+        #expect(try pair.serverReceived().isEmpty)
+    }
+}
