@@ -44,18 +44,20 @@ public final class AgentListener: Sendable {
     /// The kernel's queue of connections not accepted yet (see ``AdmissionControlHandler``); the
     /// kernel caps it at `net.core.somaxconn`.
     public static let listenBacklog: Int32 = 65535
-    /// How reads from an agent's socket are sized. While a connection carries only control messages:
-    /// NIO's adaptive sizes up to 4 KiB, one read per wake-up. NIOSSL decrypts everything one wake-up
-    /// read into its plaintext buffer, which keeps the pages it touched for the rest of the
-    /// connection: with NIO's defaults (up to 64 KiB, four reads) each connection that once sent a
-    /// thumbnail kept them all, with two 4 KiB reads about 4 KiB more than with one
-    /// (docs/performance.md). While a session channel
-    /// is open: NIO's defaults, for the session's output (with 4 KiB reads throughout, a 100 MB `cat`
-    /// was relayed at 14.6 MB/s, `Benchmarks/session.sh`); the buffers that grow then stay with the
-    /// connection until it ends.
+    /// How reads from an agent's socket are sized. A channel keeps its receive buffer for the
+    /// connection's life, at the largest size it has needed (NIO's pool grows it and never shrinks
+    /// it), so an idle connection holds what its largest read took. While a connection carries only
+    /// control messages: 1 KiB reads, up to four a wake-up. A statistics report is a few hundred
+    /// bytes; the ClientHello with its post-quantum key share (about 1.8 KB) and a 30 KB thumbnail
+    /// take several reads, which cost the same CPU per report in `Benchmarks/steady.sh`. With NIO's
+    /// adaptive sizes up to 4 KiB instead, each connection kept 2 KiB after its handshake and 4 KiB
+    /// once it had sent a thumbnail: 14.4 KiB per client after a thumbnail against 9.5
+    /// (docs/performance.md). While a session channel is open: NIO's defaults, for the session's
+    /// output (with 4 KiB reads throughout, a 100 MB `cat` was relayed at 14.6 MB/s,
+    /// `Benchmarks/session.sh`); the buffer that grows then stays with the connection until it ends.
     public static let readSizing = ServerConnectionHandler.ReadSizing(
-        control: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096),
-        controlReadsPerWakeUp: 1,
+        control: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 1024, maximum: 1024),
+        controlReadsPerWakeUp: 4,
         sessions: AdaptiveRecvByteBufferAllocator(),
         sessionReadsPerWakeUp: 4
     )
