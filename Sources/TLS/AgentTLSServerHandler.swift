@@ -159,6 +159,11 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
         state = .active
         handshakeFinished = true
         context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: negotiatedProtocol))
+        guard case .active = state else {
+            // Closed on hearing of the handshake (the authenticator, for a client without `jump/1`).
+            failWaitingWrites(ChannelError.ioOnClosedChannel)
+            return false
+        }
         let waiting = waitingWrites
         waitingWrites = []
         for (plaintext, promise) in waiting { seal(plaintext, context: context, promise: promise) }

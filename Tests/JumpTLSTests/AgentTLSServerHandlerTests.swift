@@ -86,11 +86,13 @@ import X509
     }
 
     /// Both sides connected, the handshake not yet begun (the client speaks first).
-    static func pair(identity: TLSIdentity?, alpn: [String] = ["jump/1"]) throws -> Pair {
+    /// With `authenticate`, the appliance's `TLSPeerAuthenticator` follows the handler, as on the listener.
+    static func pair(identity: TLSIdentity?, alpn: [String] = ["jump/1"], authenticate: Bool = false) throws -> Pair {
         let handler = AgentTLSServerHandler(context: try context.get())
         let events = Events()
         let server = EmbeddedChannel()
         try server.pipeline.syncOperations.addHandler(handler)
+        if authenticate { try server.pipeline.syncOperations.addHandler(TLSPeerAuthenticator()) }
         try server.pipeline.syncOperations.addHandler(events)
 
         var configuration = try JumpTLSConfiguration.client(trusting: ca.get().certificate, identity: identity)
@@ -239,6 +241,16 @@ import X509
         try pair.exchange()
         #expect(try pair.clientReceived() == Array("welcome".utf8))
         try written.futureResult.wait()
+    }
+
+    @Test func writesWaitingForAHandshakeThatIsRefusedFail() throws {
+        let pair = try Self.pair(identity: nil, alpn: ["h2"], authenticate: true)
+        let written = pair.server.eventLoop.makePromise(of: Void.self)
+        pair.server.writeAndFlush(ByteBuffer(string: "welcome"), promise: written)
+        try pair.exchange()
+        #expect(!pair.server.isActive)
+        #expect(throws: ChannelError.ioOnClosedChannel) { try written.futureResult.wait() }
+        #expect(try pair.clientReceived().isEmpty)
     }
 
     @Test func aRecordThatDoesNotOpenFailsTheConnection() throws {
