@@ -9,15 +9,16 @@ public import X509
 
 /// The appliance's TLS settings for its agent listener, made once and shared by every connection and
 /// event loop (BoringSSL's `SSL_CTX` is safe to share once configured):
-/// - TLS 1.3 only, ALPN `jump/1` (a client that offers no `jump/1` gets no ALPN and is closed by the
-///   ``TLSPeerAuthenticator``);
+/// - TLS 1.3 only, ALPN `jump/1` (a client offering other protocols fails the handshake; one that
+///   offers none is closed by the ``TLSPeerAuthenticator``);
 /// - the chain presented is the appliance's certificate and the appliance CA: an enrolled agent
 ///   ignores the extra certificate, and a support agent, which has no CA file, finds the CA its
 ///   support code pins in it (``SupportServerTrust``);
 /// - a client certificate is asked for (the CA's name is sent) but not required; when presented it
 ///   must chain to the appliance CA and be valid for client authentication, or the handshake fails;
 /// - no session tickets and no session cache: agents keep one connection for hours and nothing could
-///   resume a session anyway.
+///   resume a session anyway;
+/// - a client's Certificate message of at most 16 KiB.
 ///
 /// It runs BoringSSL in its certificate-buffer mode: a connection keeps the client's certificate as
 /// its DER bytes (about 0.5 KiB) instead of a parsed `X509` with its names and extensions (about
@@ -28,8 +29,12 @@ public final class AgentTLSServerContext: @unchecked Sendable {
     private let trustStore: OpaquePointer
 
     public init(identity: TLSIdentity, clientCA: Certificate) throws {
-        guard let context = SSL_CTX_new(TLS_with_buffers_method()), let trustStore = X509_STORE_new() else {
+        guard let context = SSL_CTX_new(TLS_with_buffers_method()) else {
             throw AgentTLSError.configuration("BoringSSL could not make a TLS context")
+        }
+        guard let trustStore = X509_STORE_new() else {
+            SSL_CTX_free(context)
+            throw AgentTLSError.configuration("BoringSSL could not make a trust store")
         }
         self.context = context
         self.trustStore = trustStore
@@ -48,6 +53,7 @@ public final class AgentTLSServerContext: @unchecked Sendable {
 
         let chain = [Self.buffer(leafDER), Self.buffer(caDER)]
         defer { chain.forEach { CRYPTO_BUFFER_free($0) } }
+        guard !chain.contains(nil) else { throw AgentTLSError.configuration("BoringSSL could not hold the certificates") }
         let key = try Self.privateKey(pkcs8: Array(identity.privateKey.derRepresentation))
         defer { EVP_PKEY_free(key) }
         let installed = chain.withUnsafeBufferPointer { chain in
@@ -61,11 +67,14 @@ public final class AgentTLSServerContext: @unchecked Sendable {
         // which to present (swift-nio-ssl's `sendCANameList`).
         var nameDER: UnsafeMutablePointer<UInt8>?
         let nameLength = i2d_X509_NAME(X509_get_subject_name(ca), &nameDER)
-        guard nameLength > 0, let nameDER, let names = sk_CRYPTO_BUFFER_new_null() else {
+        defer { OPENSSL_free(nameDER) }
+        guard nameLength > 0, let nameDER, let name = CRYPTO_BUFFER_new(nameDER, Int(nameLength), nil) else {
             throw AgentTLSError.configuration("the CA's name could not be encoded")
         }
-        defer { OPENSSL_free(nameDER) }
-        _ = sk_CRYPTO_BUFFER_push(names, CRYPTO_BUFFER_new(nameDER, Int(nameLength), nil))
+        guard let names = sk_CRYPTO_BUFFER_new_null(), sk_CRYPTO_BUFFER_push(names, name) != 0 else {
+            CRYPTO_BUFFER_free(name)
+            throw AgentTLSError.configuration("BoringSSL could not hold the CA's name")
+        }
         SSL_CTX_set0_client_CAs(context, names)
 
         SSL_CTX_set_custom_verify(context, SSL_VERIFY_PEER) { ssl, alert in
@@ -79,8 +88,14 @@ public final class AgentTLSServerContext: @unchecked Sendable {
                 selectedLength: selectedLength
             )
         }, nil)
+        // No resumption, by construction: a resumed session would not pass through `verify`.
         SSL_CTX_set_num_tickets(context, 0)
+        _ = SSL_CTX_set_options(context, UInt32(SSL_OP_NO_TICKET))
         SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF)
+        // A client sends one certificate of about 0.5 KiB; BoringSSL buffers the whole Certificate
+        // message before `verify` sees it, up to 100 KiB by default, and keeps every certificate in
+        // the session. Bounded here, before any check.
+        SSL_CTX_set_max_cert_list(context, Self.maximumCertificateMessage)
         guard SSL_CTX_set_ex_data(context, Self.contextIndex, Unmanaged.passUnretained(self).toOpaque()) == 1 else {
             throw AgentTLSError.configuration("BoringSSL could not hold the context")
         }
@@ -90,6 +105,10 @@ public final class AgentTLSServerContext: @unchecked Sendable {
         X509_STORE_free(trustStore)
         SSL_CTX_free(context)
     }
+
+    /// The largest Certificate message a client may send: BoringSSL's floor for any handshake
+    /// message (16 KiB; a smaller setting has no effect), against its default of 100 KiB.
+    static let maximumCertificateMessage = 16 * 1024
 
     /// Where a context finds itself from its `SSL_CTX` in BoringSSL's callbacks. Every handler holds
     /// its context, so the pointer outlives every connection made from it.
@@ -129,7 +148,9 @@ public final class AgentTLSServerContext: @unchecked Sendable {
     }
 
     /// ALPN: `jump/1` when the client offers it, pointing into the client's own list as BoringSSL
-    /// requires; otherwise no protocol, and the connection is closed after the handshake.
+    /// requires; a client offering only other protocols fails the handshake with the
+    /// `no_application_protocol` alert (RFC 7301). A client that offers none finishes it, and the
+    /// ``TLSPeerAuthenticator`` closes the connection.
     static func selectJumpProtocol(
         offered: UnsafeBufferPointer<UInt8>,
         selected: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
@@ -148,7 +169,7 @@ public final class AgentTLSServerContext: @unchecked Sendable {
             }
             index = start + length
         }
-        return SSL_TLSEXT_ERR_NOACK
+        return SSL_TLSEXT_ERR_ALERT_FATAL
     }
 
     private static func buffer(_ bytes: [UInt8]) -> OpaquePointer? {

@@ -22,7 +22,9 @@ import NIOTLS
 ///
 /// It does what the appliance needs of TLS and no more: the server side only, TLS 1.3 only (no
 /// renegotiation), settings from an ``AgentTLSServerContext``. Writes made before the handshake
-/// finishes wait for it. Closing sends close_notify, reads (and discards) until the client's own
+/// finishes wait for it, and those made while its end is announced queue behind them. BoringSSL
+/// holds a record that has partly arrived (up to about 16 KiB) until the rest comes; the
+/// connection's handshake and idle timeouts bound how long. Closing sends close_notify, reads (and discards) until the client's own
 /// close_notify or `shutdownTimeout`, then closes the socket, as `NIOSSLHandler` does, so that a
 /// client still sending does not get a reset that would lose the appliance's last words.
 ///
@@ -58,6 +60,8 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     /// Writes made before the handshake finished, with whether a flush followed them.
     private var waitingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var flushWaiting = false
+    /// True while the writes made before the handshake finished are being sealed: later ones wait.
+    private var sealingWaitingWrites = false
     private var handshakeFinished = false
 
     public init(context tls: AgentTLSServerContext, shutdownTimeout: TimeAmount = defaultShutdownTimeout) {
@@ -148,25 +152,32 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     private func handshake(context: ChannelHandlerContext) -> Bool {
         guard let ssl else { return false }
         let result = SSL_do_handshake(ssl)
-        let wrote = passOnOutbound(context: context, promise: nil)
+        // What went wrong is read before anything else can run on this thread and change it.
+        let error = result == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, result)
         guard result == 1 else {
-            if wrote { context.flush() }
-            if SSL_get_error(ssl, result) != SSL_ERROR_WANT_READ {
+            guard error == SSL_ERROR_WANT_READ else {
                 fail(context: context, AgentTLSError.handshakeFailed(AgentTLSError.drainQueue()))
+                return false
             }
+            if passOnOutbound(context: context, promise: nil) { context.flush() }
             return false
         }
+        let wrote = passOnOutbound(context: context, promise: nil)
         state = .active
         handshakeFinished = true
+        // Writes made while the event is handled (the Welcome, say) queue behind the earlier ones.
+        sealingWaitingWrites = true
+        defer { sealingWaitingWrites = false }
         context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: negotiatedProtocol))
+        while case .active = state, !waitingWrites.isEmpty {
+            let (plaintext, promise) = waitingWrites.removeFirst()
+            seal(plaintext, context: context, promise: promise)
+        }
         guard case .active = state else {
             // Closed on hearing of the handshake (the authenticator, for a client without `jump/1`).
             failWaitingWrites(ChannelError.ioOnClosedChannel)
             return false
         }
-        let waiting = waitingWrites
-        waitingWrites = []
-        for (plaintext, promise) in waiting { seal(plaintext, context: context, promise: promise) }
         if wrote || flushWaiting { context.flush() }
         flushWaiting = false
         return true
@@ -179,12 +190,12 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
         while case .active = state, let ssl {
             var first: UInt8 = 0
             let peeked = SSL_peek(ssl, &first, 1)
-            // A record may carry a key update, to which BoringSSL answers at once.
-            wrote = passOnOutbound(context: context, promise: nil) || wrote
             guard peeked > 0 else {
                 switch SSL_get_error(ssl, peeked) {
                 case SSL_ERROR_WANT_READ:
-                    return
+                    // BoringSSL answers a KeyUpdate with its next write; only an alert is written
+                    // here, and it comes with an error. Nothing to pass on.
+                    wrote = passOnOutbound(context: context, promise: nil) || wrote
                 case SSL_ERROR_ZERO_RETURN:
                     // The client's close_notify: answer it and close.
                     close(context: context, mode: .all, promise: nil)
@@ -195,8 +206,12 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
             }
             let count = Int(SSL_pending(ssl))
             var plaintext = allocator.buffer(capacity: count)
-            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { space in
+            let read = plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { space in
                 Int(max(0, SSL_read(ssl, space.baseAddress, Int32(count))))
+            }
+            guard read == count, count > 0 else {
+                fail(context: context, AgentTLSError.recordFailed(AgentTLSError.drainQueue()))
+                return
             }
             context.fireChannelRead(wrapInboundOut(plaintext))
         }
@@ -232,6 +247,8 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let plaintext = unwrapOutboundIn(data)
         switch state {
+        case .active where sealingWaitingWrites:
+            waitingWrites.append((plaintext, promise))
         case .active:
             seal(plaintext, context: context, promise: promise)
         case .handshaking:
@@ -252,7 +269,11 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     /// Seals `plaintext` into records (BoringSSL splits at 16 KiB) written to one buffer sized for
     /// them, and passes that on with `promise`.
     private func seal(_ plaintext: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        guard let ssl, plaintext.readableBytes > 0 else {
+        guard case .active = state, let ssl else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        guard plaintext.readableBytes > 0 else {
             context.write(wrapOutboundOut(plaintext), promise: promise)
             return
         }
@@ -265,7 +286,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
         ERR_clear_error()
         let written = plaintext.withUnsafeReadableBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
         guard written == count else {
-            outbound = nil
+            // `outbound` may hold BoringSSL's alert: `fail` sends it.
             let error = AgentTLSError.recordFailed(AgentTLSError.drainQueue())
             promise?.fail(error)
             fail(context: context, error)
@@ -307,14 +328,19 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
         }
         switch state {
         case .active:
-            guard let ssl else { return }
+            guard let ssl else {
+                state = .closed
+                context.close(mode: .all, promise: promise)
+                return
+            }
             ERR_clear_error()
             let bothSent = SSL_shutdown(ssl) == 1
             ERR_clear_error()
-            if passOnOutbound(context: context, promise: nil) { context.flush() }
             guard !bothSent else {
                 // The client's close_notify came first: nothing more to wait for.
                 state = .closed
+                failWaitingWrites(ChannelError.ioOnClosedChannel)
+                if passOnOutbound(context: context, promise: nil) { context.flush() }
                 context.close(mode: .all, promise: promise)
                 return
             }
@@ -324,6 +350,8 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
                 handler.finishClosing(context: context)
             }
             state = .closing(promise: promise, timer: timer)
+            failWaitingWrites(ChannelError.ioOnClosedChannel)
+            if passOnOutbound(context: context, promise: nil) { context.flush() }
             context.read()
         case .handshaking:
             state = .closed
@@ -350,11 +378,19 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
 
     /// A fatal error: BoringSSL has written its alert, if any; send it, report the error, close.
     private func fail(context: ChannelHandlerContext, _ error: AgentTLSError) {
-        if passOnOutbound(context: context, promise: nil) { context.flush() }
+        var closePromise: EventLoopPromise<Void>?
+        if case .closing(let promise, let timer) = state {
+            timer.cancel()
+            closePromise = promise
+        }
         state = .closed
         failWaitingWrites(error)
+        // The alert, and any record passed on but not yet flushed, go out before the socket closes
+        // (NIO drops unflushed writes on close).
+        _ = passOnOutbound(context: context, promise: nil)
+        context.flush()
         context.fireErrorCaught(error)
-        context.close(mode: .all, promise: nil)
+        context.close(mode: .all, promise: closePromise)
     }
 
     // MARK: BIO

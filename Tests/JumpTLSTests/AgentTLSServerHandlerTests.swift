@@ -87,16 +87,26 @@ import X509
 
     /// Both sides connected, the handshake not yet begun (the client speaks first).
     /// With `authenticate`, the appliance's `TLSPeerAuthenticator` follows the handler, as on the listener.
-    static func pair(identity: TLSIdentity?, alpn: [String] = ["jump/1"], authenticate: Bool = false) throws -> Pair {
+    static func pair(
+        identity: TLSIdentity?,
+        alpn: [String] = ["jump/1"],
+        authenticate: Bool = false,
+        extraChain: [Certificate] = [],
+        extraHandler: (any ChannelHandler)? = nil
+    ) throws -> Pair {
         let handler = AgentTLSServerHandler(context: try context.get())
         let events = Events()
         let server = EmbeddedChannel()
         try server.pipeline.syncOperations.addHandler(handler)
         if authenticate { try server.pipeline.syncOperations.addHandler(TLSPeerAuthenticator()) }
+        if let extraHandler { try server.pipeline.syncOperations.addHandler(extraHandler) }
         try server.pipeline.syncOperations.addHandler(events)
 
         var configuration = try JumpTLSConfiguration.client(trusting: ca.get().certificate, identity: identity)
         configuration.applicationProtocols = alpn
+        for certificate in extraChain {
+            configuration.certificateChain.append(.certificate(try NIOSSLCertificate(bytes: certificate.derBytes, format: .der)))
+        }
         let client = EmbeddedChannel()
         try client.pipeline.syncOperations.addHandler(
             NIOSSLClientHandler(context: NIOSSLContext(configuration: configuration), serverHostname: nil)
@@ -135,14 +145,26 @@ import X509
         #expect(pair.handler.peerCertificate == nil)
     }
 
-    @Test func aClientThatDoesNotOfferJump1GetsNoProtocol() throws {
+    @Test func aClientOfferingOtherProtocolsFailsTheHandshake() throws {
         let pair = try Self.pair(identity: nil, alpn: ["h2", "http/1.1"])
-        try pair.exchange()
-        // The handshake finishes without ALPN; TLSPeerAuthenticator closes such a connection.
-        #expect(pair.events.handshakes == [nil])
+        let error = #expect(throws: AgentTLSError.self) { try pair.exchange() }
+        guard case .handshakeFailed = error else {
+            Issue.record("expected a failed handshake, got \(String(describing: error))")
+            return
+        }
+        #expect(pair.events.handshakes.isEmpty)
+        #expect(!pair.server.isActive)
     }
 
-    @Test(arguments: ["another CA", "expired", "the appliance's server certificate"])
+    @Test func aClientOfferingNoProtocolFinishesTheHandshakeWithoutOne() throws {
+        let pair = try Self.pair(identity: nil, alpn: [])
+        try pair.exchange()
+        // TLSPeerAuthenticator closes such a connection (TLSLoopbackTests).
+        #expect(pair.events.handshakes == [nil])
+        #expect(pair.handler.negotiatedProtocol == nil)
+    }
+
+    @Test(arguments: ["another CA", "expired", "not yet valid", "the appliance's server certificate", "a chain over 16 KiB"])
     func aCertificateTheApplianceDidNotIssueForAClientFailsTheHandshake(_ kind: String) throws {
         let identity: TLSIdentity
         switch kind {
@@ -150,11 +172,18 @@ import X509
             identity = try Self.clientIdentity(issuer: CertificateAuthority.create(commonName: "Stranger CA"))
         case "expired":
             identity = try Self.clientIdentity(now: Date() - 7200, validity: 60)
+        case "not yet valid":
+            identity = try Self.clientIdentity(now: Date() + 7200)
+        case "a chain over 16 KiB":
+            // A good leaf, followed by copies of the CA until the message passes the bound.
+            identity = try Self.clientIdentity()
         default:
             // Same CA, but issued for server authentication only.
             identity = try Self.serverIdentity.get()
         }
-        let pair = try Self.pair(identity: identity)
+        let caSize = try Self.ca.get().certificate.derBytes.count
+        let padding = kind == "a chain over 16 KiB" ? AgentTLSServerContext.maximumCertificateMessage / caSize + 1 : 0
+        let pair = try Self.pair(identity: identity, extraChain: Array(repeating: try Self.ca.get().certificate, count: padding))
         let error = #expect(throws: AgentTLSError.self) { try pair.exchange() }
         guard case .handshakeFailed = error else {
             Issue.record("expected the appliance to fail the handshake, got \(String(describing: error))")
@@ -243,8 +272,26 @@ import X509
         try written.futureResult.wait()
     }
 
+    /// Writes on hearing of the handshake, as the appliance's Welcome would be.
+    final class WritesOnHandshake: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .handshakeCompleted = event as? TLSUserEvent {
+                context.writeAndFlush(NIOAny(ByteBuffer(string: " second")), promise: nil)
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    @Test func writesKeepTheirOrderAcrossTheHandshake() throws {
+        let pair = try Self.pair(identity: Self.clientIdentity(), extraHandler: WritesOnHandshake())
+        pair.server.writeAndFlush(ByteBuffer(string: "first"), promise: nil)
+        try pair.exchange()
+        #expect(String(decoding: try pair.clientReceived(), as: UTF8.self) == "first second")
+    }
+
     @Test func writesWaitingForAHandshakeThatIsRefusedFail() throws {
-        let pair = try Self.pair(identity: nil, alpn: ["h2"], authenticate: true)
+        let pair = try Self.pair(identity: nil, alpn: [], authenticate: true)
         let written = pair.server.eventLoop.makePromise(of: Void.self)
         pair.server.writeAndFlush(ByteBuffer(string: "welcome"), promise: written)
         try pair.exchange()
@@ -266,6 +313,10 @@ import X509
         }
         #expect(try pair.serverReceived().isEmpty)
         #expect(!pair.server.isActive)
+        // The alert went out (flushed) before the socket closed, and the client hears it.
+        let alert = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
+        let heard = #expect(throws: BoringSSLError.self) { try pair.client.writeInbound(alert) }
+        #expect(String(describing: heard).contains("BAD_RECORD_MAC"))
     }
 
     // MARK: Closing
