@@ -54,7 +54,7 @@ peer_connections=2000
 peer_rate=1000
 peers=1
 output=/tmp/handshake-bench-$(date +%Y%m%d-%H%M%S).json
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+cache=$enrollment_cache
 build=1
 parse_options \
     --processes=processes \

@@ -25,7 +25,7 @@ clients=1000
 settle=30
 start_rate=100
 output=/tmp/heap-bench-$(date +%Y%m%d-%H%M%S).json
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+cache=$enrollment_cache
 per_process=5000
 build=1
 parse_options \

@@ -35,7 +35,7 @@ cd "$(dirname "$0")/.."
 counts="300 1000"
 interval=10
 output=/tmp/scale-bench-$(date +%Y%m%d-%H%M%S).json
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+cache=$enrollment_cache
 per_process=5000
 start_rate=
 settle=10

@@ -62,7 +62,7 @@ sample=5
 start_rate=290
 verify_on=1
 output=/tmp/steady-bench-$(date +%Y%m%d-%H%M%S).json
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+cache=$enrollment_cache
 per_process=5000
 build=1
 parse_options \

@@ -27,7 +27,7 @@ clients=1000
 rates="50 300"
 down=5
 output=/tmp/storm-bench-$(date +%Y%m%d-%H%M%S).json
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+cache=$enrollment_cache
 per_process=5000
 build=1
 parse_options \

@@ -1,6 +1,9 @@
 # Argument handling shared by the benchmark scripts. Source it after `cd` to the repository, before
 # the arguments are read.
 
+# Where the scale benchmarks keep enrolled agents between runs: every script's --cache default.
+enrollment_cache=${XDG_CACHE_HOME:-$HOME/.cache}/jump-loadgen/scale
+
 # A usage error: the message on stderr, exit 64 (EX_USAGE).
 usage_error() { echo "$(basename "$0"): $*" >&2; exit 64; }
 

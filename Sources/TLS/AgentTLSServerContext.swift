@@ -41,7 +41,7 @@ public final class AgentTLSServerContext: @unchecked Sendable {
 
         let leafDER = try identity.certificate.derBytes
         let caDER = try clientCA.derBytes
-        let ca = try Self.parse(certificate: caDER)
+        let ca = try Self.decode(caDER, with: d2i_X509, orThrow: "the CA certificate could not be parsed")
         defer { X509_free(ca) }
         guard X509_STORE_add_cert(trustStore, ca) == 1 else {
             throw AgentTLSError.configuration("the CA certificate could not be trusted: \(AgentTLSError.drainQueue())")
@@ -54,7 +54,11 @@ public final class AgentTLSServerContext: @unchecked Sendable {
         let chain = [Self.buffer(leafDER), Self.buffer(caDER)]
         defer { chain.forEach { CRYPTO_BUFFER_free($0) } }
         guard !chain.contains(nil) else { throw AgentTLSError.configuration("BoringSSL could not hold the certificates") }
-        let key = try Self.privateKey(pkcs8: Array(identity.privateKey.derRepresentation))
+        let key = try Self.decode(
+            Array(identity.privateKey.derRepresentation),
+            with: d2i_AutoPrivateKey,
+            orThrow: "the appliance's private key could not be read"
+        )
         defer { EVP_PKEY_free(key) }
         let installed = chain.withUnsafeBufferPointer { chain in
             SSL_CTX_set_chain_and_key(context, chain.baseAddress, chain.count, key, nil)
@@ -82,11 +86,7 @@ public final class AgentTLSServerContext: @unchecked Sendable {
             return AgentTLSServerContext.verify(ssl, alert: alert)
         }
         SSL_CTX_set_alpn_select_cb(context, { _, selected, selectedLength, offered, offeredLength, _ in
-            AgentTLSServerContext.selectJumpProtocol(
-                offered: UnsafeBufferPointer(start: offered, count: Int(offeredLength)),
-                selected: selected,
-                selectedLength: selectedLength
-            )
+            AgentTLSServerContext.selectJumpProtocol(selected, selectedLength, offered, offeredLength)
         }, nil)
         // No resumption, by construction: a resumed session would not pass through `verify`.
         SSL_CTX_set_num_tickets(context, 0)
@@ -147,50 +147,45 @@ public final class AgentTLSServerContext: @unchecked Sendable {
         return ssl_verify_ok
     }
 
-    /// ALPN: `jump/1` when the client offers it, pointing into the client's own list as BoringSSL
-    /// requires; a client offering only other protocols fails the handshake with the
-    /// `no_application_protocol` alert (RFC 7301). A client that offers none finishes it, and the
-    /// ``TLSPeerAuthenticator`` closes the connection.
-    static func selectJumpProtocol(
-        offered: UnsafeBufferPointer<UInt8>,
-        selected: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
-        selectedLength: UnsafeMutablePointer<UInt8>?
+    /// ALPN: `jump/1` when the client offers it, chosen by BoringSSL's own list matching
+    /// (`SSL_select_next_proto`, which points into the client's list); a client offering only other
+    /// protocols fails the handshake with the `no_application_protocol` alert (RFC 7301). A client
+    /// that offers none finishes it, and the ``TLSPeerAuthenticator`` closes the connection.
+    private static func selectJumpProtocol(
+        _ selected: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
+        _ selectedLength: UnsafeMutablePointer<UInt8>?,
+        _ offered: UnsafePointer<UInt8>?,
+        _ offeredLength: UInt32
     ) -> Int32 {
-        let wanted = Array(ProtocolVersion.alpn.utf8)
-        var index = 0
-        while index < offered.count {
-            let length = Int(offered[index])
-            let start = index + 1
-            guard start + length <= offered.count else { break }
-            if length == wanted.count, offered[start ..< start + length].elementsEqual(wanted) {
-                selected?.pointee = offered.baseAddress.map { UnsafePointer($0 + start) }
-                selectedLength?.pointee = UInt8(length)
-                return SSL_TLSEXT_ERR_OK
-            }
-            index = start + length
+        var chosen: UnsafeMutablePointer<UInt8>?
+        var length: UInt8 = 0
+        let outcome = jumpProtocolList.withUnsafeBufferPointer {
+            SSL_select_next_proto(&chosen, &length, offered, offeredLength, $0.baseAddress, UInt32($0.count))
         }
-        return SSL_TLSEXT_ERR_ALERT_FATAL
+        guard outcome == OPENSSL_NPN_NEGOTIATED, let chosen else { return SSL_TLSEXT_ERR_ALERT_FATAL }
+        selected?.pointee = UnsafePointer(chosen)
+        selectedLength?.pointee = length
+        return SSL_TLSEXT_ERR_OK
     }
+
+    /// `jump/1` in ALPN's wire format: a length byte, then the name.
+    private static let jumpProtocolList = [UInt8(ProtocolVersion.alpn.utf8.count)] + Array(ProtocolVersion.alpn.utf8)
 
     private static func buffer(_ bytes: [UInt8]) -> OpaquePointer? {
         bytes.withUnsafeBufferPointer { CRYPTO_BUFFER_new($0.baseAddress, $0.count, nil) }
     }
 
-    private static func parse(certificate der: [UInt8]) throws -> OpaquePointer {
-        let parsed = der.withUnsafeBufferPointer { bytes -> OpaquePointer? in
+    /// Decodes DER with one of BoringSSL's `d2i_` functions.
+    private static func decode(
+        _ der: [UInt8],
+        with d2i: (UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, Int) -> OpaquePointer?,
+        orThrow failure: String
+    ) throws -> OpaquePointer {
+        let decoded = der.withUnsafeBufferPointer { bytes -> OpaquePointer? in
             var cursor = bytes.baseAddress
-            return d2i_X509(nil, &cursor, bytes.count)
+            return d2i(nil, &cursor, bytes.count)
         }
-        guard let parsed else { throw AgentTLSError.configuration("the CA certificate could not be parsed") }
-        return parsed
-    }
-
-    private static func privateKey(pkcs8 der: [UInt8]) throws -> OpaquePointer {
-        let key = der.withUnsafeBufferPointer { bytes -> OpaquePointer? in
-            var cursor = bytes.baseAddress
-            return d2i_AutoPrivateKey(nil, &cursor, bytes.count)
-        }
-        guard let key else { throw AgentTLSError.configuration("the appliance's private key could not be read") }
-        return key
+        guard let decoded else { throw AgentTLSError.configuration(failure) }
+        return decoded
     }
 }

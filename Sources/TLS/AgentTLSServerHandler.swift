@@ -112,12 +112,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        if case .closing(let promise, let timer) = state {
-            timer.cancel()
-            promise?.succeed()
-        }
-        state = .closed
-        failWaitingWrites(ChannelError.ioOnClosedChannel)
+        enterClosed(failingWritesWith: ChannelError.ioOnClosedChannel)?.succeed()
         if let ssl { SSL_free(ssl) }
         ssl = nil
         inbound = nil
@@ -152,10 +147,9 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     private func handshake(context: ChannelHandlerContext) -> Bool {
         guard let ssl else { return false }
         let result = SSL_do_handshake(ssl)
-        // What went wrong is read before anything else can run on this thread and change it.
-        let error = result == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, result)
         guard result == 1 else {
-            guard error == SSL_ERROR_WANT_READ else {
+            // Read before anything else can run on this thread and change it.
+            guard SSL_get_error(ssl, result) == SSL_ERROR_WANT_READ else {
                 fail(context: context, AgentTLSError.handshakeFailed(AgentTLSError.drainQueue()))
                 return false
             }
@@ -220,25 +214,20 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     /// While closing: discards what the client still sends until its close_notify, then closes.
     private func awaitCloseNotify(context: ChannelHandlerContext) {
         guard let ssl else { return }
-        var discard = [UInt8](repeating: 0, count: 1024)
-        while true {
-            let result = discard.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
-            if result > 0 { continue }
-            _ = passOnOutbound(context: context, promise: nil)
-            if SSL_get_error(ssl, result) == SSL_ERROR_WANT_READ { return }
-            ERR_clear_error()
-            finishClosing(context: context)
-            return
+        let result = withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 1) { discard in
+            var result: Int32
+            repeat { result = SSL_read(ssl, discard.baseAddress, Int32(discard.count)) } while result > 0
+            return result
         }
+        _ = passOnOutbound(context: context, promise: nil)
+        guard SSL_get_error(ssl, result) != SSL_ERROR_WANT_READ else { return }
+        ERR_clear_error()
+        finishClosing(context: context)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        if case .closing(let promise, let timer) = state {
-            timer.cancel()
-            promise?.succeed()
-        }
-        state = .closed
-        failWaitingWrites(ChannelError.ioOnClosedChannel)
+        // The socket is closed: what a close was waiting for has happened.
+        enterClosed(failingWritesWith: ChannelError.ioOnClosedChannel)?.succeed()
         context.fireChannelInactive()
     }
 
@@ -329,7 +318,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
         switch state {
         case .active:
             guard let ssl else {
-                state = .closed
+                enterClosed(failingWritesWith: ChannelError.ioOnClosedChannel)
                 context.close(mode: .all, promise: promise)
                 return
             }
@@ -338,8 +327,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
             ERR_clear_error()
             guard !bothSent else {
                 // The client's close_notify came first: nothing more to wait for.
-                state = .closed
-                failWaitingWrites(ChannelError.ioOnClosedChannel)
+                enterClosed(failingWritesWith: ChannelError.ioOnClosedChannel)
                 if passOnOutbound(context: context, promise: nil) { context.flush() }
                 context.close(mode: .all, promise: promise)
                 return
@@ -354,8 +342,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
             if passOnOutbound(context: context, promise: nil) { context.flush() }
             context.read()
         case .handshaking:
-            state = .closed
-            failWaitingWrites(ChannelError.ioOnClosedChannel)
+            enterClosed(failingWritesWith: ChannelError.ioOnClosedChannel)
             context.close(mode: .all, promise: promise)
         case .closing(let first, let timer):
             // A second close joins the first.
@@ -370,21 +357,27 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     }
 
     private func finishClosing(context: ChannelHandlerContext) {
-        guard case .closing(let promise, let timer) = state else { return }
-        timer.cancel()
+        guard case .closing = state else { return }
+        context.close(mode: .all, promise: enterClosed(failingWritesWith: ChannelError.ioOnClosedChannel))
+    }
+
+    /// Every way to `.closed`: stops the shutdown timer, fails the writes still waiting for the
+    /// handshake, and hands back the promise of a close that was waiting, for the caller to complete.
+    @discardableResult
+    private func enterClosed(failingWritesWith error: any Error) -> EventLoopPromise<Void>? {
+        var pendingClose: EventLoopPromise<Void>?
+        if case .closing(let promise, let timer) = state {
+            timer.cancel()
+            pendingClose = promise
+        }
         state = .closed
-        context.close(mode: .all, promise: promise)
+        failWaitingWrites(error)
+        return pendingClose
     }
 
     /// A fatal error: BoringSSL has written its alert, if any; send it, report the error, close.
     private func fail(context: ChannelHandlerContext, _ error: AgentTLSError) {
-        var closePromise: EventLoopPromise<Void>?
-        if case .closing(let promise, let timer) = state {
-            timer.cancel()
-            closePromise = promise
-        }
-        state = .closed
-        failWaitingWrites(error)
+        let closePromise = enterClosed(failingWritesWith: error)
         // The alert, and any record passed on but not yet flushed, go out before the socket closes
         // (NIO drops unflushed writes on close).
         _ = passOnOutbound(context: context, promise: nil)

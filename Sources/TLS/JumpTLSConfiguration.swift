@@ -4,7 +4,9 @@ public import NIOSSL
 public import X509
 import NIOTLS
 
-/// TLS settings for both ends: TLS 1.3 only, ALPN `jump/1`, the appliance CA as the only trust root.
+/// swift-nio-ssl's TLS settings: the agent's side (TLS 1.3 only, ALPN `jump/1`, the appliance CA as the
+/// only trust root) and the appliance's HTTPS API. The appliance's agent listener is an
+/// ``AgentTLSServerContext``.
 public enum JumpTLSConfiguration {
     /// The HTTPS API: the appliance's certificate, TLS 1.2 and 1.3 (browsers and scripts connect
     /// here, not agents), no client certificates.

@@ -48,7 +48,7 @@ public final class AgentListener: Sendable {
     /// connection's life, at the largest size it has needed (NIO's pool grows it and never shrinks
     /// it), so an idle connection holds what its largest read took. While a connection carries only
     /// control messages: 1 KiB reads, up to four a wake-up. A statistics report is a few hundred
-    /// bytes; the ClientHello with its post-quantum key share (about 1.8 KB) and a 30 KB thumbnail
+    /// bytes; the ClientHello, whose post-quantum key share alone is 1,184 bytes (ML-KEM-768), and a 30 KB thumbnail
     /// take several reads, which cost the same CPU per report in `Benchmarks/steady.sh`. With NIO's
     /// adaptive sizes up to 4 KiB instead, each connection kept 2 KiB after its handshake and 4 KiB
     /// once it had sent a thumbnail: 14.4 KiB per client after a thumbnail against 9.5

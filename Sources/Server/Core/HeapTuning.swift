@@ -9,8 +9,9 @@ import CHeap
 /// threshold (128 KiB, rising as mapped buffers are freed), so the appliance fixes the threshold at
 /// 16 KiB; smaller allocations, the great majority, stay in the heap where they are cheaper. With
 /// 1,000 and 5,000 clients after one thumbnail each: 15.7 and 14.4 KiB per client with it, 26.2 and
-/// 19.4 without (session 13; idle, 11.6 and 10.4 with it, 11.8 and 10.4 without). docs/performance.md
-/// has the history.
+/// 19.4 without (session 13, `Benchmarks/scale.sh --no-build --no-peers --counts "1000 5000"`, the
+/// second with `apply()`'s call in `Appliance` removed for the run; idle, 11.6 and 10.4 with it, 11.8
+/// and 10.4 without). docs/performance.md has the history.
 ///
 /// The kernel merges adjacent mappings, so the number of mappings stays far below its limit of 65,530
 /// (`vm.max_map_count`); `Benchmarks/scale.sh` records it (`maps`, `mapsAfterThumbnail`).
