@@ -9,7 +9,7 @@
 #
 #   Benchmarks/steady.sh [--full] [--clients N] [--interval S] [--window S] [--verify S]
 #                        [--sample N] [--start-rate N] [--no-verify] [--output FILE] [--cache DIR]
-#                        [--per-process N] [--no-build]
+#                        [--per-process N] [--no-peers] [--no-build]
 #
 #   (default)      1,000 clients, statistics interval 10 s, a 60 s window: about 3 minutes
 #   --full         19,000 clients (the goal's load: 1,900 reports/s)
@@ -25,6 +25,17 @@
 #   --output       the figures as JSON (default /tmp/steady-bench-DATE.json; the table beside it, .txt)
 #   --cache        the enrollment cache (default ~/.cache/jump-loadgen/scale, shared with scale.sh)
 #   --per-process  clients per jump-loadgen process (default 5,000; each has its own 127.0.0.x source)
+#   --no-peers     measure the appliance only
+#
+# The peers, in the same run after the appliance: mosquitto and nats-server (Debian packages,
+# installed when missing) with TLS 1.3 and required client certificates, as scale.sh starts them,
+# the same number of clients (jump-loadgen hold), each sending one message every --interval seconds
+# of the size of a statistics frame and waiting for its acknowledgement: an MQTT PUBLISH at QoS 1
+# answered by PUBACK, a NATS PUB followed by PING answered by PONG. Neither server has a subscriber or
+# stores anything, so theirs is the cost of receiving, decrypting, parsing and acknowledging a
+# message: the floor an event-driven TLS server reaches on this machine, beside the appliance, which
+# also validates, updates its statistics and writes them to SQLite. Their CPU is measured over the
+# same kind of window.
 #
 # Reports/s is what the clients saw acknowledged in the window (jump-loadgen's window, from SIGUSR2 to
 # its end, summed over the processes). Appliance CPU = user + system CPU of jump-server from
@@ -64,6 +75,7 @@ verify_on=1
 output=/tmp/steady-bench-$(date +%Y%m%d-%H%M%S).json
 cache=$enrollment_cache
 per_process=5000
+peers=1
 build=1
 parse_options \
     --full:clients=19000 \
@@ -74,6 +86,7 @@ parse_options \
     --sample=sample \
     --start-rate=start_rate \
     --no-verify:verify_on=0 \
+    --no-peers:peers=0 \
     --output=output \
     --cache=cache \
     --per-process=per_process \
@@ -96,6 +109,7 @@ poll_period=0.2
 . Benchmarks/lib/common.sh
 . Benchmarks/lib/cache.sh
 need_packages python3
+[ "$peers" -eq 1 ] && need_packages mosquitto nats-server openssl
 build_products jump-server jumpctl jump-loadgen
 ulimit -n "$(ulimit -Hn)"
 [ "$clients" -le $(($(ulimit -n) - 200)) ] ||
@@ -210,33 +224,38 @@ PY
     log "API check: $check"
 fi
 
-# --- The measured window.
-log "measuring $window s"
-kill -USR2 "${lg_pids[@]}"
-cpu0=$(cpu_seconds "$server_pid")
-t0=$(date +%s.%N)
-sleep "$window"
-cpu1=$(cpu_seconds "$server_pid")
-t1=$(date +%s.%N)
-rss=$(rss_kib "$server_pid")
-stop_loadgens
-stop_pid "$server_pid"
-cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')
-wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+# --- The measured window: SIGUSR2 to the clients, the server's CPU over it. Leaves window_cpu, window_wall
+# and window_rss for the row; the clients and the server are stopped.
+#   measure_window SERVER_PID
+measure_window() {
+    local pid=$1 cpu0 cpu1 t0 t1
+    log "measuring $window s"
+    kill -USR2 "${lg_pids[@]}"
+    cpu0=$(cpu_seconds "$pid")
+    t0=$(date +%s.%N)
+    sleep "$window"
+    cpu1=$(cpu_seconds "$pid")
+    t1=$(date +%s.%N)
+    window_rss=$(rss_kib "$pid")
+    stop_loadgens
+    stop_pid "$pid"
+    window_cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')
+    window_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+}
 
-mkdir -p "$(dirname "$output")"
-machine="{\"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
-"$python" - "$machine" "$output" "$clients" "$interval" "$cpu" "$wall" "$rss" "$check" "$goal_core_percent" "$goal_reports_per_s" "${lg_files[@]}" <<'PY'
+# One server's figures, from the clients' files and the window, as a JSON line in $rows.
+#   record_row SERVER CHECK
+rows=$work/steady-rows.jsonl
+record_row() {
+    "$python" - "$1" "$clients" "$interval" "$window_cpu" "$window_wall" "$window_rss" "$2" "${lg_files[@]}" >>"$rows" <<'PY'
 import json, sys
-machine, output = json.loads(sys.argv[1]), sys.argv[2]
-clients, interval = int(sys.argv[3]), int(sys.argv[4])
-cpu, wall, rss = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
-check = json.loads(sys.argv[8])
-goal_percent, goal_rate = float(sys.argv[9]), float(sys.argv[10])
-figures = [json.load(open(path)) for path in sys.argv[11:]]
+server, clients, interval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cpu, wall, rss = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+check = json.loads(sys.argv[7])
+figures = [json.load(open(path)) for path in sys.argv[8:]]
 acked = sum(f.get("windowReportsAcked") or 0 for f in figures)
 rate = sum(f.get("windowReportsPerSecond") or 0 for f in figures)
-row = {"clients": clients, "interval": interval, "held": sum(f["held"] for f in figures),
+row = {"server": server, "clients": clients, "interval": interval, "held": sum(f["held"] for f in figures),
        "windowSeconds": round(wall, 1), "reportsAcknowledged": acked, "reportsPerSecond": round(rate, 1),
        "expectedReportsPerSecond": round(clients / interval, 1),
        "roundTripP50Ms": max((f.get("roundTripP50Ms") or 0) for f in figures),
@@ -246,28 +265,72 @@ row = {"clients": clients, "interval": interval, "held": sum(f["held"] for f in 
        "serverCPUSeconds": round(cpu, 3), "serverCorePercent": round(cpu / wall * 100, 2), "serverRSSKiB": rss,
        "clientCPUSeconds": round(sum(f["cpuSeconds"] for f in figures), 1), "apiCheck": check}
 if acked:
-    per_report = cpu / (rate * wall)
-    row["serverMsPerReport"] = round(per_report * 1000, 4)
-    row["projectedCorePercentAtGoalRate"] = round(per_report * goal_rate * 100, 2)
+    row["serverMsPerReport"] = round(cpu / (rate * wall) * 1000, 4)
+print(json.dumps(row))
+PY
+}
+
+measure_window "$server_pid"
+record_row jump-server "$check"
+
+# --- mosquitto and nats-server: the same number of TLS clients with certificates, one acknowledged
+# message each per interval of the size of a statistics frame (jump-loadgen hold --publish-every).
+if [ "$peers" -eq 1 ]; then
+    peer_pki "$work/pki"
+    for name in mosquitto nats-server; do
+        peer_port=$(free_port)
+        start_peer "$name" "$peer_port" "$work/pki"
+        sleep 2
+        log "$name: $clients clients connecting at $start_rate/s, a message each every $interval s"
+        start_loadgens "$name" "$clients" hold --tls "127.0.0.1:$peer_port" \
+            --protocol "$([ "$name" = mosquitto ] && echo mqtt || echo nats)" --rate $((start_rate / processes)) \
+            --ca "$work/pki/ca.pem" --cert "$work/pki/client.pem" --key "$work/pki/client.key" \
+            --every "$every" --publish-every "$interval"
+        wait_sum held "$clients" $((clients / start_rate + connect_margin_s)) "${lg_files[@]}" ||
+            log "$name: going on with the connections held"
+        sleep $((interval + 2))
+        measure_window "$peer_pid"
+        record_row "$name" '{}'
+    done
+fi
+
+mkdir -p "$(dirname "$output")"
+machine="{\"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+"$python" - "$machine" "$output" "$rows" "$goal_core_percent" "$goal_reports_per_s" <<'PY'
+import json, sys
+machine, output = json.loads(sys.argv[1]), sys.argv[2]
+rows = [json.loads(line) for line in open(sys.argv[3])]
+goal_percent, goal_rate = float(sys.argv[4]), float(sys.argv[5])
+jump = rows[0]
+for row in rows:
+    if "serverMsPerReport" in row:
+        row["projectedCorePercentAtGoalRate"] = round(row["serverMsPerReport"] * goal_rate / 10, 2)
+rate, interval, wall = jump["reportsPerSecond"], jump["interval"], jump["windowSeconds"]
 at_goal = rate >= 0.95 * goal_rate
-percent = row["serverCorePercent"] if at_goal else row.get("projectedCorePercentAtGoalRate")
+percent = jump["serverCorePercent"] if at_goal else jump.get("projectedCorePercentAtGoalRate")
 goal = {"corePercent": goal_percent, "reportsPerSecond": goal_rate, "measuredAtGoalRate": at_goal,
         "met": percent is not None and percent <= goal_percent}
-json.dump({"machine": machine, "goal": goal, "results": [row]}, open(output, "w"), indent=2)
+json.dump({"machine": machine, "goal": goal, "results": rows}, open(output, "w"), indent=2)
 ms = lambda v: "-" if v is None else "%.1f" % v
 lines = ["steady load: statistics every %d s, a %.0f s window once all clients were connected" % (interval, wall), ""]
-lines.append("%8s  %6s  %10s  %14s  %13s  %14s  %14s  %14s" % ("clients", "held", "reports/s", "server CPU s", "% of one core", "ms per report", "rtt p50 ms", "rtt p99 ms"))
-lines.append("%8d  %6d  %10.1f  %14.2f  %13.2f  %14s  %14s  %14s" % (clients, row["held"], rate, cpu, row["serverCorePercent"], "-" if "serverMsPerReport" not in row else "%.4f" % row["serverMsPerReport"], ms(row["roundTripP50Ms"]), ms(row["roundTripP99Ms"])))
+lines.append("%-12s %8s  %6s  %10s  %14s  %13s  %14s  %10s  %10s  %10s" % ("server", "clients", "held", "reports/s", "server CPU s", "% of one core", "ms per report", "jump/this", "rtt p50 ms", "rtt p99 ms"))
+for row in rows:
+    per = row.get("serverMsPerReport")
+    ratio = "%.2f" % (jump["serverMsPerReport"] / per) if per and jump.get("serverMsPerReport") else "-"
+    lines.append("%-12s %8d  %6d  %10.1f  %14.2f  %13.2f  %14s  %10s  %10s  %10s" % (row["server"], row["clients"], row["held"], row["reportsPerSecond"], row["serverCPUSeconds"], row["serverCorePercent"], "-" if per is None else "%.4f" % per, ratio, ms(row["roundTripP50Ms"]), ms(row["roundTripP99Ms"])))
+if len(rows) > 1:
+    lines.append("  (mosquitto: MQTT PUBLISH at QoS 1 and its PUBACK, no subscriber, persistence off; nats-server: PUB then PING and its PONG, no subscriber; neither stores anything)")
 lines.append("")
-lines.append("sent -> visible in the API: at most the round trip (the Ack leaves after the report is in the API's memory): p99 %s ms (the highest of the processes' p99s)" % ms(row["roundTripP99Ms"]))
+lines.append("sent -> visible in the API: at most the round trip (the Ack leaves after the report is in the API's memory): p99 %s ms (the highest of the processes' p99s)" % ms(jump["roundTripP99Ms"]))
+check = jump["apiCheck"]
 if check:
     lines.append("checked on the API: %d reports of %d clients, %d polls after their Ack, %d of them not showing the report (must be 0)" % (check["reportsChecked"], check["clientsPolled"], check["pollsAfterAck"], check["pollsAfterAckNotShowingIt"]))
     lines.append("  the first poll showing a report ended p50 %s ms, at most %s ms after it was sent; the last not showing it started at most %s ms after (polls about every 200 ms, at random)" % (ms(check["sentToVisibleUpperP50Ms"]), ms(check["sentToVisibleUpperMaxMs"]), ms(check["sentToVisibleLowerMaxMs"])))
 if at_goal:
-    lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s (%.2f%% measured)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", row["serverCorePercent"]))
+    lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s (%.2f%% measured)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", jump["serverCorePercent"]))
 elif percent is not None:
     lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s by projection (%.2f%% = ms per report x %.0f/s; measured at %.0f reports/s only: run --full)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", percent, goal_rate, rate))
-lines.append("appliance VmRSS at the end %d KiB; clients' own CPU %.1f s; machine: %d cores, load average %s at the end; clients and appliance share the cores" % (rss, row["clientCPUSeconds"], machine["cores"], machine["loadAverage"]))
+lines.append("jump-server VmRSS at the end %d KiB; its clients' own CPU %.1f s; machine: %d cores, load average %s at the end; clients and server share the cores" % (jump["serverRSSKiB"], jump["clientCPUSeconds"], machine["cores"], machine["loadAverage"]))
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

@@ -255,11 +255,16 @@ extension LoadGen {
 
     struct Hold: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Hold idle TLS 1.3 connections with a client certificate to mosquitto (mqtt) or nats-server (nats).",
+            abstract: "Hold TLS 1.3 connections with a client certificate to mosquitto (mqtt) or nats-server (nats).",
             discussion: """
                 Each connection says the least its protocol needs to be kept: MQTT CONNECT with a \
                 one-hour keep-alive (held at CONNACK), or NATS CONNECT and PING after the server's \
-                INFO and the TLS handshake (held at PONG, and the server's PINGs are answered).
+                INFO and the TLS handshake (held at PONG, and the server's PINGs are answered). With \
+                --publish-every, each held connection also sends one message an interval, as a Jump \
+                Client sends its statistics, and waits for its acknowledgement: an MQTT PUBLISH at \
+                QoS 1 (PUBACK), or a NATS PUB followed by PING (PONG). The figures then count them as \
+                reports sent and acknowledged, with their round trip; SIGUSR2 begins a measurement \
+                window, as in the run mode.
                 """
         )
 
@@ -284,10 +289,18 @@ extension LoadGen {
         @Option(help: "The client certificate's key (PEM).")
         var key: String
 
+        @Option(help: "Seconds between the messages each connection sends (0: the connections stay idle).")
+        var publishEvery: Double = 0
+
+        @Option(help: "Payload bytes of each message (default: the size of a Jump Client's steady statistics frame, as this program's agents send it).")
+        var publishBytes: Int?
+
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
             guard PeerProtocol(rawValue: peer) != nil else { throw ValidationError("--protocol must be mqtt or nats") }
+            guard publishEvery >= 0, publishEvery.isFinite else { throw ValidationError("--publish-every must be a number of seconds, 0 or more") }
+            if let publishBytes { guard (1...65_536).contains(publishBytes) else { throw ValidationError("--publish-bytes must be 1 to 65536") } }
             guard AgentRuntimeAddress.split(tls) != nil else { throw ValidationError("--tls must be HOST:PORT") }
         }
 
@@ -296,16 +309,26 @@ extension LoadGen {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
             let (host, port) = AgentRuntimeAddress.split(tls)!
             let counters = FleetCounters()
+            var publishing: Publishing?
+            if publishEvery > 0 {
+                let bytes: Int
+                if let publishBytes { bytes = publishBytes } else { bytes = await SyntheticStats.steadyFrameBytes() }
+                publishing = Publishing(interval: .nanoseconds(Int64(publishEvery * 1e9)), payloadBytes: bytes)
+            }
             let hold = PeerHold(
                 host: host, port: port, peer: PeerProtocol(rawValue: peer)!,
                 tls: try PeerHold.context(ca: ca, certificate: cert, key: key),
-                group: group, localAddress: try common.localAddress(), counters: counters
+                group: group, localAddress: try common.localAddress(), counters: counters, publishing: publishing
             )
             let printer = FiguresPrinter(counters: counters, agents: connections, mode: peer, output: common.json, arrivals: false, interval: { nil })
-            say("holding \(connections) \(peer) connections to \(tls)")
+            if let publishing {
+                say("holding \(connections) \(peer) connections to \(tls), each sending \(publishing.payloadBytes) bytes every \(publishEvery) s")
+            } else {
+                say("holding \(connections) \(peer) connections to \(tls)")
+            }
             let periodic = Task { await printer.run(every: .milliseconds(Int(common.every * 1000))) }
             let opening = Task { await hold.open(connections, perSecond: rate) }
-            let signals = Signals(onUser1: {}, onUser2: {})
+            let signals = Signals(onUser1: {}, onUser2: { printer.startWindow() })
             await signals.wait(duration: common.duration)
             periodic.cancel()
             let figures = printer.figures(finished: true)

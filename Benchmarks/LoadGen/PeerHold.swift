@@ -4,15 +4,59 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// Idle TLS connections with client certificates to another server (mosquitto, nats-server), each
+/// TLS connections with client certificates to another server (mosquitto, nats-server), each
 /// saying the least its protocol needs for the server to keep it: the same count of idle clients
-/// as the appliance holds, to compare the memory each server spends on one.
+/// as the appliance holds, to compare the memory each server spends on one. With a ``Publishing``
+/// plan each connection also sends one acknowledged message an interval, as a Jump Client sends its
+/// statistics: to compare the CPU each server spends on one.
 enum PeerProtocol: String, CaseIterable, Sendable {
-    /// MQTT 3.1.1 CONNECT with a long keep-alive; held once CONNACK says accepted.
+    /// MQTT 3.1.1 CONNECT with a long keep-alive; held once CONNACK says accepted. A message is a
+    /// PUBLISH at QoS 1, acknowledged by the broker's PUBACK.
     case mqtt
     /// NATS: the server's INFO in the clear, then TLS, then CONNECT and PING; held at PONG, and every
-    /// PING of the server is answered.
+    /// PING of the server is answered. A message is a PUB followed by a PING in the same write,
+    /// acknowledged by the server's PONG (core NATS has no acknowledgement of its own; this is how
+    /// its clients flush).
     case nats
+}
+
+/// One message every `interval` from each held connection, the first at a random point of the
+/// first interval (as agents that connected at different times report).
+struct Publishing: Sendable {
+    var interval: TimeAmount
+    var payloadBytes: Int
+
+    /// The payload: bytes that do not compress, the same for every message.
+    var payload: ByteBuffer {
+        var generator = SplitMix64(seed: 0x6a75_6d70)
+        return ByteBuffer(bytes: (0..<payloadBytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+
+    /// Calls `publish` on the channel's event loop every interval, from a random first moment.
+    func start(on eventLoop: any EventLoop, _ publish: @escaping () -> Void) -> RepeatedTask {
+        let first = TimeAmount.nanoseconds(Int64.random(in: 0..<max(interval.nanoseconds, 1)))
+        return eventLoop.scheduleRepeatedTask(initialDelay: first, delay: interval) { _ in publish() }
+    }
+}
+
+/// The message a connection waits to have acknowledged: when it left, for the round trip.
+private struct Outstanding {
+    private var sent: NIODeadline?
+
+    mutating func send(_ counters: FleetCounters) -> Bool {
+        // One at a time: a message still unacknowledged when the next is due means the server is behind.
+        guard sent == nil else { return false }
+        sent = .now()
+        counters.reportsSent.add(1, ordering: .relaxed)
+        return true
+    }
+
+    mutating func acknowledged(_ counters: FleetCounters) {
+        guard let sent else { return }
+        self.sent = nil
+        counters.reportsAcked.add(1, ordering: .relaxed)
+        counters.recordRoundTrip(Double((NIODeadline.now() - sent).nanoseconds) / 1e6)
+    }
 }
 
 struct PeerHold {
@@ -28,6 +72,8 @@ struct PeerHold {
     let group: any EventLoopGroup
     let localAddress: SocketAddress?
     let counters: FleetCounters
+    /// nil: the connections stay idle.
+    var publishing: Publishing? = nil
 
     /// Opens `count` connections, `perSecond` at a time, and returns the channels once all are open
     /// or failed; the caller keeps them until it stops.
@@ -66,16 +112,18 @@ struct PeerHold {
             return try await bootstrap
                 .connectTimeout(.seconds(30))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { [tls, peer] channel in
+                .channelInitializer { [tls, peer, publishing] channel in
                     channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
                         switch peer {
                         case .mqtt:
                             try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
                             // Client ids are unique across processes: the broker drops the older of two alike.
-                            try pipeline.addHandler(MQTTIdleClient(clientID: "hold-\(getpid())-\(index)", counters: counters))
+                            try pipeline.addHandler(
+                                MQTTIdleClient(clientID: "hold-\(getpid())-\(index)", counters: counters, publishing: publishing)
+                            )
                         case .nats:
-                            try pipeline.addHandler(NATSIdleClient(tls: tls, counters: counters))
+                            try pipeline.addHandler(NATSIdleClient(tls: tls, counters: counters, publishing: publishing, subject: "stats.\(getpid()).\(index)"))
                         }
                     }
                 }
@@ -102,7 +150,7 @@ struct PeerHold {
 
 /// Counts a held connection once, and its end.
 private struct HeldState {
-    var held = false
+    private(set) var held = false
     mutating func ready(_ counters: FleetCounters) {
         guard !held else { return }
         held = true
@@ -121,14 +169,22 @@ final class MQTTIdleClient: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// The largest packet accepted from the broker (it sends CONNACK, PUBACK, PINGRESP: a few bytes).
+    static let maximumPacket = 1024
+
     let clientID: String
     let counters: FleetCounters
+    let publishing: Publishing?
     private var state = HeldState()
     private var received = ByteBuffer()
+    private var outstanding = Outstanding()
+    private var publisher: RepeatedTask?
+    private var packetID: UInt16 = 0
 
-    init(clientID: String, counters: FleetCounters) {
+    init(clientID: String, counters: FleetCounters, publishing: Publishing? = nil) {
         self.clientID = clientID
         self.counters = counters
+        self.publishing = publishing
     }
 
     /// CONNECT, MQTT 3.1.1, clean session, no credentials (the certificate identifies the client).
@@ -141,8 +197,23 @@ final class MQTTIdleClient: ChannelInboundHandler {
         variable.writeInteger(keepAlive)
         variable.writeInteger(UInt16(clientID.utf8.count))
         variable.writeString(clientID)
+        return packet(0x10, variable)
+    }
+
+    /// PUBLISH at QoS 1 (the broker answers PUBACK with the same packet id), not retained.
+    static func publish(topic: String, packetID: UInt16, payload: ByteBuffer) -> ByteBuffer {
+        var variable = ByteBuffer()
+        variable.writeInteger(UInt16(topic.utf8.count))
+        variable.writeString(topic)
+        variable.writeInteger(packetID)
+        variable.writeImmutableBuffer(payload)
+        return packet(0x32, variable)
+    }
+
+    /// A packet: its type and flags, the remaining length (7 bits a byte), the rest.
+    private static func packet(_ first: UInt8, _ variable: ByteBuffer) -> ByteBuffer {
         var packet = ByteBuffer()
-        packet.writeInteger(UInt8(0x10))
+        packet.writeInteger(first)
         var remaining = variable.readableBytes
         repeat {
             var byte = UInt8(remaining % 128)
@@ -162,18 +233,57 @@ final class MQTTIdleClient: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         received.writeBuffer(&bytes)
-        // CONNACK: 0x20, length 2, flags, return code 0 (accepted).
-        if received.readableBytes >= 4, let connack = received.getBytes(at: received.readerIndex, length: 4) {
-            if connack[0] == 0x20, connack[3] == 0 {
+        while let (type, body) = nextPacket() {
+            switch type {
+            case 0x20:  // CONNACK: flags, return code 0 (accepted)
+                guard body.count == 2, body[1] == 0 else {
+                    context.close(promise: nil)
+                    return
+                }
                 state.ready(counters)
-            } else {
-                context.close(promise: nil)
+                startPublishing(context: context)
+            case 0x40:  // PUBACK
+                outstanding.acknowledged(counters)
+            default:
+                break
             }
-            received.clear()
+        }
+        if received.readableBytes > Self.maximumPacket { context.close(promise: nil) }
+        received.discardReadBytes()
+    }
+
+    /// The next whole packet's type (high 4 bits) and body, consumed; nil until one is whole.
+    private func nextPacket() -> (UInt8, [UInt8])? {
+        guard let first = received.getInteger(at: received.readerIndex, as: UInt8.self) else { return nil }
+        var length = 0
+        var offset = 1
+        while true {
+            guard offset <= 4, let byte = received.getInteger(at: received.readerIndex + offset, as: UInt8.self) else { return nil }
+            length |= Int(byte & 0x7f) << (7 * (offset - 1))
+            offset += 1
+            if byte & 0x80 == 0 { break }
+        }
+        guard received.readableBytes >= offset + length else { return nil }
+        received.moveReaderIndex(forwardBy: offset)
+        let body = received.readBytes(length: length) ?? []
+        return (first & 0xf0, body)
+    }
+
+    private func startPublishing(context: ChannelHandlerContext) {
+        guard let publishing, publisher == nil else { return }
+        let payload = publishing.payload
+        let topic = "stats/\(clientID)"
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        publisher = publishing.start(on: context.eventLoop) { [self] in
+            guard outstanding.send(counters) else { return }
+            packetID = packetID == .max ? 1 : packetID + 1
+            let context = loopBound.value
+            context.writeAndFlush(wrapOutboundOut(Self.publish(topic: topic, packetID: packetID, payload: payload)), promise: nil)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        publisher?.cancel()
         state.closed(counters)
         context.fireChannelInactive()
     }
@@ -192,13 +302,19 @@ final class NATSIdleClient: ChannelInboundHandler {
 
     let tls: NIOSSLContext
     let counters: FleetCounters
+    let publishing: Publishing?
+    let subject: String
     private var state = HeldState()
     private var secured = false
     private var line: [UInt8] = []
+    private var outstanding = Outstanding()
+    private var publisher: RepeatedTask?
 
-    init(tls: NIOSSLContext, counters: FleetCounters) {
+    init(tls: NIOSSLContext, counters: FleetCounters, publishing: Publishing? = nil, subject: String) {
         self.tls = tls
         self.counters = counters
+        self.publishing = publishing
+        self.subject = subject
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -228,7 +344,12 @@ final class NATSIdleClient: ChannelInboundHandler {
             let hello = "CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":true,\"lang\":\"swift\",\"version\":\"0\",\"protocol\":1}\r\nPING\r\n"
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: hello)), promise: nil)
         } else if line.hasPrefix("PONG") {
-            state.ready(counters)
+            if state.held {
+                outstanding.acknowledged(counters)
+            } else {
+                state.ready(counters)
+                startPublishing(context: context)
+            }
         } else if line.hasPrefix("PING") {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "PONG\r\n")), promise: nil)
         } else if line.hasPrefix("-ERR") {
@@ -236,7 +357,21 @@ final class NATSIdleClient: ChannelInboundHandler {
         }
     }
 
+    /// Each message: PUB with its payload, then PING, in one write; the PONG acknowledges it.
+    private func startPublishing(context: ChannelHandlerContext) {
+        guard let publishing, publisher == nil else { return }
+        var message = ByteBuffer(string: "PUB \(subject) \(publishing.payloadBytes)\r\n")
+        message.writeImmutableBuffer(publishing.payload)
+        message.writeString("\r\nPING\r\n")
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        publisher = publishing.start(on: context.eventLoop) { [self] in
+            guard outstanding.send(counters) else { return }
+            loopBound.value.writeAndFlush(wrapOutboundOut(message), promise: nil)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        publisher?.cancel()
         state.closed(counters)
         context.fireChannelInactive()
     }

@@ -2,6 +2,7 @@ import Foundation
 import JumpAgentCore
 import JumpAgentLinux
 import JumpProtocol
+import NIOCore
 import Synchronization
 
 /// When simulated agents send a thumbnail with their statistics.
@@ -40,6 +41,15 @@ final class SyntheticStats: StatsSource {
         self.mode = mode
         self.picture = picture
         self.armed = Atomic(false)
+    }
+
+    /// The bytes of a steady statistics frame as these agents send one (every statistic the appliance
+    /// selects by default, no facts, no new picture): the size of the messages other servers are
+    /// sent to compare with (`jump-loadgen hold --publish-every`).
+    static func steadyFrameBytes() async -> Int {
+        let stats = SyntheticStats(index: 0, mode: .none, picture: Thumbnail(jpeg: Data(), width: 0, height: 0))
+        let report = await stats.report(ReportRequest(selection: Set(WireStatistic.allCases), includeFacts: false))
+        return ControlCodec.frame(id: 1, .statsReport(report)).readableBytes
     }
 
     /// The next report of this agent carries a new picture, whatever the mode.
