@@ -10,7 +10,7 @@
 #                             [--on-stack REGEX]... [--output FILE] [--no-build]
 #   Benchmarks/cpu-profile.sh --stacks FILE [--on-stack REGEX]... [--output FILE]
 #
-#   (default)      under steady.sh with --clients N (default 5,000), without its API check
+#   (default)      under steady.sh with --clients N (default 5,000), without its API check or the peers
 #   --handshake    under handshake.sh --no-peers instead
 #   --seconds      how long perf samples (default 20); the benchmark's window is made that long and
 #                  10 s more, and sampling starts 2 s into it
@@ -80,7 +80,7 @@ trap 'stop_benchmark; cleanup' EXIT
 benchmark_log=$work/benchmark.log
 window=$((seconds + sampling_delay_s + 8))
 if [ "$mode" = steady ]; then
-    JUMP_BENCH_BIN=$bin setsid Benchmarks/steady.sh --no-build --no-verify --clients "$clients" --window "$window" \
+    JUMP_BENCH_BIN=$bin setsid Benchmarks/steady.sh --no-build --no-verify --no-peers --clients "$clients" --window "$window" \
         --output "$work/steady.json" >"$benchmark_log" 2>&1 &
     marker="steady.sh: measuring"
 else

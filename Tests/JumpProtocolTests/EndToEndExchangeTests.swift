@@ -268,6 +268,13 @@ import Testing
         try pair.agent.writeInbound(next)
         #expect(pair.agentSide.events.withLock { $0.last } == .message(.notice(notice)))
 
+        // Without a promise for its envelope id (how the appliance acknowledges statistics) it goes out too.
+        notice.text = "session ends in 5 minutes"
+        serverConnection.send(.notice(notice), promise: nil)
+        let unasked = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
+        try pair.agent.writeInbound(unasked)
+        #expect(pair.agentSide.events.withLock { $0.last } == .message(.notice(notice)))
+
         // The agent consumes what it got; its window update lets the rest flow.
         var received = pair.agentSide.events.withLock { $0.reduce(0) { if case .data(_, let n) = $1 { $0 + n } else { $0 } } }
         #expect(received == Int(window))

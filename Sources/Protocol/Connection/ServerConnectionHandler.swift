@@ -267,7 +267,9 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        promise?.succeed(output.send(message, context: context))
+        // Sent whether or not anyone asked for the id: `promise?.succeed(output.send(...))` would skip the send.
+        let id = output.send(message, context: context)
+        promise?.succeed(id)
     }
 
     fileprivate func close(_ goodbye: WireGoodbye) {
@@ -350,8 +352,15 @@ public struct ServerConnection: Sendable, Hashable {
     @discardableResult
     public func send(_ message: ControlMessage) -> EventLoopFuture<UInt64> {
         let promise = eventLoop.makePromise(of: UInt64.self)
-        reference.run { $0.send(message, promise: promise) }
+        send(message, promise: promise)
         return promise.futureResult
+    }
+
+    /// Sends a control message on an admitted connection; `promise`, when given, gets its envelope id.
+    /// Without one nothing is allocated to tell it: the appliance acknowledges every statistics report
+    /// this way.
+    public func send(_ message: ControlMessage, promise: EventLoopPromise<UInt64>?) {
+        reference.run { $0.send(message, promise: promise) }
     }
 
     /// Says goodbye and closes.

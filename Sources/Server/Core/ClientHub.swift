@@ -521,7 +521,7 @@ public final class ClientHub: ServerConnectionDelegate {
         switch message {
         case .statsReport(let report):
             ingest(report, from: clientID)
-            connection.send(.ack(WireAck(ref: id, .ok)))
+            connection.send(.ack(WireAck(ref: id, .ok)), promise: nil)
         case .ack(let ack):
             let waiter = state.withLock { $0.pendingAcks.removeValue(forKey: PendingAck(clientID: clientID, messageID: ack.ref)) }
             waiter?.continuation.resume(returning: ack)
