@@ -179,7 +179,7 @@ measure_peer() {
     start_peer "$name" "$port" "$work/pki"
     sleep 1
     local protocol cpu0 cpu1
-    protocol=$([ "$name" = mosquitto ] && echo mqtt || echo nats)
+    protocol=$(peer_protocol "$name")
     cpu0=$(cpu_seconds "$peer_pid")
     log "$name: $peer_connections connections at $peer_rate/s"
     per_process=$(((peer_connections + processes - 1) / processes))

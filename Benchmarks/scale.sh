@@ -139,7 +139,7 @@ measure_peer() {
     local base
     base=$(rss_median_kib "$pid" 3)
     local protocol
-    protocol=$([ "$name" = mosquitto ] && echo mqtt || echo nats)
+    protocol=$(peer_protocol "$name")
     log "$name: $n clients connecting (baseline ${base} KiB)"
     local processes=$(((n + per_process - 1) / per_process))
     start_loadgens "$name" "$n" hold --tls "127.0.0.1:$port" --protocol "$protocol" --rate $((peer_rate / processes)) \

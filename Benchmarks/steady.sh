@@ -283,7 +283,7 @@ if [ "$peers" -eq 1 ]; then
         sleep 2
         log "$name: $clients clients connecting at $start_rate/s, a message each every $interval s"
         start_loadgens "$name" "$clients" hold --tls "127.0.0.1:$peer_port" \
-            --protocol "$([ "$name" = mosquitto ] && echo mqtt || echo nats)" --rate $((start_rate / processes)) \
+            --protocol "$(peer_protocol "$name")" --rate $((start_rate / processes)) \
             --ca "$work/pki/ca.pem" --cert "$work/pki/client.pem" --key "$work/pki/client.key" \
             --every "$every" --publish-every "$interval"
         wait_sum held "$clients" $((clients / start_rate + connect_margin_s)) "${lg_files[@]}" ||

@@ -23,13 +23,15 @@ enum PeerProtocol: String, CaseIterable, Sendable {
 /// One message every `interval` from each held connection, the first at a random point of the
 /// first interval (as agents that connected at different times report).
 struct Publishing: Sendable {
-    var interval: TimeAmount
-    var payloadBytes: Int
+    let interval: TimeAmount
+    /// The payload: bytes that do not compress, the same for every message of every connection.
+    let payload: ByteBuffer
+    var payloadBytes: Int { payload.readableBytes }
 
-    /// The payload: bytes that do not compress, the same for every message.
-    var payload: ByteBuffer {
+    init(interval: TimeAmount, payloadBytes: Int) {
+        self.interval = interval
         var generator = SplitMix64(seed: 0x6a75_6d70)
-        return ByteBuffer(bytes: (0..<payloadBytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        payload = ByteBuffer(bytes: (0..<payloadBytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
     /// Calls `publish` on the channel's event loop every interval, from a random first moment.

@@ -174,6 +174,10 @@ wait_listening() {
     done
 }
 
+# The protocol jump-loadgen hold speaks to a peer started by start_peer.
+#   peer_protocol mosquitto|nats-server
+peer_protocol() { [ "$1" = mosquitto ] && echo mqtt || echo nats; }
+
 # mosquitto or nats-server on 127.0.0.1:PORT with TLS 1.3 and required client certificates from
 # peer_pki PKI, as scale.sh configures them. Sets peer_pid once it listens.
 #   start_peer mosquitto|nats-server PORT PKI
