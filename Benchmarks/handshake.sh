@@ -6,8 +6,8 @@
 # handshake, >= 3,000 handshakes/s) and writes the figures to a file.
 #
 #   Benchmarks/handshake.sh [--processes N] [--concurrency N] [--duration S] [--threads N]
-#                           [--peer-connections N] [--peer-rate N] [--no-peers] [--output FILE]
-#                           [--cache DIR] [--no-build]
+#                           [--peer-connections N] [--peer-rate N] [--no-peers] [--tls KIND]
+#                           [--output FILE] [--cache DIR] [--no-build]
 #
 #   --processes         jump-loadgen processes, each from its own 127.0.0.x address (default 4)
 #   --concurrency       agents churning in each process, i.e. connections in flight (default 32)
@@ -17,14 +17,21 @@
 #   --peer-connections  connections made to mosquitto and nats-server each (default 2000)
 #   --peer-rate         new connections per second to them (default 1000)
 #   --no-peers          measure the appliance only
+#   --tls               full, resumed or both (default): the appliance's churn with every connection
+#                       a full handshake (jump-loadgen handshake --full-handshakes), with agents
+#                       resuming their last session as jump-agent does, or one after the other
 #   --output            the figures as JSON (default /tmp/handshake-bench-DATE.json; the table
 #                       beside it, .txt)
 #   --cache             the enrollment cache (default ~/.cache/jump-loadgen/scale, shared with
 #                       scale.sh); processes x concurrency agents are enrolled there when missing
 #
-# Each connection is a full TLS 1.3 handshake with the enrolled agent's own P-256 client certificate
-# and the agent's Hello/Welcome, made by the agent's own runtime (jump-loadgen handshake); the agent
-# then stops as jump-agent stops (a Goodbye, then close) and connects again at once. No statistics
+# Each connection is a TLS 1.3 handshake with the enrolled agent's own P-256 client certificate and
+# the agent's Hello/Welcome, made by the agent's own runtime (jump-loadgen handshake); the agent
+# then stops as jump-agent stops (a Goodbye, then close) and connects again at once. "full": every
+# handshake exchanges and verifies both certificates; "resumed": as jump-agent, each agent offers
+# the session of its last connection (the appliance's ticket), so all but each agent's first
+# connection resume it (a fresh key exchange, no certificates, no signatures). Each kind runs on a
+# fresh appliance. No statistics
 # report is sent. The agents run from a copy of their enrolled files on tmpfs (/dev/shm), because
 # each connection writes the agent's state file (with fsync) as jump-agent does.
 #
@@ -53,6 +60,7 @@ threads=1
 peer_connections=2000
 peer_rate=1000
 peers=1
+tls=both
 output=/tmp/handshake-bench-$(date +%Y%m%d-%H%M%S).json
 cache=$enrollment_cache
 build=1
@@ -64,6 +72,7 @@ parse_options \
     --peer-connections=peer_connections \
     --peer-rate=peer_rate \
     --no-peers:peers=0 \
+    --tls=tls \
     --output=output \
     --cache=cache \
     --no-build:build=0 \
@@ -100,8 +109,13 @@ done
 rows=()
 delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-# --- The appliance, admission control lifted.
-data=$work/handshake-data
+# --- The appliance, admission control lifted: once with every connection a full handshake, once
+# as agents connect again (resuming the TLS session of their last connection).
+#   measure_jump full|resumed
+measure_jump() {
+local handshakes=$1 handshake_flags=()
+[ "$handshakes" = full ] && handshake_flags=(--full-handshakes)
+data=$work/handshake-data-$handshakes
 cp -a "$pristine" "$data"
 port=$(agent_port)
 start_appliance_with "$data" "$port" "$(free_port)" --log-level warning --unlimited-admission
@@ -114,16 +128,16 @@ idle0=$(cpu_seconds "$server_pid")
 sleep "$idle_s"
 idle1=$(cpu_seconds "$server_pid")
 idle_cpu_per_s=$(awk -v a="$idle0" -v b="$idle1" -v s="$idle_s" 'BEGIN { printf "%.4f", (b - a) / s }')
-log "jump-server: $processes processes x $concurrency agents churning for $duration s (idle CPU ${idle_cpu_per_s} s/s)"
+log "jump-server ($handshakes handshakes): $processes processes x $concurrency agents churning for $duration s (idle CPU ${idle_cpu_per_s} s/s)"
 cpu_before=$(cpu_seconds "$server_pid")
 started_at=$(date +%s.%N)
 files=()
 pids=()
 for i in $(seq 0 $((processes - 1))); do
-    file=$work/handshake-$i.json
+    file=$work/handshake-$handshakes-$i.json
     "$bin/jump-loadgen" handshake --cache "$churn_cache" --first $((i * concurrency)) --agents "$concurrency" \
         --source "$(source_address "$i")" --server "127.0.0.1:$port" --duration "$duration" --every 1 \
-        --threads "$threads" --json "$file" >"$work/handshake-$i.log" 2>&1 &
+        --threads "$threads" "${handshake_flags[@]}" --json "$file" >"$work/handshake-$i.log" 2>&1 &
     pids+=($!)
     files+=("$file")
     started $!
@@ -141,13 +155,15 @@ sleep 2
 cpu_after=$(cpu_seconds "$server_pid")
 wall=$(awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 stop_pid "$server_pid"
-rows+=("$("$python" - "$(delta "$cpu_before" "$cpu_after")" "$idle_cpu_per_s" "$wall" "$processes" "$concurrency" "$site_rate" "${files[@]}" <<'PY'
+rows+=("$("$python" - "$(delta "$cpu_before" "$cpu_after")" "$idle_cpu_per_s" "$wall" "$processes" "$concurrency" "$site_rate" "$handshakes" "${files[@]}" <<'PY'
 import json, sys
 cpu, idle, wall = (float(v) for v in sys.argv[1:4])
 processes, concurrency, site_rate = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-figures = [json.load(open(path)) for path in sys.argv[7:]]
+kind = sys.argv[7]
+figures = [json.load(open(path)) for path in sys.argv[8:]]
 handshakes = sum(f["handshakes"] for f in figures)
-row = {"server": "jump-server", "mode": "churn (connect, Hello/Welcome, Goodbye, close)",
+row = {"server": "jump-server", "handshakes": kind, "mode": "churn (connect, Hello/Welcome, Goodbye, close)",
+       "resumed": sum(f.get("resumedHandshakes", 0) for f in figures),
        "processes": processes, "concurrency": concurrency, "connections": handshakes,
        "seconds": round(max(f["elapsedSeconds"] for f in figures), 1),
        "perSecond": round(sum(f["handshakes"] / max(f["elapsedSeconds"], 0.001) for f in figures), 1),
@@ -168,9 +184,17 @@ if handshakes:
 print(json.dumps(row))
 PY
 )")
-log "jump-server: ${rows[-1]}"
+log "jump-server ($handshakes handshakes): ${rows[-1]}"
 "$python" -c 'import json, sys; r = json.loads(sys.argv[1]); sys.exit(0 if r["perSecond"] > 2 * r["siteConnectionRate"] else 1)' "${rows[-1]}" ||
     log "warning: not much above the site's connection-rate ($site_rate/s): is admission control lifted?"
+
+}
+case $tls in
+    full) measure_jump full ;;
+    resumed) measure_jump resumed ;;
+    both) measure_jump full; measure_jump resumed ;;
+    *) die "--tls takes full, resumed or both, not $tls" ;;
+esac
 
 # --- mosquitto and nats-server: connections opened (TLS 1.3, client certificate) and closed.
 measure_peer() {
@@ -223,24 +247,28 @@ import json, sys
 machine, output = json.loads(sys.argv[1]), sys.argv[2]
 goal_ms, goal_rate = float(sys.argv[3]), float(sys.argv[4])
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
-jump = next((r for r in rows if r["server"] == "jump-server"), None)
-goals = {}
-if jump and "serverMsPerConnection" in jump:
-    goals = {"msPerHandshake": goal_ms, "handshakesPerSecond": goal_rate,
-             "msPerHandshakeMet": jump["serverMsPerConnection"] <= goal_ms,
-             "handshakesPerSecondMet": jump["perSecond"] >= goal_rate}
+jumps = [r for r in rows if r["server"] == "jump-server" and "serverMsPerConnection" in r]
+goals = {r["handshakes"]: {"msPerHandshake": goal_ms, "handshakesPerSecond": goal_rate,
+                           "msPerHandshakeMet": r["serverMsPerConnection"] <= goal_ms,
+                           "handshakesPerSecondMet": r["perSecond"] >= goal_rate} for r in jumps}
 json.dump({"machine": machine, "goals": goals, "results": rows}, open(output, "w"), indent=2)
 lines = ["handshake capacity: TLS 1.3 with a P-256 client certificate; the appliance with admission control lifted", ""]
-lines.append("%-12s  %11s  %8s  %12s  %13s  %16s  %14s  %9s" % ("server", "connections", "seconds", "handshakes/s", "server CPU s", "server ms/conn", "1 core: conn/s", "failures"))
+lines.append("%-22s  %11s  %8s  %12s  %13s  %16s  %14s  %9s" % ("server", "connections", "seconds", "handshakes/s", "server CPU s", "server ms/conn", "1 core: conn/s", "failures"))
 for r in rows:
     g = lambda k, f="%s": "-" if r.get(k) is None else f % r[k]
-    lines.append("%-12s  %11d  %8s  %12s  %13.2f  %16s  %14s  %9d" % (r["server"], r["connections"], g("seconds", "%.1f"), g("perSecond", "%.0f"), r["serverCPUSeconds"], g("serverMsPerConnection", "%.3f"), g("perCoreProjection", "%d"), r.get("connectFailures", 0)))
+    label = r["server"] + (" (%s)" % r["handshakes"] if "handshakes" in r else "")
+    lines.append("%-22s  %11d  %8s  %12s  %13.2f  %16s  %14s  %9d" % (label, r["connections"], g("seconds", "%.1f"), g("perSecond", "%.0f"), r["serverCPUSeconds"], g("serverMsPerConnection", "%.3f"), g("perCoreProjection", "%d"), r.get("connectFailures", 0)))
 lines.append("")
-if jump:
-    lines.append("jump-server: %d processes x %d agents churning; attempt to Welcome p50 %.1f ms, p99 %.1f ms (highest of the processes); clients used %.3f ms CPU per handshake; idle appliance %.4f CPU s/s (%.3f ms/handshake without it)" % (jump["processes"], jump["concurrency"], jump["welcomeP50Ms"], jump["welcomeP99Ms"], jump.get("clientMsPerConnection", 0), jump["serverIdleCPUPerSecond"], jump.get("serverMsPerConnectionLessIdle", 0)))
-if goals:
-    yes = lambda b: "met" if b else "NOT met"
-    lines.append("goals: <= %.1f ms server CPU per handshake: %s (%.3f ms); >= %d handshakes/s: %s (%.0f/s measured; %d/s per core of the appliance)" % (goal_ms, yes(goals["msPerHandshakeMet"]), jump["serverMsPerConnection"], goal_rate, yes(goals["handshakesPerSecondMet"]), jump["perSecond"], jump["perCoreProjection"]))
+for jump in jumps:
+    lines.append("jump-server (%s): %d processes x %d agents churning, %d of %d handshakes resumed; attempt to Welcome p50 %.1f ms, p99 %.1f ms (highest of the processes); clients used %.3f ms CPU per handshake; idle appliance %.4f CPU s/s (%.3f ms/handshake without it)" % (jump["handshakes"], jump["processes"], jump["concurrency"], jump["resumed"], jump["connections"], jump["welcomeP50Ms"], jump["welcomeP99Ms"], jump.get("clientMsPerConnection", 0), jump["serverIdleCPUPerSecond"], jump.get("serverMsPerConnectionLessIdle", 0)))
+yes = lambda b: "met" if b else "NOT met"
+for jump in jumps:
+    met = goals[jump["handshakes"]]
+    lines.append("goals, %s handshakes: <= %.1f ms server CPU per handshake: %s (%.3f ms); >= %d handshakes/s: %s (%.0f/s measured; %d/s per core of the appliance)" % (jump["handshakes"], goal_ms, yes(met["msPerHandshakeMet"]), jump["serverMsPerConnection"], goal_rate, yes(met["handshakesPerSecondMet"]), jump["perSecond"], jump["perCoreProjection"]))
+peers = [r for r in rows if r["server"] != "jump-server" and r.get("serverMsPerConnection")]
+for jump in jumps:
+    if peers:
+        lines.append("jump-server (%s) / peer, CPU per connection: %s" % (jump["handshakes"], ", ".join("%s %.2f" % (p["server"], jump["serverMsPerConnection"] / p["serverMsPerConnection"]) for p in peers)))
 lines.append("machine: %(cores)d cores, kernel %(kernel)s, load average %(loadAverage)s at the end; clients and servers share the cores" % machine)
 text = "\n".join(lines)
 print(text)

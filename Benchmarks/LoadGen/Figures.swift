@@ -33,6 +33,8 @@ final class FleetCounters: Sendable {
     static let maximumArrivals = 1_000_000
 
     let ready = Atomic<Int>(0)
+    /// Of `ready`, the connections whose TLS handshake resumed an earlier session.
+    let resumed = Atomic<Int>(0)
     let closedAfterReady = Atomic<Int>(0)
     let closedBeforeReady = Atomic<Int>(0)
     let connectFailures = Atomic<Int>(0)
@@ -51,7 +53,8 @@ final class FleetCounters: Sendable {
 
     var held: Int { ready.load(ordering: .relaxed) - closedAfterReady.load(ordering: .relaxed) }
 
-    func recordReady() {
+    func recordReady(resumed: Bool) {
+        if resumed { self.resumed.add(1, ordering: .relaxed) }
         let held = ready.add(1, ordering: .relaxed).newValue - closedAfterReady.load(ordering: .relaxed)
         peakHeld.max(held, ordering: .relaxed)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -120,8 +123,8 @@ final class AgentProbe: Sendable {
 
     func observe(_ event: AgentRuntimeEvent) {
         switch event {
-        case .ready:
-            counters.recordReady()
+        case .ready(let resumed):
+            counters.recordReady(resumed: resumed)
         case .closed(_, let wasReady):
             if wasReady {
                 counters.closedAfterReady.add(1, ordering: .relaxed)
@@ -162,6 +165,8 @@ struct Figures: Codable {
     var held = 0
     var peakHeld = 0
     var handshakes = 0
+    /// Of `handshakes`, those that resumed an earlier TLS session.
+    var resumedHandshakes = 0
     var handshakesPerSecond = 0.0
     var peakHandshakesPerSecond = 0.0
     var connectFailures = 0
@@ -236,6 +241,7 @@ struct Figures: Codable {
             agents                  \(agents)
             connections held        \(held) (peak \(peakHeld))
             handshakes              \(handshakes) (peak \(String(format: "%.0f", peakHandshakesPerSecond))/s; \(String(format: "%.1f", Double(handshakes) / max(elapsedSeconds, 0.001)))/s over the run)
+            resumed                 \(resumedHandshakes) of those handshakes
             connect failures        \(connectFailures) (timeouts \(connectTimeouts)); closed before ready \(closedBeforeReady)
             closed after ready      \(closedAfterReady); gave up \(gaveUp)
             reports                 \(reportsAcked) acknowledged of \(reportsSent) sent; \(String(format: "%.1f", Double(reportsAcked) / max(elapsedSeconds, 1)))/s over the run
@@ -326,6 +332,7 @@ final class FiguresPrinter: Sendable {
         figures.held = counters.held
         figures.peakHeld = counters.peakHeld.load(ordering: .relaxed)
         figures.handshakes = ready
+        figures.resumedHandshakes = counters.resumed.load(ordering: .relaxed)
         figures.connectFailures = counters.connectFailures.load(ordering: .relaxed)
         figures.connectTimeouts = counters.connectTimeouts.load(ordering: .relaxed)
         figures.closedAfterReady = counters.closedAfterReady.load(ordering: .relaxed)

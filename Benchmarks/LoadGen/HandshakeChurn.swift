@@ -21,6 +21,7 @@ struct HandshakeChurn {
         group: any EventLoopGroup,
         localAddress: SocketAddress?,
         server: String?,
+        resumption: Bool,
         logger: Logger
     ) throws {
         var agents: [(AgentRuntime, WelcomeSignal)] = []
@@ -31,10 +32,11 @@ struct HandshakeChurn {
             let welcome = WelcomeSignal()
             let runtime = try AgentRuntime(
                 files: files, stats: NoReports(), logger: logger, group: group, localAddress: localAddress,
+                resumption: resumption,
                 observer: { [counters] event in
                     switch event {
-                    case .ready:
-                        counters.recordReady()
+                    case .ready(let resumed):
+                        counters.recordReady(resumed: resumed)
                         welcome.fire(.welcomed)
                     case .closed(_, let wasReady):
                         if wasReady {

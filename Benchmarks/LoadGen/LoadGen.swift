@@ -178,13 +178,17 @@ extension LoadGen {
         static let configuration = CommandConfiguration(
             abstract: "Churn connections: every agent connects, is welcomed, stops and connects again at once.",
             discussion: """
-                Each connection is a full TLS 1.3 handshake with the agent's own client certificate \
-                and Hello/Welcome, made by the agent's own runtime, and ended as jump-agent ends it \
+                Each connection is a TLS 1.3 handshake with the agent's own client certificate and \
+                Hello/Welcome, made by the agent's own runtime, and ended as jump-agent ends it \
                 when it stops (a Goodbye, then close); no statistics report is sent. As many \
-                connections are in flight as there are agents in the process. Each connection writes \
+                connections are in flight as there are agents in the process. As jump-agent does, an \
+                agent resumes the TLS session of its last connection when the appliance gave it a \
+                ticket (no certificates, no signatures; a fresh key exchange), so every connection \
+                after an agent's first is a resumption; --full-handshakes makes each one a full \
+                handshake. Each connection writes \
                 the agent's state file, as jump-agent does: give a --cache on tmpfs (a copy of the \
                 enrolled agents) so the file system does not set the pace. The figures: handshakes \
-                (the appliance's welcomes) and handshakes/s, the time from the start of an attempt \
+                (the appliance's welcomes), how many resumed, handshakes/s, the time from the start of an attempt \
                 to the Welcome p50/p99, connect failures and time-outs, and this process's CPU. The \
                 appliance's connection-rate setting admits at most 300 connections a second; start \
                 it with --unlimited-admission to measure beyond.
@@ -197,6 +201,9 @@ extension LoadGen {
         @Option(help: "HOST:PORT of the appliance's agent listener, when it differs from the installer's (rewrites the cached agents' configuration).")
         var server: String?
 
+        @Flag(help: "Make every connection a full TLS handshake (certificates and signatures): no session resumption.")
+        var fullHandshakes = false
+
         func run() async throws {
             Quiet.bootstrap()
             let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
@@ -206,7 +213,7 @@ extension LoadGen {
             let counters = FleetCounters()
             let churn = try HandshakeChurn(
                 cache: cache, range: agentOptions.range, counters: counters, group: group, localAddress: localAddress,
-                server: server, logger: Logger(label: "jump-loadgen")
+                server: server, resumption: !fullHandshakes, logger: Logger(label: "jump-loadgen")
             )
             let printer = FiguresPrinter(
                 counters: counters, agents: agentOptions.agents, mode: "handshake", output: common.json, arrivals: false,

@@ -156,7 +156,7 @@ private struct HeldState {
     mutating func ready(_ counters: FleetCounters) {
         guard !held else { return }
         held = true
-        counters.recordReady()
+        counters.recordReady(resumed: false)
     }
     func closed(_ counters: FleetCounters) {
         if held {

@@ -1,6 +1,6 @@
 // BoringSSL as swift-nio-ssl builds and links it. `CNIOBoringSSL` is a target of the swift-nio-ssl
 // package, not one of its products: it is importable because the `NIOSSL` product depends on it, and
-// the project pins swift-nio-ssl's version. See AgentTLSServerHandler.swift for why the appliance
+// the project pins swift-nio-ssl's version. See AgentTLSHandler.swift for why the appliance
 // drives BoringSSL itself on its agent listener.
 import CNIOBoringSSL
 import Crypto
@@ -16,8 +16,13 @@ public import X509
 ///   support code pins in it (``SupportServerTrust``);
 /// - a client certificate is asked for (the CA's name is sent) but not required; when presented it
 ///   must chain to the appliance CA and be valid for client authentication, or the handshake fails;
-/// - no session tickets and no session cache: agents keep one connection for hours and nothing could
-///   resume a session anyway;
+/// - resumption by session tickets (TLS 1.3's PSK with a fresh (EC)DHE key exchange, so forward
+///   secrecy holds; no early data), one ticket per connection, so that an agent reconnecting after a
+///   network failure skips the certificates and their signatures. A resumed session carries the
+///   client certificate the full handshake verified, so the appliance checks its serial at Hello as
+///   for any connection; the session cannot outlive ``resumptionLifetime`` since that full
+///   handshake, nor the certificate's own end (``verify(_:alert:)`` bounds it). The ticket keys are
+///   BoringSSL's, in memory, rotated every two days: a restarted appliance takes full handshakes;
 /// - a client's Certificate message of at most 16 KiB.
 ///
 /// It runs BoringSSL in its certificate-buffer mode: a connection keeps the client's certificate as
@@ -27,6 +32,10 @@ public final class AgentTLSServerContext: @unchecked Sendable {
     let context: OpaquePointer
     /// The appliance CA, the only trust root for client certificates.
     private let trustStore: OpaquePointer
+
+    /// The longest a session may be resumed after the full handshake that verified the client's
+    /// certificate chain; after it the agent makes a full handshake again.
+    public static let resumptionLifetime: UInt32 = 24 * 60 * 60
 
     public init(identity: TLSIdentity, clientCA: Certificate) throws {
         guard let context = SSL_CTX_new(TLS_with_buffers_method()) else {
@@ -39,33 +48,12 @@ public final class AgentTLSServerContext: @unchecked Sendable {
         self.context = context
         self.trustStore = trustStore
 
-        let leafDER = try identity.certificate.derBytes
         let caDER = try clientCA.derBytes
-        let ca = try Self.decode(caDER, with: d2i_X509, orThrow: "the CA certificate could not be parsed")
+        let ca = try TLSContextParts.decode(caDER, with: d2i_X509, orThrow: "the CA certificate could not be parsed")
         defer { X509_free(ca) }
-        guard X509_STORE_add_cert(trustStore, ca) == 1 else {
-            throw AgentTLSError.configuration("the CA certificate could not be trusted: \(AgentTLSError.drainQueue())")
-        }
-
-        guard SSL_CTX_set_min_proto_version(context, UInt16(TLS1_3_VERSION)) == 1,
-              SSL_CTX_set_max_proto_version(context, UInt16(TLS1_3_VERSION)) == 1
-        else { throw AgentTLSError.configuration("TLS 1.3 could not be selected") }
-
-        let chain = [Self.buffer(leafDER), Self.buffer(caDER)]
-        defer { chain.forEach { CRYPTO_BUFFER_free($0) } }
-        guard !chain.contains(nil) else { throw AgentTLSError.configuration("BoringSSL could not hold the certificates") }
-        let key = try Self.decode(
-            Array(identity.privateKey.derRepresentation),
-            with: d2i_AutoPrivateKey,
-            orThrow: "the appliance's private key could not be read"
-        )
-        defer { EVP_PKEY_free(key) }
-        let installed = chain.withUnsafeBufferPointer { chain in
-            SSL_CTX_set_chain_and_key(context, chain.baseAddress, chain.count, key, nil)
-        }
-        guard installed == 1 else {
-            throw AgentTLSError.configuration("the appliance's certificate and key do not match: \(AgentTLSError.drainQueue())")
-        }
+        try TLSContextParts.trust(ca, in: trustStore)
+        try TLSContextParts.onlyTLS13(context)
+        try TLSContextParts.install(identity, presenting: [try identity.certificate.derBytes, caDER], in: context, owner: "the appliance's")
 
         // The CA's name in the CertificateRequest, so that a client with several certificates knows
         // which to present (swift-nio-ssl's `sendCANameList`).
@@ -83,15 +71,19 @@ public final class AgentTLSServerContext: @unchecked Sendable {
 
         SSL_CTX_set_custom_verify(context, SSL_VERIFY_PEER) { ssl, alert in
             guard let ssl, let alert else { return ssl_verify_invalid }
-            return AgentTLSServerContext.verify(ssl, alert: alert)
+            guard let raw = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), AgentTLSServerContext.contextIndex) else {
+                return ssl_verify_invalid
+            }
+            return Unmanaged<AgentTLSServerContext>.fromOpaque(raw).takeUnretainedValue().verify(ssl, alert: alert)
         }
         SSL_CTX_set_alpn_select_cb(context, { _, selected, selectedLength, offered, offeredLength, _ in
             AgentTLSServerContext.selectJumpProtocol(selected, selectedLength, offered, offeredLength)
         }, nil)
-        // No resumption, by construction: a resumed session would not pass through `verify`.
-        SSL_CTX_set_num_tickets(context, 0)
-        _ = SSL_CTX_set_options(context, UInt32(SSL_OP_NO_TICKET))
+        // Stateless tickets only (TLS 1.3 resumes no other way here): no server-side session cache.
+        // BoringSSL sends the ticket with the appliance's first write, the Welcome.
+        SSL_CTX_set_num_tickets(context, 1)
         SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF)
+        SSL_CTX_set_session_psk_dhe_timeout(context, Self.resumptionLifetime)
         // A client sends one certificate of about 0.5 KiB; BoringSSL buffers the whole Certificate
         // message before `verify` sees it, up to 100 KiB by default, and keeps every certificate in
         // the session. Bounded here, before any check.
@@ -116,34 +108,17 @@ public final class AgentTLSServerContext: @unchecked Sendable {
 
     /// The custom verification: the client's leaf must chain to the appliance CA, be within its
     /// validity and allow client authentication, as BoringSSL's own verification would check it
-    /// (`ssl_client` purpose). The parsed copy lives only for this call.
-    private static func verify(_ ssl: OpaquePointer, alert: UnsafeMutablePointer<UInt8>) -> ssl_verify_result_t {
-        alert.pointee = UInt8(SSL_AD_BAD_CERTIFICATE)
-        guard let raw = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), contextIndex),
-              let certificates = SSL_get0_peer_certificates(ssl),
-              sk_CRYPTO_BUFFER_num(certificates) > 0,
-              let leaf = X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(certificates, 0))
-        else { return ssl_verify_invalid }
-        defer { X509_free(leaf) }
-        let this = Unmanaged<AgentTLSServerContext>.fromOpaque(raw).takeUnretainedValue()
-        guard let verification = X509_STORE_CTX_new() else { return ssl_verify_invalid }
-        defer { X509_STORE_CTX_free(verification) }
-        guard X509_STORE_CTX_init(verification, this.trustStore, leaf, nil) == 1,
-              X509_STORE_CTX_set_default(verification, "ssl_client") == 1
-        else { return ssl_verify_invalid }
-        guard X509_verify_cert(verification) == 1 else {
-            switch X509_STORE_CTX_get_error(verification) {
-            case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID:
-                alert.pointee = UInt8(SSL_AD_CERTIFICATE_EXPIRED)
-            case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
-                 X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-                alert.pointee = UInt8(SSL_AD_UNKNOWN_CA)
-            default:
-                break
-            }
-            ERR_clear_error()
-            return ssl_verify_invalid
-        }
+    /// (`ssl_client` purpose). Then the session the handshake makes, which a ticket may resume, is
+    /// bounded by ``resumptionLifetime`` and by the certificate's end: a resumption skips this check,
+    /// so it must not outlive what the check found.
+    private func verify(_ ssl: OpaquePointer, alert: UnsafeMutablePointer<UInt8>) -> ssl_verify_result_t {
+        var notAfter: Int64 = 0
+        let result = TLSContextParts.verifyPeer(ssl, against: trustStore, purpose: "ssl_client", alert: alert, notAfter: &notAfter)
+        guard result == ssl_verify_ok else { return result }
+        // During the handshake, the session it is making.
+        guard let session = SSL_get_session(ssl) else { return ssl_verify_invalid }
+        let left = max(0, notAfter - Int64(time(nil)))
+        SSL_SESSION_set_timeout(session, UInt32(min(Int64(Self.resumptionLifetime), left)))
         return ssl_verify_ok
     }
 
@@ -159,33 +134,12 @@ public final class AgentTLSServerContext: @unchecked Sendable {
     ) -> Int32 {
         var chosen: UnsafeMutablePointer<UInt8>?
         var length: UInt8 = 0
-        let outcome = jumpProtocolList.withUnsafeBufferPointer {
+        let outcome = TLSContextParts.jumpProtocolList.withUnsafeBufferPointer {
             SSL_select_next_proto(&chosen, &length, offered, offeredLength, $0.baseAddress, UInt32($0.count))
         }
         guard outcome == OPENSSL_NPN_NEGOTIATED, let chosen else { return SSL_TLSEXT_ERR_ALERT_FATAL }
         selected?.pointee = UnsafePointer(chosen)
         selectedLength?.pointee = length
         return SSL_TLSEXT_ERR_OK
-    }
-
-    /// `jump/1` in ALPN's wire format: a length byte, then the name.
-    private static let jumpProtocolList = [UInt8(ProtocolVersion.alpn.utf8.count)] + Array(ProtocolVersion.alpn.utf8)
-
-    private static func buffer(_ bytes: [UInt8]) -> OpaquePointer? {
-        bytes.withUnsafeBufferPointer { CRYPTO_BUFFER_new($0.baseAddress, $0.count, nil) }
-    }
-
-    /// Decodes DER with one of BoringSSL's `d2i_` functions.
-    private static func decode(
-        _ der: [UInt8],
-        with d2i: (UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, Int) -> OpaquePointer?,
-        orThrow failure: String
-    ) throws -> OpaquePointer {
-        let decoded = der.withUnsafeBufferPointer { bytes -> OpaquePointer? in
-            var cursor = bytes.baseAddress
-            return d2i(nil, &cursor, bytes.count)
-        }
-        guard let decoded else { throw AgentTLSError.configuration(failure) }
-        return decoded
     }
 }

@@ -59,7 +59,7 @@ extension JumpTLSConfiguration {
     }
 }
 
-/// Sits behind the appliance's ``AgentTLSServerHandler``: closes a connection whose handshake does not finish
+/// Sits behind the appliance's ``AgentTLSHandler``: closes a connection whose handshake does not finish
 /// within `handshakeTimeout`; when the handshake completes it checks that ALPN chose `jump/1`, reads
 /// the client certificate (already verified against the CA by the handshake) and tells the
 /// ``ServerConnectionHandler`` who the peer is with a ``PeerAuthenticated`` event. Then it leaves the
@@ -113,7 +113,7 @@ public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannel
         }
         let authenticated: PeerAuthenticated
         do {
-            authenticated = try Self.peer(in: context.pipeline.syncOperations.handler(type: AgentTLSServerHandler.self))
+            authenticated = try Self.peer(in: context.pipeline.syncOperations.handler(type: AgentTLSHandler.self))
         } catch {
             context.close(promise: nil)
             return
@@ -125,7 +125,7 @@ public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannel
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
-    static func peer(in handler: AgentTLSServerHandler) throws -> PeerAuthenticated {
+    static func peer(in handler: AgentTLSHandler) throws -> PeerAuthenticated {
         guard let presented = handler.peerCertificate else { return PeerAuthenticated(.anonymous) }
         let fields = try ClientCertificateFields(derEncoded: presented)
         guard let clientID = fields.clientID, !clientID.isEmpty else {
@@ -144,7 +144,7 @@ extension ChannelPipeline.SynchronousOperations {
         handshakeTimeout: TimeAmount = TLSPeerAuthenticator.defaultHandshakeTimeout,
         _ handler: ServerConnectionHandler
     ) throws {
-        try addHandler(AgentTLSServerHandler(context: tls))
+        try addHandler(AgentTLSHandler(context: tls))
         try addHandler(TLSPeerAuthenticator(handshakeTimeout: handshakeTimeout))
         try addJumpFraming(handler)
     }

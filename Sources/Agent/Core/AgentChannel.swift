@@ -1,4 +1,5 @@
 import JumpProtocol
+import JumpTLS
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -8,6 +9,26 @@ import NIOSSL
 /// ``AgentConnectionHandler`` that says Hello once the TLS handshake is done, so the wait in the
 /// appliance's listen queue is not counted against the hello time-out.
 enum AgentChannel {
+    /// An enrolled agent's connection: its certificate, and the session its last connection's ticket
+    /// resumes (``AgentTLSHandler``).
+    static func connect(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        tls: AgentTLSClientContext,
+        localAddress: SocketAddress? = nil,
+        connectTimeout: TimeAmount,
+        configuration: AgentConnectionStateMachine.Configuration,
+        delegate: any AgentConnectionDelegate
+    ) async throws -> any Channel {
+        try await connect(
+            host: host, port: port, group: group, localAddress: localAddress, connectTimeout: connectTimeout,
+            configuration: configuration, delegate: delegate
+        ) { try $0.addHandler(AgentTLSHandler(context: tls)) }
+    }
+
+    /// A connection without an enrolled identity (enrollment, attended support), by swift-nio-ssl, with
+    /// `verification` in place of the CA check when given.
     static func connect(
         host: String,
         port: Int,
@@ -19,6 +40,30 @@ enum AgentChannel {
         configuration: AgentConnectionStateMachine.Configuration,
         delegate: any AgentConnectionDelegate
     ) async throws -> any Channel {
+        try await connect(
+            host: host, port: port, group: group, localAddress: localAddress, connectTimeout: connectTimeout,
+            configuration: configuration, delegate: delegate
+        ) { pipeline in
+            if let verification {
+                try pipeline.addHandler(
+                    NIOSSLClientHandler(context: tls, serverHostname: nil, customVerificationCallback: verification())
+                )
+            } else {
+                try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
+            }
+        }
+    }
+
+    private static func connect(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        localAddress: SocketAddress?,
+        connectTimeout: TimeAmount,
+        configuration: AgentConnectionStateMachine.Configuration,
+        delegate: any AgentConnectionDelegate,
+        addTLS: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) async throws -> any Channel {
         var bootstrap = ClientBootstrap(group: group)
         if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
         return try await bootstrap
@@ -27,13 +72,7 @@ enum AgentChannel {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    if let verification {
-                        try pipeline.addHandler(
-                            NIOSSLClientHandler(context: tls, serverHostname: nil, customVerificationCallback: verification())
-                        )
-                    } else {
-                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
-                    }
+                    try addTLS(pipeline)
                     try pipeline.addJumpFraming(
                         AgentConnectionHandler(
                             configuration: configuration,

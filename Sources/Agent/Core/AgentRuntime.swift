@@ -58,6 +58,9 @@ public final class AgentRuntime: Sendable {
     /// connecting needed has run, and what runs from now on is the idle loop. The agent lets go of the
     /// file pages start-up mapped then (`MappedFilePages`).
     let settled: (@Sendable () -> Void)?
+    /// Whether a connection offers the session the appliance's last ticket resumes (TLS resumption);
+    /// false only to measure full handshakes.
+    let resumption: Bool
 
     public init(
         files: AgentFiles,
@@ -70,10 +73,12 @@ public final class AgentRuntime: Sendable {
         sessionUser: String? = nil,
         pause: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
         localAddress: SocketAddress? = nil,
+        resumption: Bool = true,
         observer: (@Sendable (AgentRuntimeEvent) -> Void)? = nil,
         settled: (@Sendable () -> Void)? = nil
     ) throws {
         self.pause = pause
+        self.resumption = resumption
         self.settled = settled
         self.localAddress = localAddress
         self.observer = observer
@@ -99,17 +104,18 @@ public final class AgentRuntime: Sendable {
         self.stats = stats
         self.logger = logger
         self.group = group
-        self.credentials = Mutex(try Credentials(identity, trusting: ca))
+        self.credentials = Mutex(try Credentials(identity, trusting: ca, resumption: resumption))
     }
 
-    struct Credentials: @unchecked Sendable {
-        // NIOSSLContext is thread-safe and immutable once made; it is not marked Sendable.
+    struct Credentials: Sendable {
         let identity: TLSIdentity
-        let tls: NIOSSLContext
+        /// Made from `identity`, with the session the next connection resumes: a renewal's new
+        /// certificate starts without one.
+        let tls: AgentTLSClientContext
 
-        init(_ identity: TLSIdentity, trusting ca: Certificate) throws {
+        init(_ identity: TLSIdentity, trusting ca: Certificate, resumption: Bool) throws {
             self.identity = identity
-            self.tls = try NIOSSLContext(configuration: JumpTLSConfiguration.client(trusting: ca, identity: identity))
+            self.tls = try AgentTLSClientContext(identity: identity, trusting: ca, resumption: resumption)
         }
     }
 
@@ -285,7 +291,7 @@ public final class AgentRuntime: Sendable {
         io.async { [self] in
             do {
                 let identity = try CertificateRenewal.accept(Array(response.certificate), key: key, clientID: configuration.clientID, ca: ca)
-                let credentials = try Credentials(identity, trusting: ca)
+                let credentials = try Credentials(identity, trusting: ca, resumption: resumption)
                 try files.replaceIdentity(identity)
                 self.credentials.withLock { $0 = credentials }
                 logger.notice("certificate renewed", metadata: ["expires": "\(identity.certificate.notValidAfter)"])
@@ -341,8 +347,13 @@ public final class AgentRuntime: Sendable {
                 state.contacted(runtime.leaseClock)
             }
             runtime.persist()
-            runtime.logger.info("connected to the appliance", metadata: ["client": "\(welcome.clientID)"])
-            runtime.observer?(.ready)
+            // On the event loop, where the handler is called.
+            let resumed = (try? connection.channel.pipeline.syncOperations.handler(type: AgentTLSHandler.self))?.isResumed ?? false
+            runtime.logger.info(
+                "connected to the appliance",
+                metadata: ["client": "\(welcome.clientID)", "tls": "\(resumed ? "resumed" : "full handshake")"]
+            )
+            runtime.observer?(.ready(resumed: resumed))
             runtime.renewIfDue(on: connection)
             let reporter = Task { [runtime] in
                 var first = true

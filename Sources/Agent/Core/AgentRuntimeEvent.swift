@@ -6,8 +6,9 @@ public import JumpProtocol
 public enum AgentRuntimeEvent: Sendable {
     /// The TCP connection (or its timeout) failed before TLS began.
     case connectFailed(any Error)
-    /// The appliance welcomed the agent: TLS and Hello/Welcome are done.
-    case ready
+    /// The appliance welcomed the agent: TLS and Hello/Welcome are done; `resumed` when the TLS
+    /// handshake resumed the session of an earlier connection.
+    case ready(resumed: Bool)
     /// The connection ended; `wasReady` says whether it got as far as ``ready``.
     case closed(AgentConnectionOutcome, wasReady: Bool)
     /// A statistics report is handed to the connection now. The appliance acknowledges reports in

@@ -11,7 +11,7 @@ import X509
 /// The appliance's TLS handler against the agent's (swift-nio-ssl's `NIOSSLClientHandler`), each on
 /// an `EmbeddedChannel`, with the test carrying the bytes between them: real TLS 1.3 and real
 /// certificates, every step in the test's hands, time only as the test advances it.
-@Suite struct AgentTLSServerHandlerTests {
+@Suite struct AgentTLSHandlerTests {
     /// Records the events that reach the end of the server's pipeline.
     final class Events: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
@@ -27,7 +27,7 @@ import X509
     struct Pair {
         let server: EmbeddedChannel
         let client: EmbeddedChannel
-        let handler: AgentTLSServerHandler
+        let handler: AgentTLSHandler
         let events: Events
         let clientCertificate: Certificate?
 
@@ -94,7 +94,7 @@ import X509
         extraChain: [Certificate] = [],
         extraHandler: (any ChannelHandler)? = nil
     ) throws -> Pair {
-        let handler = AgentTLSServerHandler(context: try context.get())
+        let handler = AgentTLSHandler(context: try context.get())
         let events = Events()
         let server = EmbeddedChannel()
         try server.pipeline.syncOperations.addHandler(handler)
@@ -322,7 +322,7 @@ import X509
         let pair = try Self.connected()
         let closed = pair.server.close()
         #expect(try pair.server.readOutbound(as: ByteBuffer.self) != nil)  // close_notify, not delivered
-        pair.server.embeddedEventLoop.advanceTime(by: AgentTLSServerHandler.defaultShutdownTimeout - .milliseconds(1))
+        pair.server.embeddedEventLoop.advanceTime(by: AgentTLSHandler.defaultShutdownTimeout - .milliseconds(1))
         #expect(pair.server.isActive)
         pair.server.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         #expect(!pair.server.isActive)
@@ -356,12 +356,12 @@ import X509
 
 extension AgentTLSError {
     /// The detail of a failed handshake; `nil` for any other error.
-    fileprivate var handshakeFailure: String? {
+    var handshakeFailure: String? {
         if case .handshakeFailed(let detail) = self { detail } else { nil }
     }
 
     /// The detail of a record that failed; `nil` for any other error.
-    fileprivate var recordFailure: String? {
+    var recordFailure: String? {
         if case .recordFailed(let detail) = self { detail } else { nil }
     }
 }

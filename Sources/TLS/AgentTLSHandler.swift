@@ -3,8 +3,9 @@ import CNIOBoringSSL
 public import NIOCore
 import NIOTLS
 
-/// TLS on the appliance's side of an agent connection: BoringSSL driven directly, in place of
-/// swift-nio-ssl's `NIOSSLServerHandler`, so that an idle connection holds no buffer.
+/// TLS on both ends of an agent connection: BoringSSL driven directly, in place of swift-nio-ssl's
+/// `NIOSSLServerHandler`, so that an idle connection holds no buffer, and of `NIOSSLClientHandler`,
+/// so that an agent can resume its TLS session (swift-nio-ssl has no client session API).
 ///
 /// An appliance holds tens of thousands of agent connections that are idle nearly all the time. What
 /// one of them costs is what its TLS layer keeps between reads. `NIOSSLServerHandler` (2.37) keeps a
@@ -16,39 +17,48 @@ import NIOTLS
 ///   reads them into a buffer of exactly that size, which it passes on;
 /// - **writing**, each write is sealed straight into a buffer sized for it, which goes to the channel
 ///   with the write's promise;
-/// - between reads and writes the handler holds the `SSL` (with the session and the client's
+/// - between reads and writes the handler holds the `SSL` (with the session and the peer's
 ///   certificate as DER bytes) and nothing else: the BIO reads from and writes to the two optional
 ///   buffers below, which are empty then.
 ///
-/// It does what the appliance needs of TLS and no more: the server side only, TLS 1.3 only (no
-/// renegotiation), settings from an ``AgentTLSServerContext``. Writes made before the handshake
+/// It does what agent connections need of TLS and no more: TLS 1.3 only (no renegotiation, no early
+/// data), the appliance's side with settings from an ``AgentTLSServerContext``, an enrolled agent's
+/// side with an ``AgentTLSClientContext``, which starts the handshake once the channel is active
+/// and offers the session the appliance's last ticket resumes. Writes made before the handshake
 /// finishes wait for it, and those made while its end is announced queue behind them. BoringSSL
 /// holds a record that has partly arrived (up to about 16 KiB) until the rest comes; the
-/// connection's handshake and idle timeouts bound how long. Closing sends close_notify, reads (and discards) until the client's own
+/// connection's handshake and idle timeouts bound how long. Closing sends close_notify, reads (and discards) until the peer's own
 /// close_notify or `shutdownTimeout`, then closes the socket, as `NIOSSLHandler` does, so that a
-/// client still sending does not get a reset that would lose the appliance's last words.
+/// peer still sending does not get a reset that would lose the last words.
 ///
 /// Events: `TLSUserEvent.handshakeCompleted` when the handshake finishes; a failed handshake or a
 /// record that fails to open is an ``AgentTLSError`` through `errorCaught`, after which the
 /// connection is closed.
-public final class AgentTLSServerHandler: ChannelDuplexHandler {
+public final class AgentTLSHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    /// How long a closing connection waits for the client's close_notify before closing the socket.
+    /// How long a closing connection waits for the peer's close_notify before closing the socket.
     public static let defaultShutdownTimeout = TimeAmount.seconds(5)
 
     private enum State {
         case handshaking
         case active
-        /// close_notify sent; waiting for the client's, or the timer, to close the socket.
+        /// close_notify sent; waiting for the peer's, or the timer, to close the socket.
         case closing(promise: EventLoopPromise<Void>?, timer: Scheduled<Void>)
         case closed
     }
 
-    private let tls: AgentTLSServerContext
+    /// Which end of the connection this is, and its settings (held: BoringSSL's callbacks find them
+    /// through the `SSL_CTX`).
+    private enum Role {
+        case server(AgentTLSServerContext)
+        case client(AgentTLSClientContext)
+    }
+
+    private let role: Role
     private let shutdownTimeout: TimeAmount
     private var ssl: OpaquePointer?
     private var state = State.handshaking
@@ -63,14 +73,30 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     /// True while the writes made before the handshake finished are being sealed: later ones wait.
     private var sealingWaitingWrites = false
     private var handshakeFinished = false
+    private var clientHelloSent = false
 
+    /// The appliance's end of an agent connection.
     public init(context tls: AgentTLSServerContext, shutdownTimeout: TimeAmount = defaultShutdownTimeout) {
-        self.tls = tls
+        self.role = .server(tls)
         self.shutdownTimeout = shutdownTimeout
     }
 
-    /// The client's certificate as DER, once the handshake verified it; `nil` when none was presented
-    /// or before the handshake has finished.
+    /// An enrolled agent's end of its connection to the appliance.
+    public init(context tls: AgentTLSClientContext, shutdownTimeout: TimeAmount = defaultShutdownTimeout) {
+        self.role = .client(tls)
+        self.shutdownTimeout = shutdownTimeout
+    }
+
+    /// Whether the handshake resumed an earlier session (no certificates were exchanged: the appliance
+    /// authenticated the agent's certificate when it issued the ticket, and the session still holds
+    /// it). False before the handshake has finished.
+    public var isResumed: Bool {
+        guard handshakeFinished, let ssl else { return false }
+        return SSL_session_reused(ssl) == 1
+    }
+
+    /// The peer's certificate as DER, once the handshake verified it (or resumed a session that holds
+    /// it); `nil` when none was presented or before the handshake has finished.
     public var peerCertificate: [UInt8]? {
         guard handshakeFinished, let ssl, let chain = SSL_get0_peer_certificates(ssl), sk_CRYPTO_BUFFER_num(chain) > 0,
               let leaf = sk_CRYPTO_BUFFER_value(chain, 0)
@@ -96,7 +122,11 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
 
     public func handlerAdded(context: ChannelHandlerContext) {
         allocator = context.channel.allocator
-        guard let ssl = SSL_new(tls.context), let bio = BIO_new(ChannelBIO.method) else {
+        let settings = switch role {
+        case .server(let tls): tls.context
+        case .client(let tls): tls.context
+        }
+        guard let ssl = SSL_new(settings), let bio = BIO_new(ChannelBIO.method) else {
             context.fireErrorCaught(AgentTLSError.configuration("BoringSSL could not make a connection"))
             state = .closed
             context.close(promise: nil)
@@ -105,10 +135,35 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
         BIO_set_data(bio, Unmanaged.passUnretained(self).toOpaque())
         BIO_set_init(bio, 1)
         SSL_set_bio(ssl, bio, bio)
-        SSL_set_accept_state(ssl)
         // The certificate, key and settings the handshake used are not needed after it.
         SSL_set_shed_handshake_config(ssl, 1)
         self.ssl = ssl
+        switch role {
+        case .server:
+            SSL_set_accept_state(ssl)
+        case .client(let tls):
+            SSL_set_connect_state(ssl)
+            if let session = tls.resumableSession() {
+                // The `SSL` takes its own reference. A session BoringSSL finds too old to offer, or
+                // one the appliance no longer accepts, gives a full handshake.
+                SSL_set_session(ssl, session)
+                SSL_SESSION_free(session)
+            }
+            if context.channel.isActive { startHandshake(context: context) }
+        }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        if case .client = role { startHandshake(context: context) }
+    }
+
+    /// The client speaks first: its ClientHello goes out as soon as the connection is up.
+    private func startHandshake(context: ChannelHandlerContext) {
+        guard case .handshaking = state, !clientHelloSent else { return }
+        clientHelloSent = true
+        ERR_clear_error()
+        _ = handshake(context: context)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -191,7 +246,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
                     // here, and it comes with an error. Nothing to pass on.
                     wrote = passOnOutbound(context: context, promise: nil) || wrote
                 case SSL_ERROR_ZERO_RETURN:
-                    // The client's close_notify: answer it and close.
+                    // The peer's close_notify: answer it and close.
                     close(context: context, mode: .all, promise: nil)
                 default:
                     fail(context: context, AgentTLSError.recordFailed(AgentTLSError.drainQueue()))
@@ -211,7 +266,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
         }
     }
 
-    /// While closing: discards what the client still sends until its close_notify, then closes.
+    /// While closing: discards what the peer still sends until its close_notify, then closes.
     private func awaitCloseNotify(context: ChannelHandlerContext) {
         guard let ssl else { return }
         let result = withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 1) { discard in
@@ -326,7 +381,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
             let bothSent = SSL_shutdown(ssl) == 1
             ERR_clear_error()
             guard !bothSent else {
-                // The client's close_notify came first: nothing more to wait for.
+                // The peer's close_notify came first: nothing more to wait for.
                 enterClosed(failingWritesWith: ChannelError.ioOnClosedChannel)
                 if passOnOutbound(context: context, promise: nil) { context.flush() }
                 context.close(mode: .all, promise: promise)
@@ -406,7 +461,7 @@ public final class AgentTLSServerHandler: ChannelDuplexHandler {
     }
 }
 
-/// The BIO method joining BoringSSL to an ``AgentTLSServerHandler``: one for the process, each BIO
+/// The BIO method joining BoringSSL to an ``AgentTLSHandler``: one for the process, each BIO
 /// pointing (unretained) at its handler, which frees the BIO with its `SSL` before it goes.
 private enum ChannelBIO {
     nonisolated(unsafe) static let method: OpaquePointer = {
@@ -435,17 +490,17 @@ private enum ChannelBIO {
         return method
     }()
 
-    static func handler(_ bio: OpaquePointer) -> AgentTLSServerHandler? {
-        BIO_get_data(bio).map { Unmanaged<AgentTLSServerHandler>.fromOpaque($0).takeUnretainedValue() }
+    static func handler(_ bio: OpaquePointer) -> AgentTLSHandler? {
+        BIO_get_data(bio).map { Unmanaged<AgentTLSHandler>.fromOpaque($0).takeUnretainedValue() }
     }
 }
 
-/// What went wrong in the appliance's TLS on an agent connection.
+/// What went wrong in TLS on an agent connection.
 public enum AgentTLSError: Error, Equatable, CustomStringConvertible {
-    /// The listener's settings could not be given to BoringSSL.
+    /// The settings could not be given to BoringSSL.
     case configuration(String)
-    /// The handshake failed: a client certificate not from the appliance CA, an expired one, a
-    /// client without TLS 1.3, bytes that are not TLS.
+    /// The handshake failed: a certificate not from the appliance CA (either end's), an expired one,
+    /// a peer without TLS 1.3, bytes that are not TLS.
     case handshakeFailed(String)
     /// After the handshake, a record that would not open or a protocol violation.
     case recordFailed(String)

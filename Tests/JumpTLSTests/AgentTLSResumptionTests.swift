@@ -1,0 +1,162 @@
+import Crypto
+import Foundation
+@testable import JumpTLS
+import NIOCore
+import NIOEmbedded
+import NIOTLS
+import Testing
+import X509
+
+/// The agent's end of ``AgentTLSHandler`` (an ``AgentTLSClientContext``) against the appliance's,
+/// each on an `EmbeddedChannel` with the test carrying the bytes: the server's verification, and TLS
+/// session resumption with the appliance's tickets. Real TLS 1.3, real certificates.
+@Suite struct AgentTLSResumptionTests {
+    typealias Fixture = AgentTLSHandlerTests
+
+    struct Connection {
+        let server: EmbeddedChannel
+        let client: EmbeddedChannel
+        let serverHandler: AgentTLSHandler
+        let clientHandler: AgentTLSHandler
+
+        func exchange() throws {
+            var moved = true
+            while moved {
+                moved = false
+                while let bytes = try server.readOutbound(as: ByteBuffer.self) {
+                    if client.isActive { try client.writeInbound(bytes) }
+                    moved = true
+                }
+                while let bytes = try client.readOutbound(as: ByteBuffer.self) {
+                    if server.isActive { try server.writeInbound(bytes) }
+                    moved = true
+                }
+            }
+        }
+
+        /// The appliance's first write (its Welcome, on a real connection), which carries the ticket,
+        /// and what the agent read of it.
+        func serverSays(_ text: String) throws -> String {
+            try server.writeAndFlush(ByteBuffer(string: text)).wait()
+            try exchange()
+            var received = ""
+            while let buffer = try client.readInbound(as: ByteBuffer.self) { received += String(buffer: buffer) }
+            return received
+        }
+    }
+
+    /// Connects a client with `tls` to a server with `server` and runs the handshake.
+    static func connect(_ tls: AgentTLSClientContext, to server: AgentTLSServerContext) throws -> Connection {
+        let serverHandler = AgentTLSHandler(context: server)
+        let clientHandler = AgentTLSHandler(context: tls)
+        let serverChannel = EmbeddedChannel(handler: serverHandler)
+        let clientChannel = EmbeddedChannel(handler: clientHandler)
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try serverChannel.connect(to: address).wait()
+        // The client speaks first, once active.
+        try clientChannel.connect(to: address).wait()
+        let connection = Connection(server: serverChannel, client: clientChannel, serverHandler: serverHandler, clientHandler: clientHandler)
+        try connection.exchange()
+        return connection
+    }
+
+    static func agentContext(_ identity: TLSIdentity, resumption: Bool = true) throws -> AgentTLSClientContext {
+        try AgentTLSClientContext(identity: identity, trusting: Fixture.ca.get().certificate, resumption: resumption)
+    }
+
+    @Test func theAgentVerifiesTheApplianceAndPresentsItsCertificate() throws {
+        let identity = try Fixture.clientIdentity()
+        let connection = try Self.connect(Self.agentContext(identity), to: Fixture.context.get())
+        #expect(connection.clientHandler.negotiatedProtocol == "jump/1")
+        #expect(connection.serverHandler.negotiatedProtocol == "jump/1")
+        #expect(try connection.serverHandler.peerCertificate == identity.certificate.derBytes)
+        #expect(try connection.clientHandler.peerCertificate == Fixture.serverIdentity.get().certificate.derBytes)
+        #expect(!connection.clientHandler.isResumed && !connection.serverHandler.isResumed)
+        #expect(try connection.serverSays("welcome") == "welcome")
+    }
+
+    @Test func anApplianceWhoseCertificateTheAgentsCADidNotIssueFailsTheHandshake() throws {
+        let stranger = try CertificateAuthority.create(commonName: "Stranger CA")
+        let key = P256.Signing.PrivateKey()
+        let impostor = try AgentTLSServerContext(
+            identity: TLSIdentity(
+                certificate: stranger.issueServerCertificate(for: key.publicKey, hostnames: ["localhost"], ipAddresses: []),
+                privateKey: key
+            ),
+            clientCA: Fixture.ca.get().certificate
+        )
+        let tls = try Self.agentContext(Fixture.clientIdentity())
+        let error = #expect(throws: AgentTLSError.self) { _ = try Self.connect(tls, to: impostor) }
+        #expect(error?.handshakeFailure != nil, "\(String(describing: error))")
+        #expect(!tls.hasSession)
+    }
+
+    @Test func theNextConnectionResumesWithTheSameClientCertificate() throws {
+        let identity = try Fixture.clientIdentity()
+        let tls = try Self.agentContext(identity)
+        let first = try Self.connect(tls, to: Fixture.context.get())
+        #expect(!tls.hasSession, "the ticket comes with the appliance's first write")
+        #expect(try first.serverSays("welcome") == "welcome")
+        #expect(tls.hasSession)
+
+        let second = try Self.connect(tls, to: Fixture.context.get())
+        #expect(second.clientHandler.isResumed && second.serverHandler.isResumed)
+        // The appliance checks this certificate's serial at Hello, as on a full handshake.
+        #expect(try second.serverHandler.peerCertificate == identity.certificate.derBytes)
+        #expect(second.serverHandler.negotiatedProtocol == "jump/1")
+        #expect(try second.serverSays("welcome again") == "welcome again")
+        try second.client.writeAndFlush(ByteBuffer(string: "hello")).wait()
+        try second.exchange()
+        #expect(try second.server.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "hello")
+    }
+
+    @Test func withoutResumptionEveryConnectionIsAFullHandshake() throws {
+        let tls = try Self.agentContext(Fixture.clientIdentity(), resumption: false)
+        let first = try Self.connect(tls, to: Fixture.context.get())
+        _ = try first.serverSays("welcome")
+        #expect(!tls.hasSession)
+        let second = try Self.connect(tls, to: Fixture.context.get())
+        #expect(!second.clientHandler.isResumed && !second.serverHandler.isResumed)
+    }
+
+    @Test func aTicketAnotherApplianceProcessIssuedGivesAFullHandshake() throws {
+        // A restarted appliance has new ticket keys: the agent's session is not resumed, and the
+        // full handshake that follows verifies both certificates again.
+        let identity = try Fixture.clientIdentity()
+        let tls = try Self.agentContext(identity)
+        _ = try Self.connect(tls, to: Fixture.context.get()).serverSays("welcome")
+        #expect(tls.hasSession)
+        let restarted = try AgentTLSServerContext(identity: Fixture.serverIdentity.get(), clientCA: Fixture.ca.get().certificate)
+        let connection = try Self.connect(tls, to: restarted)
+        #expect(!connection.clientHandler.isResumed && !connection.serverHandler.isResumed)
+        #expect(try connection.serverHandler.peerCertificate == identity.certificate.derBytes)
+        #expect(try connection.serverSays("welcome") == "welcome")
+    }
+
+    @Test func aSessionCannotOutliveTheClientCertificate() throws {
+        // A resumption skips the certificate check, so the session the check made is bounded by the
+        // certificate's end (here in an hour) and by the resumption lifetime (a day).
+        let identity = try Fixture.clientIdentity(validity: 3600)
+        let shortLived = try Self.agentContext(identity)
+        _ = try Self.connect(shortLived, to: Fixture.context.get()).serverSays("welcome")
+        let short = try #require(shortLived.keptSessionLifetime)
+        // Whole seconds both: the certificate's end as encoded, the session's start.
+        let left = identity.certificate.notValidAfter.timeIntervalSinceNow
+        #expect(abs(Double(short) - left) < 2, "a lifetime of \(short) s for a certificate ending in \(left) s")
+
+        let longLived = try Self.agentContext(Fixture.clientIdentity(validity: 30 * 86400))
+        _ = try Self.connect(longLived, to: Fixture.context.get()).serverSays("welcome")
+        #expect(longLived.keptSessionLifetime == AgentTLSServerContext.resumptionLifetime)
+    }
+
+    @Test func aSessionFromAnotherIdentityIsNotOffered() throws {
+        // A renewed certificate makes a new context: its first connection is a full handshake that
+        // presents the new certificate, not a resumption carrying the old one.
+        let tls = try Self.agentContext(Fixture.clientIdentity())
+        _ = try Self.connect(tls, to: Fixture.context.get()).serverSays("welcome")
+        let renewed = try Fixture.clientIdentity()
+        let connection = try Self.connect(Self.agentContext(renewed), to: Fixture.context.get())
+        #expect(!connection.serverHandler.isResumed)
+        #expect(try connection.serverHandler.peerCertificate == renewed.certificate.derBytes)
+    }
+}
