@@ -21,8 +21,9 @@ public import X509
 ///   network failure skips the certificates and their signatures. A resumed session carries the
 ///   client certificate the full handshake verified, so the appliance checks its serial at Hello as
 ///   for any connection; the session cannot outlive ``resumptionLifetime`` since that full
-///   handshake, nor the certificate's own end (``verify(_:alert:)`` bounds it). The ticket keys are
-///   BoringSSL's, in memory, rotated every two days: a restarted appliance takes full handshakes;
+///   handshake, nor the certificate's own end (``verify(_:alert:)`` bounds it). The ticket keys come
+///   from ``SessionTicketKeys`` when given (the appliance's, which survive a restart), else they are
+///   BoringSSL's, in memory, rotated every two days;
 /// - a client's Certificate message of at most 16 KiB.
 ///
 /// It runs BoringSSL in its certificate-buffer mode: a connection keeps the client's certificate as
@@ -37,7 +38,10 @@ public final class AgentTLSServerContext: @unchecked Sendable {
     /// certificate chain; after it the agent makes a full handshake again.
     public static let resumptionLifetime: UInt32 = 24 * 60 * 60
 
-    public init(identity: TLSIdentity, clientCA: Certificate) throws {
+    /// Opens and seals tickets, if given; BoringSSL's own in-memory keys otherwise.
+    private let ticketKeys: SessionTicketKeys?
+
+    public init(identity: TLSIdentity, clientCA: Certificate, ticketKeys: SessionTicketKeys? = nil) throws {
         guard let context = SSL_CTX_new(TLS_with_buffers_method()) else {
             throw AgentTLSError.configuration("BoringSSL could not make a TLS context")
         }
@@ -47,6 +51,7 @@ public final class AgentTLSServerContext: @unchecked Sendable {
         }
         self.context = context
         self.trustStore = trustStore
+        self.ticketKeys = ticketKeys
 
         let caDER = try clientCA.derBytes
         let ca = try TLSContextParts.decode(caDER, with: d2i_X509, orThrow: "the CA certificate could not be parsed")
@@ -84,6 +89,17 @@ public final class AgentTLSServerContext: @unchecked Sendable {
         SSL_CTX_set_num_tickets(context, 1)
         SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF)
         SSL_CTX_set_session_psk_dhe_timeout(context, Self.resumptionLifetime)
+        if ticketKeys != nil {
+            SSL_CTX_set_tlsext_ticket_key_cb(context) { ssl, name, iv, cipher, mac, encrypt in
+                guard let ssl, let name, let iv, let cipher, let mac,
+                      let raw = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), AgentTLSServerContext.contextIndex),
+                      let keys = Unmanaged<AgentTLSServerContext>.fromOpaque(raw).takeUnretainedValue().ticketKeys
+                else { return -1 }
+                return encrypt == 1
+                    ? keys.seal(name: name, iv: iv, cipher: cipher, mac: mac)
+                    : keys.open(name: name, iv: iv, cipher: cipher, mac: mac)
+            }
+        }
         // A client sends one certificate of about 0.5 KiB; BoringSSL buffers the whole Certificate
         // message before `verify` sees it, up to 100 KiB by default, and keeps every certificate in
         // the session. Bounded here, before any check.

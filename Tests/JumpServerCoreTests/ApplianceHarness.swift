@@ -39,6 +39,7 @@ struct ApplianceHarness {
             ListenAddress(host: "127.0.0.1", port: 0),
             identity: contents.serverIdentity,
             ca: contents.ca,
+            ticketKeys: contents.ticketKeys,
             hub: hub,
             timeouts: timeouts,
             handshakeTimeout: handshakeTimeout,

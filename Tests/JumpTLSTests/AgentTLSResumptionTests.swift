@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 @testable import JumpTLS
 import NIOCore
 import NIOEmbedded
@@ -158,5 +159,55 @@ import X509
         let connection = try Self.connect(Self.agentContext(renewed), to: Fixture.context.get())
         #expect(!connection.serverHandler.isResumed)
         #expect(try connection.serverHandler.peerCertificate == renewed.certificate.derBytes)
+    }
+
+    // MARK: The appliance's ticket keys
+
+    static func restartableContext(secret: [UInt8], now: @escaping @Sendable () -> Int64) throws -> AgentTLSServerContext {
+        try AgentTLSServerContext(
+            identity: Fixture.serverIdentity.get(),
+            clientCA: Fixture.ca.get().certificate,
+            ticketKeys: SessionTicketKeys(secret: secret, now: now)
+        )
+    }
+
+    @Test func aTicketFromBeforeARestartResumesWithTheSameSecret() throws {
+        let secret = (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255) }
+        let clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        let identity = try Fixture.clientIdentity()
+        let tls = try Self.agentContext(identity)
+        _ = try Self.connect(tls, to: Self.restartableContext(secret: secret, now: clock)).serverSays("welcome")
+        let restarted = try Self.connect(tls, to: Self.restartableContext(secret: secret, now: clock))
+        #expect(restarted.clientHandler.isResumed && restarted.serverHandler.isResumed)
+        #expect(try restarted.serverHandler.peerCertificate == identity.certificate.derBytes)
+
+        // Another secret (another appliance, or a replaced file) opens none of them.
+        let other = (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255) }
+        let elsewhere = try Self.connect(tls, to: Self.restartableContext(secret: other, now: clock))
+        #expect(!elsewhere.serverHandler.isResumed)
+    }
+
+    @Test func aTicketOpensInItsPeriodAndTheNextOnly() throws {
+        let secret = (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255) }
+        let period = Int64(AgentTLSServerContext.resumptionLifetime)
+        let start = Int64(Date().timeIntervalSince1970)
+        let shift = Atomic<Int64>(0)
+        let server = try Self.restartableContext(secret: secret) { start + shift.load(ordering: .relaxed) }
+        func resumes(after seconds: Int64) throws -> Bool {
+            // A ticket issued now, offered `seconds` later (by the appliance's clock; BoringSSL's own
+            // lifetime check uses the real one).
+            shift.store(0, ordering: .relaxed)
+            let tls = try Self.agentContext(Fixture.clientIdentity())
+            _ = try Self.connect(tls, to: server).serverSays("welcome")
+            shift.store(seconds, ordering: .relaxed)
+            return try Self.connect(tls, to: server).serverHandler.isResumed
+        }
+        #expect(try resumes(after: 0))
+        #expect(try resumes(after: period), "the next period opens it")
+        #expect(try !resumes(after: 2 * period), "two periods on, it is a full handshake")
+    }
+
+    @Test func aTicketSecretShorterThan32BytesIsRefused() {
+        #expect(throws: AgentTLSError.self) { try SessionTicketKeys(secret: [UInt8](repeating: 7, count: 16)) }
     }
 }

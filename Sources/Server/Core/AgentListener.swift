@@ -71,11 +71,14 @@ public final class AgentListener: Sendable {
 
     /// Binds the listener. `admissionRateOverride`, for benchmarks only, replaces the site's
     /// connection-rate setting (and ignores later changes to it): a benchmark of handshake capacity
-    /// needs more than the setting's maximum; nothing else should pass it.
+    /// needs more than the setting's maximum; nothing else should pass it. `ticketKeys` seal and open
+    /// the session tickets agents resume with (the data directory's, which outlive a restart);
+    /// without them BoringSSL keeps its own in memory.
     public static func bind(
         _ address: ListenAddress,
         identity: TLSIdentity,
         ca: CertificateAuthority,
+        ticketKeys: SessionTicketKeys? = nil,
         hub: ClientHub,
         timeouts: ConnectionTimeouts,
         handshakeTimeout: TimeAmount = TLSPeerAuthenticator.defaultHandshakeTimeout,
@@ -83,7 +86,7 @@ public final class AgentListener: Sendable {
         group: any EventLoopGroup,
         logger: Logger
     ) async throws -> AgentListener {
-        let tls = try AgentTLSServerContext(identity: identity, clientCA: ca.certificate)
+        let tls = try AgentTLSServerContext(identity: identity, clientCA: ca.certificate, ticketKeys: ticketKeys)
         let configuration = ServerConnectionStateMachine.Configuration(timeouts: timeouts)
         let clock = ConnectionClock(unixMilliseconds: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let initialRate = admissionRateOverride ?? hub.settings.connectionRate

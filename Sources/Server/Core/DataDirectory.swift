@@ -22,6 +22,8 @@ public struct DataDirectory: Sendable {
     public var installerKey: URL { url.appendingPathComponent("installer-key") }
     public var auditKey: URL { url.appendingPathComponent("audit-key") }
     public var auditHead: URL { url.appendingPathComponent("audit-head") }
+    /// The secret the agent listener's session ticket keys come from (``SessionTicketKeys``).
+    public var ticketKey: URL { url.appendingPathComponent("ticket-key") }
     /// Session recordings, one asciicast file per session, readable by the appliance alone.
     public var recordings: URL { url.appendingPathComponent("recordings", isDirectory: true) }
 
@@ -31,6 +33,8 @@ public struct DataDirectory: Sendable {
         public let serverIdentity: TLSIdentity
         public let store: SQLiteStore
         public let installerTokens: InstallerTokens
+        /// Seal and open the agent listener's session tickets, the same after a restart.
+        public let ticketKeys: SessionTicketKeys
         /// Set on the first start only.
         public let initialAdminPassword: String?
     }
@@ -100,6 +104,7 @@ public struct DataDirectory: Sendable {
             serverIdentity: identity,
             store: store,
             installerTokens: try InstallerTokens.load(keyFile: installerKey),
+            ticketKeys: try SessionTicketKeys(secret: Array(KeyFile.load(ticketKey, length: 32))),
             initialAdminPassword: password
         )
     }

@@ -67,6 +67,7 @@ enum Appliance {
             configuration.agentListen,
             identity: contents.serverIdentity,
             ca: contents.ca,
+            ticketKeys: contents.ticketKeys,
             hub: hub,
             timeouts: ConnectionTimeouts(),
             admissionRateOverride: configuration.admissionRateOverride,
