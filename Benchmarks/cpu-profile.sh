@@ -6,12 +6,14 @@
 # SQLite), by the work they were part of (the named function nearest each sample's leaf: writing to a
 # socket, decrypting, ClientHub.ingest, the statistics writer, ...), and BoringSSL's part by primitive.
 #
-#   Benchmarks/cpu-profile.sh [--handshake] [--clients N] [--seconds S] [--frequency HZ]
+#   Benchmarks/cpu-profile.sh [--handshake [--tls full|resumed]] [--clients N] [--seconds S] [--frequency HZ]
 #                             [--on-stack REGEX]... [--output FILE] [--no-build]
 #   Benchmarks/cpu-profile.sh --stacks FILE [--on-stack REGEX]... [--output FILE]
 #
 #   (default)      under steady.sh with --clients N (default 5,000), without its API check or the peers
 #   --handshake    under handshake.sh --no-peers instead
+#   --tls          with --handshake: the agents resuming their sessions as jump-agent does (resumed,
+#                  the default) or every connection a full handshake (full)
 #   --seconds      how long perf samples (default 20); the benchmark's window is made that long and
 #                  10 s more, and sampling starts 2 s into it
 #   --frequency    samples a second (default 499)
@@ -30,6 +32,7 @@ cd "$(dirname "$0")/.."
 . Benchmarks/lib/arguments.sh
 
 mode=steady
+tls=resumed
 clients=
 seconds=20
 frequency=499
@@ -39,6 +42,7 @@ on_stack=()
 build=1
 parse_options \
     --handshake:mode=handshake \
+    --tls=tls \
     --clients=clients \
     --seconds=seconds \
     --frequency=frequency \
@@ -84,7 +88,7 @@ if [ "$mode" = steady ]; then
         --output "$work/steady.json" >"$benchmark_log" 2>&1 &
     marker="steady.sh: measuring"
 else
-    JUMP_BENCH_BIN=$bin setsid Benchmarks/handshake.sh --no-build --no-peers --duration "$window" \
+    JUMP_BENCH_BIN=$bin setsid Benchmarks/handshake.sh --no-build --no-peers --tls "$tls" --duration "$window" \
         --output "$work/handshake.json" >"$benchmark_log" 2>&1 &
     marker="churning for"
 fi

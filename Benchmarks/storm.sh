@@ -17,7 +17,11 @@
 # as the agents saw them; "after listening" counts from the first welcome instead, leaving out the
 # appliance's own start. Arrivals per second are counted over that second span. The appliance's CPU
 # per connection is measured while the clients first connect (TLS 1.3 handshake with a client
-# certificate, Hello/Welcome, the first report and its acknowledgement), at the rate being measured.
+# certificate, Hello/Welcome, the first report and its acknowledgement), at the rate being measured;
+# per reconnection, the restarted appliance's CPU from the moment it answers its API (its start-up,
+# reading the store, left out) until 2 s after all are back, over the reconnections in that span,
+# when the agents resume the TLS sessions of their first connections (the tickets' keys come from
+# the data directory, so they open after the restart). "resumed" counts the reconnections that did.
 # Everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,22 +83,30 @@ for rate in $rates; do
     sleep "$down"
     restarted=$(now_ms)
     start_appliance "$data" "$port" "$api"
+    answering=$(now_ms)
+    answering_cpu=$(cpu_seconds "$server_pid")
     wait_sum handshakes $((2 * clients)) $((clients * 3 / rate / 2 + back_margin_s)) "${lg_files[@]}" ||
         log "not every client came back"
     sleep 2
+    restart_cpu=$(awk -v a="$answering_cpu" -v b="$(cpu_seconds "$server_pid")" 'BEGIN { printf "%.3f", b - a }')
     stop_loadgens
     stop_pid "$server_pid"
-    rows+=("$("$python" - "$rate" "$clients" "$killed" "$restarted" "$connect_cpu" "${lg_files[@]}" <<'PY'
+    rows+=("$("$python" - "$rate" "$clients" "$killed" "$restarted" "$connect_cpu" "$restart_cpu" "$answering" "${lg_files[@]}" <<'PY'
 import json, sys
 rate, clients, killed, restarted = (int(v) for v in sys.argv[1:5])
-connect_cpu = float(sys.argv[5])
-figures = [json.load(open(path)) for path in sys.argv[6:]]
+connect_cpu, restart_cpu, answering = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
+figures = [json.load(open(path)) for path in sys.argv[8:]]
 arrivals = sorted(t for f in figures for t in (f.get("arrivalsUnixMs") or []) if t > restarted)
 row = {"rate": rate, "clients": clients, "floorSeconds": clients / rate, "arrivalsAfterRestart": len(arrivals),
        "connectTimeouts": sum(f["connectTimeouts"] for f in figures),
        "connectFailures": sum(f["connectFailures"] for f in figures),
        "gaveUp": sum(f["gaveUp"] for f in figures), "held": sum(f["held"] for f in figures),
-       "serverCPUSecondsFirstConnect": connect_cpu, "serverCPUMsPerConnection": round(connect_cpu * 1000 / clients, 3)}
+       "serverCPUSecondsFirstConnect": connect_cpu, "serverCPUMsPerConnection": round(connect_cpu * 1000 / clients, 3),
+       "serverCPUSecondsAfterAnswering": restart_cpu,
+       "resumed": sum(f.get("resumedHandshakes", 0) for f in figures)}
+after_answering = sum(1 for t in arrivals[:clients] if t >= answering)
+row["reconnectionsAfterAnswering"] = after_answering
+row["serverCPUMsPerReconnection"] = round(restart_cpu * 1000 / after_answering, 3) if after_answering else None
 if len(arrivals) >= clients:
     last = arrivals[clients - 1]
     row["allBackSeconds"] = round((last - restarted) / 1000, 2)
@@ -118,10 +130,10 @@ import json, sys
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
 json.dump({"cores": __import__("os").cpu_count(), "results": rows}, open(sys.argv[1], "w"), indent=2)
 lines = ["reconnect storm (SIGKILL, restart on the same data)", ""]
-lines.append("%6s  %7s  %8s  %14s  %16s  %6s  %6s  %9s  %7s  %14s" % ("rate", "clients", "floor s", "all back s", "after listening", "peak/s", "p99/s", "timeouts", "gave up", "CPU ms/connect"))
+lines.append("%6s  %7s  %8s  %14s  %16s  %6s  %6s  %9s  %7s  %14s  %16s  %7s" % ("rate", "clients", "floor s", "all back s", "after listening", "peak/s", "p99/s", "timeouts", "gave up", "CPU ms/connect", "CPU ms/reconnect", "resumed"))
 for r in rows:
     g = lambda k: r.get(k, "-")
-    lines.append("%6d  %7d  %8.1f  %14s  %16s  %6s  %6s  %9d  %7d  %14.3f" % (r["rate"], r["clients"], r["floorSeconds"], g("allBackSeconds"), g("allBackAfterListeningSeconds"), g("peakPerSecond"), g("p99PerSecond"), r["connectTimeouts"], r["gaveUp"], r["serverCPUMsPerConnection"]))
+    lines.append("%6d  %7d  %8.1f  %14s  %16s  %6s  %6s  %9d  %7d  %14.3f  %16.3f  %7d" % (r["rate"], r["clients"], r["floorSeconds"], g("allBackSeconds"), g("allBackAfterListeningSeconds"), g("peakPerSecond"), g("p99PerSecond"), r["connectTimeouts"], r["gaveUp"], r["serverCPUMsPerConnection"], r.get("serverCPUMsPerReconnection") or 0, r["resumed"]))
 text = "\n".join(lines)
 print(text)
 open(sys.argv[1].rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")
