@@ -137,7 +137,7 @@ for i in $(seq 0 $((processes - 1))); do
     file=$work/handshake-$handshakes-$i.json
     "$bin/jump-loadgen" handshake --cache "$churn_cache" --first $((i * concurrency)) --agents "$concurrency" \
         --source "$(source_address "$i")" --server "127.0.0.1:$port" --duration "$duration" --every 1 \
-        --threads "$threads" "${handshake_flags[@]}" --json "$file" >"$work/handshake-$i.log" 2>&1 &
+        --threads "$threads" "${handshake_flags[@]}" --json "$file" >"$work/handshake-$handshakes-$i.log" 2>&1 &
     pids+=($!)
     files+=("$file")
     started $!
@@ -162,7 +162,7 @@ processes, concurrency, site_rate = int(sys.argv[4]), int(sys.argv[5]), int(sys.
 kind = sys.argv[7]
 figures = [json.load(open(path)) for path in sys.argv[8:]]
 handshakes = sum(f["handshakes"] for f in figures)
-row = {"server": "jump-server", "handshakes": kind, "mode": "churn (connect, Hello/Welcome, Goodbye, close)",
+row = {"server": "jump-server", "tls": kind, "mode": "churn (connect, Hello/Welcome, Goodbye, close)",
        "resumed": sum(f.get("resumedHandshakes", 0) for f in figures),
        "processes": processes, "concurrency": concurrency, "connections": handshakes,
        "seconds": round(max(f["elapsedSeconds"] for f in figures), 1),
@@ -248,7 +248,7 @@ machine, output = json.loads(sys.argv[1]), sys.argv[2]
 goal_ms, goal_rate = float(sys.argv[3]), float(sys.argv[4])
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
 jumps = [r for r in rows if r["server"] == "jump-server" and "serverMsPerConnection" in r]
-goals = {r["handshakes"]: {"msPerHandshake": goal_ms, "handshakesPerSecond": goal_rate,
+goals = {r["tls"]: {"msPerHandshake": goal_ms, "handshakesPerSecond": goal_rate,
                            "msPerHandshakeMet": r["serverMsPerConnection"] <= goal_ms,
                            "handshakesPerSecondMet": r["perSecond"] >= goal_rate} for r in jumps}
 json.dump({"machine": machine, "goals": goals, "results": rows}, open(output, "w"), indent=2)
@@ -256,19 +256,19 @@ lines = ["handshake capacity: TLS 1.3 with a P-256 client certificate; the appli
 lines.append("%-22s  %11s  %8s  %12s  %13s  %16s  %14s  %9s" % ("server", "connections", "seconds", "handshakes/s", "server CPU s", "server ms/conn", "1 core: conn/s", "failures"))
 for r in rows:
     g = lambda k, f="%s": "-" if r.get(k) is None else f % r[k]
-    label = r["server"] + (" (%s)" % r["handshakes"] if "handshakes" in r else "")
+    label = r["server"] + (" (%s)" % r["tls"] if "tls" in r else "")
     lines.append("%-22s  %11d  %8s  %12s  %13.2f  %16s  %14s  %9d" % (label, r["connections"], g("seconds", "%.1f"), g("perSecond", "%.0f"), r["serverCPUSeconds"], g("serverMsPerConnection", "%.3f"), g("perCoreProjection", "%d"), r.get("connectFailures", 0)))
 lines.append("")
 for jump in jumps:
-    lines.append("jump-server (%s): %d processes x %d agents churning, %d of %d handshakes resumed; attempt to Welcome p50 %.1f ms, p99 %.1f ms (highest of the processes); clients used %.3f ms CPU per handshake; idle appliance %.4f CPU s/s (%.3f ms/handshake without it)" % (jump["handshakes"], jump["processes"], jump["concurrency"], jump["resumed"], jump["connections"], jump["welcomeP50Ms"], jump["welcomeP99Ms"], jump.get("clientMsPerConnection", 0), jump["serverIdleCPUPerSecond"], jump.get("serverMsPerConnectionLessIdle", 0)))
+    lines.append("jump-server (%s): %d processes x %d agents churning, %d of %d handshakes resumed; attempt to Welcome p50 %.1f ms, p99 %.1f ms (highest of the processes); clients used %.3f ms CPU per handshake; idle appliance %.4f CPU s/s (%.3f ms/handshake without it)" % (jump["tls"], jump["processes"], jump["concurrency"], jump["resumed"], jump["connections"], jump["welcomeP50Ms"], jump["welcomeP99Ms"], jump.get("clientMsPerConnection", 0), jump["serverIdleCPUPerSecond"], jump.get("serverMsPerConnectionLessIdle", 0)))
 yes = lambda b: "met" if b else "NOT met"
 for jump in jumps:
-    met = goals[jump["handshakes"]]
-    lines.append("goals, %s handshakes: <= %.1f ms server CPU per handshake: %s (%.3f ms); >= %d handshakes/s: %s (%.0f/s measured; %d/s per core of the appliance)" % (jump["handshakes"], goal_ms, yes(met["msPerHandshakeMet"]), jump["serverMsPerConnection"], goal_rate, yes(met["handshakesPerSecondMet"]), jump["perSecond"], jump["perCoreProjection"]))
+    met = goals[jump["tls"]]
+    lines.append("goals, %s handshakes: <= %.1f ms server CPU per handshake: %s (%.3f ms); >= %d handshakes/s: %s (%.0f/s measured; %d/s per core of the appliance)" % (jump["tls"], goal_ms, yes(met["msPerHandshakeMet"]), jump["serverMsPerConnection"], goal_rate, yes(met["handshakesPerSecondMet"]), jump["perSecond"], jump["perCoreProjection"]))
 peers = [r for r in rows if r["server"] != "jump-server" and r.get("serverMsPerConnection")]
 for jump in jumps:
     if peers:
-        lines.append("jump-server (%s) / peer, CPU per connection: %s" % (jump["handshakes"], ", ".join("%s %.2f" % (p["server"], jump["serverMsPerConnection"] / p["serverMsPerConnection"]) for p in peers)))
+        lines.append("jump-server (%s) / peer, CPU per connection: %s" % (jump["tls"], ", ".join("%s %.2f" % (p["server"], jump["serverMsPerConnection"] / p["serverMsPerConnection"]) for p in peers)))
 lines.append("machine: %(cores)d cores, kernel %(kernel)s, load average %(loadAverage)s at the end; clients and servers share the cores" % machine)
 text = "\n".join(lines)
 print(text)

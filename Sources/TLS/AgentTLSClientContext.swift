@@ -30,15 +30,9 @@ public final class AgentTLSClientContext: @unchecked Sendable {
     }
 
     /// `resumption: false` makes every connection a full handshake (the load generator's way to
-    /// measure one).
+    /// measure one): the session of the appliance's ticket is not kept.
     public init(identity: TLSIdentity, trusting ca: Certificate, resumption: Bool = true) throws {
-        guard let context = SSL_CTX_new(TLS_with_buffers_method()) else {
-            throw AgentTLSError.configuration("BoringSSL could not make a TLS context")
-        }
-        guard let trustStore = X509_STORE_new() else {
-            SSL_CTX_free(context)
-            throw AgentTLSError.configuration("BoringSSL could not make a trust store")
-        }
+        let (context, trustStore) = try TLSContextParts.makeContext()
         self.context = context
         self.trustStore = trustStore
 
@@ -71,8 +65,9 @@ public final class AgentTLSClientContext: @unchecked Sendable {
                 return 1  // the reference is the context's now
             }
         } else {
+            // Nothing kept, nothing offered. (A TLS 1.3 client of BoringSSL's asks for tickets
+            // whatever its options, so the appliance still issues one, as to any agent.)
             SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF)
-            _ = SSL_CTX_set_options(context, UInt32(SSL_OP_NO_TICKET))
         }
         guard SSL_CTX_set_ex_data(context, Self.contextIndex, Unmanaged.passUnretained(self).toOpaque()) == 1 else {
             throw AgentTLSError.configuration("BoringSSL could not hold the context")

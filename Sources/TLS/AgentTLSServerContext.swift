@@ -42,13 +42,7 @@ public final class AgentTLSServerContext: @unchecked Sendable {
     private let ticketKeys: SessionTicketKeys?
 
     public init(identity: TLSIdentity, clientCA: Certificate, ticketKeys: SessionTicketKeys? = nil) throws {
-        guard let context = SSL_CTX_new(TLS_with_buffers_method()) else {
-            throw AgentTLSError.configuration("BoringSSL could not make a TLS context")
-        }
-        guard let trustStore = X509_STORE_new() else {
-            SSL_CTX_free(context)
-            throw AgentTLSError.configuration("BoringSSL could not make a trust store")
-        }
+        let (context, trustStore) = try TLSContextParts.makeContext()
         self.context = context
         self.trustStore = trustStore
         self.ticketKeys = ticketKeys
@@ -85,7 +79,13 @@ public final class AgentTLSServerContext: @unchecked Sendable {
             AgentTLSServerContext.selectJumpProtocol(selected, selectedLength, offered, offeredLength)
         }, nil)
         // Stateless tickets only (TLS 1.3 resumes no other way here): no server-side session cache.
-        // BoringSSL sends the ticket with the appliance's first write, the Welcome.
+        // BoringSSL sends the ticket with the appliance's first write, the Welcome. A session is
+        // bound to the CA that verified its client: after the CA is replaced, a ticket sealed
+        // before (the ticket keys stay) gives a full handshake, which checks against the new one.
+        let caDigest = Array(SHA256.hash(data: caDER))
+        guard SSL_CTX_set_session_id_context(context, caDigest, caDigest.count) == 1 else {
+            throw AgentTLSError.configuration("the session context could not be set")
+        }
         SSL_CTX_set_num_tickets(context, 1)
         SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF)
         SSL_CTX_set_session_psk_dhe_timeout(context, Self.resumptionLifetime)

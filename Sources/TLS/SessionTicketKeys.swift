@@ -2,6 +2,7 @@
 import CNIOBoringSSL
 import Crypto
 import FoundationEssentials
+import Synchronization
 
 /// The keys that seal and open the appliance's session tickets, derived from a secret the appliance
 /// keeps in its data directory (beside its CA key), so that a restarted appliance still opens the
@@ -12,13 +13,23 @@ import FoundationEssentials
 /// before, which covers its lifetime; an older one gives a full handshake. Each period's key is
 /// HKDF-SHA256 of the secret with the period's number: AES-128-CBC and HMAC-SHA256, as BoringSSL's
 /// own ticket keys. The key name (sent in the clear with the ticket) is `jumptkt1` and the period's
-/// number. What the secret opens: tickets, whose resumption secret lets a holder resume as the agent
-/// within the ticket's lifetime (the CA key beside it lets a holder do more); not past traffic, since
-/// every resumption makes a fresh (EC)DHE key exchange.
+/// number. What the secret gives whoever holds it: the tickets' resumption secrets, and with them,
+/// within a ticket's lifetime, resuming as the agent it was issued to, or answering that agent's
+/// resumption as the appliance (a resuming agent checks no certificate), and so sending it commands;
+/// the CA key beside it gives as much and more. Not past traffic: every resumption makes a fresh
+/// (EC)DHE key exchange.
 public final class SessionTicketKeys: Sendable {
     private let secret: SymmetricKey
     private let period: Int64
     private let now: @Sendable () -> Int64
+    /// The keys of the last two periods used: a resumption opens one ticket and seals another.
+    private let derived = Mutex<[(number: Int64, keys: Keys)]>([])
+
+    private struct Keys {
+        let name: [UInt8]
+        let cipher: [UInt8]
+        let mac: [UInt8]
+    }
 
     /// `secret`: at least 32 random bytes. `now`: seconds since 1970, the system clock unless given
     /// (tests move it).
@@ -41,14 +52,29 @@ public final class SessionTicketKeys: Sendable {
     private var currentPeriod: Int64 { now() / period }
 
     /// The period's key name, AES key and HMAC key.
-    private func keys(for number: Int64) -> (name: [UInt8], cipher: [UInt8], mac: [UInt8]) {
+    private func keys(for number: Int64) -> Keys {
+        if let known = derived.withLock({ $0.first { $0.number == number }?.keys }) { return known }
+        let keys = derive(number)
+        derived.withLock { derived in
+            derived.removeAll { $0.number == number }
+            derived.append((number, keys))
+            if derived.count > 2 { derived.removeFirst(derived.count - 2) }
+        }
+        return keys
+    }
+
+    private func derive(_ number: Int64) -> Keys {
         let numberBytes = withUnsafeBytes(of: number.bigEndian) { Array($0) }
         let derived = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: secret,
             info: Array("jump session tickets".utf8) + numberBytes,
             outputByteCount: Self.cipherKeyLength + Self.macKeyLength
         ).withUnsafeBytes { Array($0) }
-        return (Self.namePrefix + numberBytes, Array(derived.prefix(Self.cipherKeyLength)), Array(derived.suffix(Self.macKeyLength)))
+        return Keys(
+            name: Self.namePrefix + numberBytes,
+            cipher: Array(derived.prefix(Self.cipherKeyLength)),
+            mac: Array(derived.suffix(Self.macKeyLength))
+        )
     }
 
     /// BoringSSL's ticket key callback, sealing: name, IV, keys. 1 on success, -1 on an error.

@@ -9,6 +9,19 @@ enum TLSContextParts {
     /// `jump/1` in ALPN's wire format: a length byte, then the name.
     static let jumpProtocolList = [UInt8(ProtocolVersion.alpn.utf8.count)] + Array(ProtocolVersion.alpn.utf8)
 
+    /// A new `SSL_CTX` in BoringSSL's certificate-buffer mode, and an empty trust store: the caller
+    /// frees both.
+    static func makeContext() throws -> (context: OpaquePointer, trustStore: OpaquePointer) {
+        guard let context = SSL_CTX_new(TLS_with_buffers_method()) else {
+            throw AgentTLSError.configuration("BoringSSL could not make a TLS context")
+        }
+        guard let trustStore = X509_STORE_new() else {
+            SSL_CTX_free(context)
+            throw AgentTLSError.configuration("BoringSSL could not make a trust store")
+        }
+        return (context, trustStore)
+    }
+
     static func onlyTLS13(_ context: OpaquePointer) throws {
         guard SSL_CTX_set_min_proto_version(context, UInt16(TLS1_3_VERSION)) == 1,
               SSL_CTX_set_max_proto_version(context, UInt16(TLS1_3_VERSION)) == 1

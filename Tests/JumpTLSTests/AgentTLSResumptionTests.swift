@@ -145,20 +145,40 @@ import X509
         let left = identity.certificate.notValidAfter.timeIntervalSinceNow
         #expect(abs(Double(short) - left) < 2, "a lifetime of \(short) s for a certificate ending in \(left) s")
 
+        // A resumption renews the session, but not past that end either.
+        let resumed = try Self.connect(shortLived, to: Fixture.context.get())
+        #expect(resumed.serverHandler.isResumed)
+        _ = try resumed.serverSays("welcome again")
+        let renewed = try #require(shortLived.keptSessionLifetime)
+        #expect(abs(Double(renewed) - identity.certificate.notValidAfter.timeIntervalSinceNow) < 2, "\(renewed) s")
+
         let longLived = try Self.agentContext(Fixture.clientIdentity(validity: 30 * 86400))
         _ = try Self.connect(longLived, to: Fixture.context.get()).serverSays("welcome")
-        #expect(longLived.keptSessionLifetime == AgentTLSServerContext.resumptionLifetime)
+        // BoringSSL counts from the ClientHello and takes off the seconds until the ticket is sealed.
+        let lifetime = try #require(longLived.keptSessionLifetime)
+        #expect(AgentTLSServerContext.resumptionLifetime - 5 ... AgentTLSServerContext.resumptionLifetime ~= lifetime)
     }
 
-    @Test func aSessionFromAnotherIdentityIsNotOffered() throws {
-        // A renewed certificate makes a new context: its first connection is a full handshake that
-        // presents the new certificate, not a resumption carrying the old one.
+    @Test func anAgentsCertificatePresentedAsTheAppliancesFailsTheHandshake() throws {
+        // Issued by the same CA, but for client authentication only: one agent cannot pose as the
+        // appliance to another.
+        let impostor = try Fixture.clientIdentity()
+        let server = try AgentTLSServerContext(identity: impostor, clientCA: Fixture.ca.get().certificate)
         let tls = try Self.agentContext(Fixture.clientIdentity())
-        _ = try Self.connect(tls, to: Fixture.context.get()).serverSays("welcome")
-        let renewed = try Fixture.clientIdentity()
-        let connection = try Self.connect(Self.agentContext(renewed), to: Fixture.context.get())
-        #expect(!connection.serverHandler.isResumed)
-        #expect(try connection.serverHandler.peerCertificate == renewed.certificate.derBytes)
+        let error = #expect(throws: AgentTLSError.self) { _ = try Self.connect(tls, to: server) }
+        #expect(error?.handshakeFailure != nil, "\(String(describing: error))")
+    }
+
+    @Test func addedToAConnectedChannelTheAgentStartsTheHandshakeAtOnce() throws {
+        let serverHandler = AgentTLSHandler(context: try Fixture.context.get())
+        let clientHandler = AgentTLSHandler(context: try Self.agentContext(Fixture.clientIdentity()))
+        let server = EmbeddedChannel(handler: serverHandler)
+        let client = EmbeddedChannel()
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try server.connect(to: address).wait()
+        try client.connect(to: address).wait()
+        try client.pipeline.syncOperations.addHandler(clientHandler)
+        #expect(try client.readOutbound(as: ByteBuffer.self) != nil, "the ClientHello")
     }
 
     // MARK: The appliance's ticket keys
@@ -205,6 +225,23 @@ import X509
         #expect(try resumes(after: 0))
         #expect(try resumes(after: period), "the next period opens it")
         #expect(try !resumes(after: 2 * period), "two periods on, it is a full handshake")
+    }
+
+    @Test func aTicketFromBeforeTheCAWasReplacedDoesNotResume() throws {
+        // The ticket keys stay (the same secret), the CA changes: the session is bound to the CA
+        // that verified it, so the agent makes a full handshake, and its certificate from the old CA
+        // fails it.
+        let secret = (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255) }
+        let clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        let tls = try Self.agentContext(Fixture.clientIdentity())
+        _ = try Self.connect(tls, to: Self.restartableContext(secret: secret, now: clock)).serverSays("welcome")
+        let replaced = try AgentTLSServerContext(
+            identity: Fixture.serverIdentity.get(),
+            clientCA: CertificateAuthority.create(commonName: "Replacement CA").certificate,
+            ticketKeys: SessionTicketKeys(secret: secret, now: clock)
+        )
+        let error = #expect(throws: AgentTLSError.self) { _ = try Self.connect(tls, to: replaced) }
+        #expect(error?.handshakeFailure != nil || error?.recordFailure != nil, "\(String(describing: error))")
     }
 
     @Test func aTicketSecretShorterThan32BytesIsRefused() {
