@@ -124,12 +124,7 @@ import X509
     @Test func theAgentRenewsWhenItsCertificateNearsItsEnd() async throws {
         let harness = try await ApplianceHarness.start()
         defer { Task { await harness.stop() } }
-        let agent = TestAgent()
-        let installer = try await harness.makeInstaller(expiresIn: 86_400)
-        let enrolled = try await agent.enroll(harness, token: installer.token)
-        let id = enrolled.clientID
-        let old = try agent.identity(from: enrolled)
-        let files = try Self.agentFiles(for: old, id: id, harness)
+        let (id, old, files) = try await Self.enrolledAgentFiles(harness)
         defer { try? FileManager.default.removeItem(at: files.root) }
 
         // 340 days on: 25 days left, within CertificateRenewal.renewBefore.
@@ -159,6 +154,16 @@ import X509
         while harness.hub.clientView(id: id, groups: [:])?.status != "online" { await Task.yield() }
         again.cancel()
         #expect(await again.value == .cancelled)
+    }
+
+    /// A new agent enrolled in `harness`, its files written as jump-agent's: its id, identity and files
+    /// (the caller removes them).
+    static func enrolledAgentFiles(_ harness: ApplianceHarness) async throws -> (id: String, identity: TLSIdentity, files: AgentFiles) {
+        let agent = TestAgent()
+        let installer = try await harness.makeInstaller(expiresIn: 86_400)
+        let enrolled = try await agent.enroll(harness, token: installer.token)
+        let identity = try agent.identity(from: enrolled)
+        return (enrolled.clientID, identity, try agentFiles(for: identity, id: enrolled.clientID, harness))
     }
 
     static func agentFiles(for identity: TLSIdentity, id: String, _ harness: ApplianceHarness) throws -> AgentFiles {

@@ -13,11 +13,7 @@ import Testing
     func aReconnectingAgentResumesItsSessionAndIsAdmittedByItsCertificate() async throws {
         let harness = try await ApplianceHarness.start()
         defer { Task { await harness.stop() } }
-        let agent = TestAgent()
-        let installer = try await harness.makeInstaller(expiresIn: 86_400)
-        let enrolled = try await agent.enroll(harness, token: installer.token)
-        let id = enrolled.clientID
-        let files = try CertificateRenewalTests.agentFiles(for: agent.identity(from: enrolled), id: id, harness)
+        let (id, _, files) = try await CertificateRenewalTests.enrolledAgentFiles(harness)
         defer { try? FileManager.default.removeItem(at: files.root) }
 
         let (welcomes, arrived) = AsyncStream.makeStream(of: Bool.self)

@@ -33,20 +33,7 @@ import X509
 
         /// Carries bytes both ways until neither side has anything more to send. Errors either side
         /// raises are thrown.
-        func exchange() throws {
-            var moved = true
-            while moved {
-                moved = false
-                while let bytes = try server.readOutbound(as: ByteBuffer.self) {
-                    if client.isActive { try client.writeInbound(bytes) }
-                    moved = true
-                }
-                while let bytes = try client.readOutbound(as: ByteBuffer.self) {
-                    if server.isActive { try server.writeInbound(bytes) }
-                    moved = true
-                }
-            }
-        }
+        func exchange() throws { try server.exchange(with: client) }
 
         /// Everything the server has passed on as plaintext, buffer by buffer.
         func serverReceived() throws -> [ByteBuffer] {

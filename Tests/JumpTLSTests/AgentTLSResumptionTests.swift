@@ -20,20 +20,7 @@ import X509
         let serverHandler: AgentTLSHandler
         let clientHandler: AgentTLSHandler
 
-        func exchange() throws {
-            var moved = true
-            while moved {
-                moved = false
-                while let bytes = try server.readOutbound(as: ByteBuffer.self) {
-                    if client.isActive { try client.writeInbound(bytes) }
-                    moved = true
-                }
-                while let bytes = try client.readOutbound(as: ByteBuffer.self) {
-                    if server.isActive { try server.writeInbound(bytes) }
-                    moved = true
-                }
-            }
-        }
+        func exchange() throws { try server.exchange(with: client) }
 
         /// The appliance's first write (its Welcome, on a real connection), which carries the ticket,
         /// and what the agent read of it.

@@ -5,64 +5,42 @@ import NIOPosix
 import NIOSSL
 
 /// How every agent connection to the appliance starts (the runtime, enrollment, attended support, the
-/// local uninstall report): TCP from `localAddress` if given, TLS with `tls`, the Jump framing, and an
+/// local uninstall report): TCP from `localAddress` if given, TLS as `security` says, the Jump framing, and an
 /// ``AgentConnectionHandler`` that says Hello once the TLS handshake is done, so the wait in the
 /// appliance's listen queue is not counted against the hello time-out.
 enum AgentChannel {
-    /// An enrolled agent's connection: its certificate, and the session its last connection's ticket
-    /// resumes (``AgentTLSHandler``).
-    static func connect(
-        host: String,
-        port: Int,
-        group: any EventLoopGroup,
-        tls: AgentTLSClientContext,
-        localAddress: SocketAddress? = nil,
-        connectTimeout: TimeAmount,
-        configuration: AgentConnectionStateMachine.Configuration,
-        delegate: any AgentConnectionDelegate
-    ) async throws -> any Channel {
-        try await connect(
-            host: host, port: port, group: group, localAddress: localAddress, connectTimeout: connectTimeout,
-            configuration: configuration, delegate: delegate
-        ) { try $0.addHandler(AgentTLSHandler(context: tls)) }
-    }
+    /// The TLS a connection speaks.
+    enum Security {
+        /// An enrolled agent: its certificate, and the session its last connection's ticket resumes
+        /// (``AgentTLSHandler``).
+        case enrolled(AgentTLSClientContext)
+        /// No enrolled identity (enrollment, attended support), by swift-nio-ssl, with `verification`
+        /// in place of the CA check when given.
+        case unenrolled(NIOSSLContext, verification: (@Sendable () -> NIOSSLCustomVerificationCallback)? = nil)
 
-    /// A connection without an enrolled identity (enrollment, attended support), by swift-nio-ssl, with
-    /// `verification` in place of the CA check when given.
-    static func connect(
-        host: String,
-        port: Int,
-        group: any EventLoopGroup,
-        tls: NIOSSLContext,
-        verification: (@Sendable () -> NIOSSLCustomVerificationCallback)? = nil,
-        localAddress: SocketAddress? = nil,
-        connectTimeout: TimeAmount,
-        configuration: AgentConnectionStateMachine.Configuration,
-        delegate: any AgentConnectionDelegate
-    ) async throws -> any Channel {
-        try await connect(
-            host: host, port: port, group: group, localAddress: localAddress, connectTimeout: connectTimeout,
-            configuration: configuration, delegate: delegate
-        ) { pipeline in
-            if let verification {
+        func addHandler(to pipeline: ChannelPipeline.SynchronousOperations) throws {
+            switch self {
+            case .enrolled(let tls):
+                try pipeline.addHandler(AgentTLSHandler(context: tls))
+            case .unenrolled(let tls, verification: let verification?):
                 try pipeline.addHandler(
                     NIOSSLClientHandler(context: tls, serverHostname: nil, customVerificationCallback: verification())
                 )
-            } else {
+            case .unenrolled(let tls, verification: nil):
                 try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
             }
         }
     }
 
-    private static func connect(
+    static func connect(
         host: String,
         port: Int,
         group: any EventLoopGroup,
-        localAddress: SocketAddress?,
+        security: Security,
+        localAddress: SocketAddress? = nil,
         connectTimeout: TimeAmount,
         configuration: AgentConnectionStateMachine.Configuration,
-        delegate: any AgentConnectionDelegate,
-        addTLS: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+        delegate: any AgentConnectionDelegate
     ) async throws -> any Channel {
         var bootstrap = ClientBootstrap(group: group)
         if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
@@ -72,7 +50,7 @@ enum AgentChannel {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try addTLS(pipeline)
+                    try security.addHandler(to: pipeline)
                     try pipeline.addJumpFraming(
                         AgentConnectionHandler(
                             configuration: configuration,

@@ -232,7 +232,7 @@ public final class AgentRuntime: Sendable {
         let channel: any Channel
         do {
             channel = try await AgentChannel.connect(
-                host: host, port: port, group: group, tls: tls, localAddress: localAddress, connectTimeout: .seconds(30),
+                host: host, port: port, group: group, security: .enrolled(tls), localAddress: localAddress, connectTimeout: .seconds(30),
                 configuration: .init(purpose: .serve(gate), hello: hello), delegate: session
             )
         } catch {

@@ -152,7 +152,7 @@ public enum Enrollment {
             let result = OneShot()
             do {
                 let channel = try await AgentChannel.connect(
-                    host: host, port: port, group: group, tls: tls, localAddress: localAddress, connectTimeout: .seconds(30),
+                    host: host, port: port, group: group, security: .unenrolled(tls), localAddress: localAddress, connectTimeout: .seconds(30),
                     configuration: .init(purpose: .enroll(request), hello: AgentRuntime.hello()), delegate: result
                 )
                 let timeout = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }

@@ -23,7 +23,7 @@ extension AgentRuntime {
             let tls = credentials.withLock { $0.tls }
             do {
                 channel = try await AgentChannel.connect(
-                    host: host, port: port, group: group, tls: tls, connectTimeout: .seconds(5),
+                    host: host, port: port, group: group, security: .enrolled(tls), connectTimeout: .seconds(5),
                     configuration: .init(purpose: .serve(gate), hello: Self.hello()), delegate: reporter
                 )
             } catch {

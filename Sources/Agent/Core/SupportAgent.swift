@@ -124,8 +124,8 @@ public final class SupportAgent: Sendable {
         let channel: any Channel
         do {
             channel = try await AgentChannel.connect(
-                host: host, port: port, group: group, tls: tls,
-                verification: { trust.verificationCallback { reason in connection.untrusted(reason) } },
+                host: host, port: port, group: group,
+                security: .unenrolled(tls, verification: { trust.verificationCallback { reason in connection.untrusted(reason) } }),
                 connectTimeout: Self.connectTimeout,
                 configuration: .init(purpose: .support(request), hello: AgentRuntime.hello()), delegate: connection
             )
