@@ -95,6 +95,7 @@ site_rate=10
 need_packages python3
 [ "$peers" -eq 1 ] && need_packages openssl mosquitto nats-server
 build_products jump-server jumpctl jump-loadgen
+wakeup=$(wakeup_figures)
 ulimit -n "$(ulimit -Hn)"
 agents_needed=$((processes * concurrency))
 ensure_enrolled "$agents_needed"
@@ -241,7 +242,7 @@ fi
 
 # --- The table and the file.
 mkdir -p "$(dirname "$output")"
-machine="{\"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+machine="{\"wakeUp\": $wakeup, \"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 printf '%s\n' "${rows[@]}" | "$python" -c '
 import json, sys
 machine, output = json.loads(sys.argv[1]), sys.argv[2]
@@ -270,6 +271,11 @@ for jump in jumps:
     if peers:
         lines.append("jump-server (%s) / peer, CPU per connection: %s" % (jump["tls"], ", ".join("%s %.2f" % (p["server"], jump["serverMsPerConnection"] / p["serverMsPerConnection"]) for p in peers)))
 lines.append("machine: %(cores)d cores, kernel %(kernel)s, load average %(loadAverage)s at the end; clients and servers share the cores" % machine)
+w = machine.get("wakeUp") or {}
+if "crossCoreRoundTripUs" in w:
+    idle = (", cpuidle %s" % w["cpuidleGovernor"]) if "cpuidleGovernor" in w else ""
+    idle += (", guest_halt_poll_ns %d" % w["guestHaltPollNs"]) if "guestHaltPollNs" in w else ""
+    lines.append("machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core, %.1f us across two%s" % (w["sameCoreRoundTripUs"], w["crossCoreRoundTripUs"], idle))
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

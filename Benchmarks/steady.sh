@@ -111,6 +111,7 @@ poll_period=0.2
 need_packages python3
 [ "$peers" -eq 1 ] && need_packages mosquitto nats-server openssl
 build_products jump-server jumpctl jump-loadgen
+wakeup=$(wakeup_figures)
 ulimit -n "$(ulimit -Hn)"
 [ "$clients" -le $(($(ulimit -n) - 200)) ] ||
     die "the appliance can hold at most $(($(ulimit -n) - 200)) clients with an open-file limit of $(ulimit -n)"
@@ -295,7 +296,7 @@ if [ "$peers" -eq 1 ]; then
 fi
 
 mkdir -p "$(dirname "$output")"
-machine="{\"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+machine="{\"wakeUp\": $wakeup, \"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 "$python" - "$machine" "$output" "$rows" "$goal_core_percent" "$goal_reports_per_s" <<'PY'
 import json, sys
 machine, output = json.loads(sys.argv[1]), sys.argv[2]
@@ -331,6 +332,11 @@ if at_goal:
 elif percent is not None:
     lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s by projection (%.2f%% = ms per report x %.0f/s; measured at %.0f reports/s only: run --full)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", percent, goal_rate, rate))
 lines.append("jump-server VmRSS at the end %d KiB; its clients' own CPU %.1f s; machine: %d cores, load average %s at the end; clients and server share the cores" % (jump["serverRSSKiB"], jump["clientCPUSeconds"], machine["cores"], machine["loadAverage"]))
+w = machine.get("wakeUp") or {}
+if "crossCoreRoundTripUs" in w:
+    idle = (", cpuidle %s" % w["cpuidleGovernor"]) if "cpuidleGovernor" in w else ""
+    idle += (", guest_halt_poll_ns %d" % w["guestHaltPollNs"]) if "guestHaltPollNs" in w else ""
+    lines.append("machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core, %.1f us across two%s" % (w["sameCoreRoundTripUs"], w["crossCoreRoundTripUs"], idle))
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")
