@@ -11,22 +11,41 @@ public import X509
 ///   server authentication (`ssl_server` purpose); its name is not checked, as before: the CA is the
 ///   appliance's own and signs nothing else that could serve;
 /// - the agent's certificate and key as its client identity;
-/// - resumption: the latest ticket's session is kept (in memory only: a restarted agent makes a
-///   full handshake) and offered by the next connection. BoringSSL offers it only within the
-///   lifetime the appliance gave it, and resumes only with a fresh (EC)DHE key exchange, so every
-///   connection has its own keys. No early data.
+/// - resumption: the latest ticket's session is kept for each appliance address the agent connects
+///   to (in memory only: a restarted agent makes a full handshake) and offered by the next connection
+///   to the same address: one appliance cannot open another's tickets, so an agent failing over
+///   between two offers each its own. BoringSSL offers a session only within the lifetime the
+///   appliance gave it, and resumes only with a fresh (EC)DHE key exchange, so every connection has
+///   its own keys. No early data.
 ///
 /// BoringSSL runs in its certificate-buffer mode, as on the appliance.
 public final class AgentTLSClientContext: @unchecked Sendable {
     let context: OpaquePointer
     /// The appliance CA, the only trust root for the appliance's certificate.
     private let trustStore: OpaquePointer
-    /// The session to offer next (one reference held), if any.
-    private let session = Mutex(KeptSession())
+    /// The session to offer next to each appliance address (one reference held for each).
+    private let sessions = Mutex(KeptSessions())
+
+    /// How many appliance addresses' sessions are kept. An agent lists a few; past this the one
+    /// given a ticket longest ago is forgotten (its next connection is a full handshake).
+    static let keptSessionsLimit = 8
+
+    private struct KeptSessions {
+        /// The session last kept for an address comes last.
+        var entries: [(appliance: String, session: KeptSession)] = []
+    }
 
     /// An `SSL_SESSION` is immutable once BoringSSL hands it out, and reference-counted atomically.
     private struct KeptSession: @unchecked Sendable {
-        var pointer: OpaquePointer?
+        let pointer: OpaquePointer
+    }
+
+    /// The appliance address (HOST:PORT, as the agent's configuration names it) a connection goes to,
+    /// for the callback that keeps the session of its ticket. The connection's handler holds it and
+    /// outlives its `SSL`, which points to it.
+    final class Destination: Sendable {
+        let appliance: String
+        init(_ appliance: String) { self.appliance = appliance }
     }
 
     /// `resumption: false` makes every connection a full handshake (the load generator's way to
@@ -51,17 +70,19 @@ public final class AgentTLSClientContext: @unchecked Sendable {
                   let raw = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), AgentTLSClientContext.contextIndex)
             else { return ssl_verify_invalid }
             let this = Unmanaged<AgentTLSClientContext>.fromOpaque(raw).takeUnretainedValue()
-            var notAfter: Int64 = 0
-            return TLSContextParts.verifyPeer(ssl, against: this.trustStore, purpose: "ssl_server", alert: alert, notAfter: &notAfter)
+            let verified = TLSContextParts.verifyPeer(ssl, against: this.trustStore, purpose: "ssl_server", alert: alert)
+            return verified == nil ? ssl_verify_invalid : ssl_verify_ok
         }
         if resumption {
             // Sessions come to the callback below, not to a cache of BoringSSL's.
             SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL)
             SSL_CTX_sess_set_new_cb(context) { ssl, session in
                 guard let ssl, let session,
-                      let raw = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), AgentTLSClientContext.contextIndex)
+                      let raw = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), AgentTLSClientContext.contextIndex),
+                      let destination = SSL_get_ex_data(ssl, AgentTLSClientContext.destinationIndex)
                 else { return 0 }
-                Unmanaged<AgentTLSClientContext>.fromOpaque(raw).takeUnretainedValue().replaceSession(with: session)
+                let appliance = Unmanaged<Destination>.fromOpaque(destination).takeUnretainedValue().appliance
+                Unmanaged<AgentTLSClientContext>.fromOpaque(raw).takeUnretainedValue().keep(session, for: appliance)
                 return 1  // the reference is the context's now
             }
         } else {
@@ -75,40 +96,54 @@ public final class AgentTLSClientContext: @unchecked Sendable {
     }
 
     deinit {
-        session.withLock { if let session = $0.pointer { SSL_SESSION_free(session) } }
+        sessions.withLock { for entry in $0.entries { SSL_SESSION_free(entry.session.pointer) } }
         X509_STORE_free(trustStore)
         SSL_CTX_free(context)
     }
 
-    /// Whether a session is kept for the next connection to offer.
-    public var hasSession: Bool { session.withLock { $0.pointer != nil } }
+    /// Whether a session is kept for the next connection to `appliance` to offer.
+    func hasSession(for appliance: String) -> Bool {
+        guard let session = resumableSession(for: appliance) else { return false }
+        SSL_SESSION_free(session)
+        return true
+    }
 
-    /// The kept session's lifetime in seconds, as the appliance's ticket gave it.
-    var keptSessionLifetime: UInt32? {
-        guard let session = resumableSession() else { return nil }
+    /// The lifetime in seconds of the session kept for `appliance`, as its ticket gave it.
+    func keptSessionLifetime(for appliance: String) -> UInt32? {
+        guard let session = resumableSession(for: appliance) else { return nil }
         defer { SSL_SESSION_free(session) }
         return SSL_SESSION_get_timeout(session)
     }
 
-    /// The session to offer, with a reference for the caller, if one is kept.
-    func resumableSession() -> OpaquePointer? {
-        let kept = session.withLock { kept in
-            if let pointer = kept.pointer { SSL_SESSION_up_ref(pointer) }
-            return kept
-        }
-        return kept.pointer
+    /// The session to offer `appliance`, with a reference for the caller, if one is kept.
+    func resumableSession(for appliance: String) -> OpaquePointer? {
+        sessions.withLock { kept -> KeptSession? in
+            // The reference is taken under the lock: once it is released, another connection's
+            // ticket may replace the session and free the context's reference.
+            guard let session = kept.entries.last(where: { $0.appliance == appliance })?.session else { return nil }
+            SSL_SESSION_up_ref(session.pointer)
+            return session
+        }?.pointer
     }
 
-    /// Keeps `new` (whose reference it takes) in place of the session kept before.
-    private func replaceSession(with new: OpaquePointer) {
-        let old = session.withLock { kept in
-            defer { kept = KeptSession(pointer: new) }
-            return kept
+    /// Keeps `new` (whose reference it takes) for `appliance`, in place of the session kept for it
+    /// before, and forgets the oldest address's beyond ``keptSessionsLimit``.
+    private func keep(_ new: OpaquePointer, for appliance: String) {
+        let released = sessions.withLock { kept in
+            var released = kept.entries.filter { $0.appliance == appliance }.map(\.session)
+            kept.entries.removeAll { $0.appliance == appliance }
+            kept.entries.append((appliance, KeptSession(pointer: new)))
+            if kept.entries.count > Self.keptSessionsLimit {
+                released.append(kept.entries.removeFirst().session)
+            }
+            return released
         }
-        if let pointer = old.pointer { SSL_SESSION_free(pointer) }
+        for session in released { SSL_SESSION_free(session.pointer) }
     }
 
     /// Where a context finds itself from its `SSL_CTX` in BoringSSL's callbacks. Every handler holds
     /// its context, so the pointer outlives every connection made from it.
     private static let contextIndex: Int32 = SSL_CTX_get_ex_new_index(0, nil, nil, nil, nil)
+    /// Where the new-session callback finds the connection's ``Destination`` from its `SSL`.
+    static let destinationIndex: Int32 = SSL_get_ex_new_index(0, nil, nil, nil, nil)
 }

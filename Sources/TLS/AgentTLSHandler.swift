@@ -55,7 +55,7 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
     /// through the `SSL_CTX`).
     private enum Role {
         case server(AgentTLSServerContext)
-        case client(AgentTLSClientContext)
+        case client(AgentTLSClientContext, AgentTLSClientContext.Destination)
     }
 
     private let role: Role
@@ -81,9 +81,11 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
         self.shutdownTimeout = shutdownTimeout
     }
 
-    /// An enrolled agent's end of its connection to the appliance.
-    public init(context tls: AgentTLSClientContext, shutdownTimeout: TimeAmount = defaultShutdownTimeout) {
-        self.role = .client(tls)
+    /// An enrolled agent's end of its connection to the appliance at `appliance` (HOST:PORT, as the
+    /// agent's configuration names it): the connection offers the session of the last ticket from
+    /// that address, and keeps the one its own ticket gives for the next connection there.
+    public init(context tls: AgentTLSClientContext, appliance: String, shutdownTimeout: TimeAmount = defaultShutdownTimeout) {
+        self.role = .client(tls, AgentTLSClientContext.Destination(appliance))
         self.shutdownTimeout = shutdownTimeout
     }
 
@@ -124,7 +126,7 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
         allocator = context.channel.allocator
         let settings = switch role {
         case .server(let tls): tls.context
-        case .client(let tls): tls.context
+        case .client(let tls, _): tls.context
         }
         guard let ssl = SSL_new(settings), let bio = BIO_new(ChannelBIO.method) else {
             context.fireErrorCaught(AgentTLSError.configuration("BoringSSL could not make a connection"))
@@ -141,9 +143,11 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
         switch role {
         case .server:
             SSL_set_accept_state(ssl)
-        case .client(let tls):
+        case .client(let tls, let destination):
             SSL_set_connect_state(ssl)
-            if let session = tls.resumableSession() {
+            // For the context's new-session callback; `role` holds the destination for the `SSL`'s life.
+            SSL_set_ex_data(ssl, AgentTLSClientContext.destinationIndex, Unmanaged.passUnretained(destination).toOpaque())
+            if let session = tls.resumableSession(for: destination.appliance) {
                 // The `SSL` takes its own reference. A session BoringSSL finds too old to offer, or
                 // one the appliance no longer accepts, gives a full handshake.
                 SSL_set_session(ssl, session)

@@ -128,9 +128,9 @@ public final class AgentTLSServerContext: @unchecked Sendable {
     /// bounded by ``resumptionLifetime`` and by the certificate's end: a resumption skips this check,
     /// so it must not outlive what the check found.
     private func verify(_ ssl: OpaquePointer, alert: UnsafeMutablePointer<UInt8>) -> ssl_verify_result_t {
-        var notAfter: Int64 = 0
-        let result = TLSContextParts.verifyPeer(ssl, against: trustStore, purpose: "ssl_client", alert: alert, notAfter: &notAfter)
-        guard result == ssl_verify_ok else { return result }
+        guard let notAfter = TLSContextParts.verifyPeer(ssl, against: trustStore, purpose: "ssl_client", alert: alert) else {
+            return ssl_verify_invalid
+        }
         // During the handshake, the session it is making.
         guard let session = SSL_get_session(ssl) else { return ssl_verify_invalid }
         let left = max(0, notAfter - Int64(time(nil)))

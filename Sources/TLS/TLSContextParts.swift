@@ -57,25 +57,25 @@ enum TLSContextParts {
     /// The peer's leaf (as BoringSSL received it, DER in certificate-buffer mode) must chain to the
     /// trust store's CA, be within its validity and allow `purpose` (`ssl_client` or `ssl_server`),
     /// as BoringSSL's own verification would check it. The parsed copy lives only for this call.
-    /// On success `notAfter` is the leaf's end, in seconds since 1970.
+    /// Returns the leaf's end in seconds since 1970, or `nil` when the check fails, with `alert` set
+    /// to the alert to send.
     static func verifyPeer(
         _ ssl: OpaquePointer,
         against trustStore: OpaquePointer,
         purpose: String,
-        alert: UnsafeMutablePointer<UInt8>,
-        notAfter: inout Int64
-    ) -> ssl_verify_result_t {
+        alert: UnsafeMutablePointer<UInt8>
+    ) -> Int64? {
         alert.pointee = UInt8(SSL_AD_BAD_CERTIFICATE)
         guard let certificates = SSL_get0_peer_certificates(ssl),
               sk_CRYPTO_BUFFER_num(certificates) > 0,
               let leaf = X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(certificates, 0))
-        else { return ssl_verify_invalid }
+        else { return nil }
         defer { X509_free(leaf) }
-        guard let verification = X509_STORE_CTX_new() else { return ssl_verify_invalid }
+        guard let verification = X509_STORE_CTX_new() else { return nil }
         defer { X509_STORE_CTX_free(verification) }
         guard X509_STORE_CTX_init(verification, trustStore, leaf, nil) == 1,
               X509_STORE_CTX_set_default(verification, purpose) == 1
-        else { return ssl_verify_invalid }
+        else { return nil }
         guard X509_verify_cert(verification) == 1 else {
             switch X509_STORE_CTX_get_error(verification) {
             case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID:
@@ -87,13 +87,14 @@ enum TLSContextParts {
                 break
             }
             ERR_clear_error()
-            return ssl_verify_invalid
+            return nil
         }
+        var notAfter: Int64 = 0
         guard ASN1_TIME_to_posix(X509_get0_notAfter(leaf), &notAfter) == 1 else {
             ERR_clear_error()
-            return ssl_verify_invalid
+            return nil
         }
-        return ssl_verify_ok
+        return notAfter
     }
 
     /// Decodes DER with one of BoringSSL's `d2i_` functions.

@@ -33,10 +33,17 @@ import X509
         }
     }
 
-    /// Connects a client with `tls` to a server with `server` and runs the handshake.
-    static func connect(_ tls: AgentTLSClientContext, to server: AgentTLSServerContext) throws -> Connection {
+    /// The address the tests' agents connect to, unless a test names another.
+    static let appliance = "appliance.example:4433"
+
+    /// Connects a client with `tls` to a server with `server` at `appliance` and runs the handshake.
+    static func connect(
+        _ tls: AgentTLSClientContext,
+        to server: AgentTLSServerContext,
+        at appliance: String = appliance
+    ) throws -> Connection {
         let serverHandler = AgentTLSHandler(context: server)
-        let clientHandler = AgentTLSHandler(context: tls)
+        let clientHandler = AgentTLSHandler(context: tls, appliance: appliance)
         let serverChannel = EmbeddedChannel(handler: serverHandler)
         let clientChannel = EmbeddedChannel(handler: clientHandler)
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
@@ -76,16 +83,16 @@ import X509
         let tls = try Self.agentContext(Fixture.clientIdentity())
         let error = #expect(throws: AgentTLSError.self) { _ = try Self.connect(tls, to: impostor) }
         #expect(error?.handshakeFailure != nil, "\(String(describing: error))")
-        #expect(!tls.hasSession)
+        #expect(!tls.hasSession(for: Self.appliance))
     }
 
     @Test func theNextConnectionResumesWithTheSameClientCertificate() throws {
         let identity = try Fixture.clientIdentity()
         let tls = try Self.agentContext(identity)
         let first = try Self.connect(tls, to: Fixture.context.get())
-        #expect(!tls.hasSession, "the ticket comes with the appliance's first write")
+        #expect(!tls.hasSession(for: Self.appliance), "the ticket comes with the appliance's first write")
         #expect(try first.serverSays("welcome") == "welcome")
-        #expect(tls.hasSession)
+        #expect(tls.hasSession(for: Self.appliance))
 
         let second = try Self.connect(tls, to: Fixture.context.get())
         #expect(second.clientHandler.isResumed && second.serverHandler.isResumed)
@@ -102,7 +109,7 @@ import X509
         let tls = try Self.agentContext(Fixture.clientIdentity(), resumption: false)
         let first = try Self.connect(tls, to: Fixture.context.get())
         _ = try first.serverSays("welcome")
-        #expect(!tls.hasSession)
+        #expect(!tls.hasSession(for: Self.appliance))
         let second = try Self.connect(tls, to: Fixture.context.get())
         #expect(!second.clientHandler.isResumed && !second.serverHandler.isResumed)
     }
@@ -113,7 +120,7 @@ import X509
         let identity = try Fixture.clientIdentity()
         let tls = try Self.agentContext(identity)
         _ = try Self.connect(tls, to: Fixture.context.get()).serverSays("welcome")
-        #expect(tls.hasSession)
+        #expect(tls.hasSession(for: Self.appliance))
         let restarted = try AgentTLSServerContext(identity: Fixture.serverIdentity.get(), clientCA: Fixture.ca.get().certificate)
         let connection = try Self.connect(tls, to: restarted)
         #expect(!connection.clientHandler.isResumed && !connection.serverHandler.isResumed)
@@ -127,7 +134,7 @@ import X509
         let identity = try Fixture.clientIdentity(validity: 3600)
         let shortLived = try Self.agentContext(identity)
         _ = try Self.connect(shortLived, to: Fixture.context.get()).serverSays("welcome")
-        let short = try #require(shortLived.keptSessionLifetime)
+        let short = try #require(shortLived.keptSessionLifetime(for: Self.appliance))
         // Whole seconds both: the certificate's end as encoded, the session's start.
         let left = identity.certificate.notValidAfter.timeIntervalSinceNow
         #expect(abs(Double(short) - left) < 2, "a lifetime of \(short) s for a certificate ending in \(left) s")
@@ -136,13 +143,13 @@ import X509
         let resumed = try Self.connect(shortLived, to: Fixture.context.get())
         #expect(resumed.serverHandler.isResumed)
         _ = try resumed.serverSays("welcome again")
-        let renewed = try #require(shortLived.keptSessionLifetime)
+        let renewed = try #require(shortLived.keptSessionLifetime(for: Self.appliance))
         #expect(abs(Double(renewed) - identity.certificate.notValidAfter.timeIntervalSinceNow) < 2, "\(renewed) s")
 
         let longLived = try Self.agentContext(Fixture.clientIdentity(validity: 30 * 86400))
         _ = try Self.connect(longLived, to: Fixture.context.get()).serverSays("welcome")
         // BoringSSL counts from the ClientHello and takes off the seconds until the ticket is sealed.
-        let lifetime = try #require(longLived.keptSessionLifetime)
+        let lifetime = try #require(longLived.keptSessionLifetime(for: Self.appliance))
         #expect(AgentTLSServerContext.resumptionLifetime - 5 ... AgentTLSServerContext.resumptionLifetime ~= lifetime)
     }
 
@@ -158,7 +165,7 @@ import X509
 
     @Test func addedToAConnectedChannelTheAgentStartsTheHandshakeAtOnce() throws {
         let serverHandler = AgentTLSHandler(context: try Fixture.context.get())
-        let clientHandler = AgentTLSHandler(context: try Self.agentContext(Fixture.clientIdentity()))
+        let clientHandler = AgentTLSHandler(context: try Self.agentContext(Fixture.clientIdentity()), appliance: Self.appliance)
         let server = EmbeddedChannel(handler: serverHandler)
         let client = EmbeddedChannel()
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
@@ -229,6 +236,36 @@ import X509
         )
         let error = #expect(throws: AgentTLSError.self) { _ = try Self.connect(tls, to: replaced) }
         #expect(error?.handshakeFailure != nil || error?.recordFailure != nil, "\(String(describing: error))")
+    }
+
+    @Test func eachApplianceAddressResumesWithItsOwnTicket() throws {
+        // An agent failing over between two appliances (each its own ticket keys) and back: each
+        // is offered the session of its own last ticket, not the other's.
+        let clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        let first = try Self.restartableContext(secret: (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255) }, now: clock)
+        let second = try Self.restartableContext(secret: (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255) }, now: clock)
+        let tls = try Self.agentContext(Fixture.clientIdentity())
+        _ = try Self.connect(tls, to: first, at: "first.example:4433").serverSays("welcome")
+        let failedOver = try Self.connect(tls, to: second, at: "[2001:db8::2]:4433")
+        #expect(!failedOver.serverHandler.isResumed, "no session was kept for this address")
+        _ = try failedOver.serverSays("welcome")
+        let back = try Self.connect(tls, to: first, at: "first.example:4433")
+        #expect(back.clientHandler.isResumed && back.serverHandler.isResumed)
+        _ = try back.serverSays("welcome again")
+        #expect(try Self.connect(tls, to: second, at: "[2001:db8::2]:4433").serverHandler.isResumed)
+    }
+
+    @Test func theSessionsOfAtMostEightAddressesAreKept() throws {
+        let tls = try Self.agentContext(Fixture.clientIdentity())
+        let addresses = (0 ... AgentTLSClientContext.keptSessionsLimit).map { "appliance-\($0).example:4433" }
+        for address in addresses {
+            _ = try Self.connect(tls, to: Fixture.context.get(), at: address).serverSays("welcome")
+        }
+        #expect(!tls.hasSession(for: addresses[0]), "the address given a ticket longest ago is forgotten")
+        #expect(addresses.dropFirst().allSatisfy { tls.hasSession(for: $0) })
+        // A new ticket for a kept address replaces its session and does not forget another's.
+        _ = try Self.connect(tls, to: Fixture.context.get(), at: addresses[1]).serverSays("welcome again")
+        #expect(addresses.dropFirst().allSatisfy { tls.hasSession(for: $0) })
     }
 
     @Test func aTicketSecretShorterThan32BytesIsRefused() {

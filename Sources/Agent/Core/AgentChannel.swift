@@ -18,10 +18,11 @@ enum AgentChannel {
         /// in place of the CA check when given.
         case unenrolled(NIOSSLContext, verification: (@Sendable () -> NIOSSLCustomVerificationCallback)? = nil)
 
-        func addHandler(to pipeline: ChannelPipeline.SynchronousOperations) throws {
+        /// Adds the TLS handler for a connection to `appliance` (HOST:PORT).
+        func addHandler(to pipeline: ChannelPipeline.SynchronousOperations, appliance: String) throws {
             switch self {
             case .enrolled(let tls):
-                try pipeline.addHandler(AgentTLSHandler(context: tls))
+                try pipeline.addHandler(AgentTLSHandler(context: tls, appliance: appliance))
             case .unenrolled(let tls, verification: let verification?):
                 try pipeline.addHandler(
                     NIOSSLClientHandler(context: tls, serverHostname: nil, customVerificationCallback: verification())
@@ -42,6 +43,8 @@ enum AgentChannel {
         configuration: AgentConnectionStateMachine.Configuration,
         delegate: any AgentConnectionDelegate
     ) async throws -> any Channel {
+        // As the configuration writes it (an IPv6 address in brackets): the kept TLS sessions' key.
+        let appliance = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         var bootstrap = ClientBootstrap(group: group)
         if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
         return try await bootstrap
@@ -50,7 +53,7 @@ enum AgentChannel {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try security.addHandler(to: pipeline)
+                    try security.addHandler(to: pipeline, appliance: appliance)
                     try pipeline.addJumpFraming(
                         AgentConnectionHandler(
                             configuration: configuration,
