@@ -272,10 +272,11 @@ for jump in jumps:
         lines.append("jump-server (%s) / peer, CPU per connection: %s" % (jump["tls"], ", ".join("%s %.2f" % (p["server"], jump["serverMsPerConnection"] / p["serverMsPerConnection"]) for p in peers)))
 lines.append("machine: %(cores)d cores, kernel %(kernel)s, load average %(loadAverage)s at the end; clients and servers share the cores" % machine)
 w = machine.get("wakeUp") or {}
-if "crossCoreRoundTripUs" in w:
+if "sameCoreRoundTripUs" in w:
+    across = (", %.1f us across two" % w["crossCoreRoundTripUs"]) if "crossCoreRoundTripUs" in w else ""
     idle = (", cpuidle %s" % w["cpuidleGovernor"]) if "cpuidleGovernor" in w else ""
     idle += (", guest_halt_poll_ns %d" % w["guestHaltPollNs"]) if "guestHaltPollNs" in w else ""
-    lines.append("machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core, %.1f us across two%s" % (w["sameCoreRoundTripUs"], w["crossCoreRoundTripUs"], idle))
+    lines.append("machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core%s%s" % (w["sameCoreRoundTripUs"], across, idle))
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

@@ -333,10 +333,11 @@ elif percent is not None:
     lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s by projection (%.2f%% = ms per report x %.0f/s; measured at %.0f reports/s only: run --full)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", percent, goal_rate, rate))
 lines.append("jump-server VmRSS at the end %d KiB; its clients' own CPU %.1f s; machine: %d cores, load average %s at the end; clients and server share the cores" % (jump["serverRSSKiB"], jump["clientCPUSeconds"], machine["cores"], machine["loadAverage"]))
 w = machine.get("wakeUp") or {}
-if "crossCoreRoundTripUs" in w:
+if "sameCoreRoundTripUs" in w:
+    across = (", %.1f us across two" % w["crossCoreRoundTripUs"]) if "crossCoreRoundTripUs" in w else ""
     idle = (", cpuidle %s" % w["cpuidleGovernor"]) if "cpuidleGovernor" in w else ""
     idle += (", guest_halt_poll_ns %d" % w["guestHaltPollNs"]) if "guestHaltPollNs" in w else ""
-    lines.append("machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core, %.1f us across two%s" % (w["sameCoreRoundTripUs"], w["crossCoreRoundTripUs"], idle))
+    lines.append("machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core%s%s" % (w["sameCoreRoundTripUs"], across, idle))
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

@@ -39,7 +39,7 @@ build_products() {
 # What waking a sleeping process costs on this machine, on one core and across two, as JSON
 # (Benchmarks/lib/wakeup.py; {} when it cannot run). Call it before starting anything: it is the
 # machine's figure, beside which the appliance's CPU per report or per handshake reads.
-wakeup_figures() { "$python" Benchmarks/lib/wakeup.py 2>/dev/null || echo '{}'; }
+wakeup_figures() { timeout 60 "$python" Benchmarks/lib/wakeup.py 2>/dev/null || echo '{}'; }
 
 # A TCP port on 127.0.0.1 that nobody listens on at the moment, chosen by the kernel.
 free_port() {

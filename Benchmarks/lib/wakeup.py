@@ -5,7 +5,7 @@ Two processes pass one byte back and forth through a pair of pipes, each blockin
 other writes: every round trip is two wake-ups of a sleeping process. Measured twice: both processes
 on one core, then on two different cores (when there are two). On bare metal the two figures are a few
 microseconds apart; in a virtual machine whose idle vCPUs halt, waking a thread on another core goes
-through the hypervisor and can cost ten times more. The appliance and its simulated clients wake each
+through the hypervisor and can cost ten to forty times more (docs/performance.md, "The machine"). The appliance and its simulated clients wake each
 other for every report and every handshake, on different cores as often as not, so this figure says
 how much of theirs is the machine's. Python's own overhead is in both figures (a few microseconds).
 
@@ -26,7 +26,11 @@ def round_trip_us(cores, round_trips):
     to_parent_r, to_parent_w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        # Each end holds only the pipe ends it uses, so that either one ending gives the other
+        # end-of-file instead of a read that never returns.
         try:
+            os.close(to_child_w)
+            os.close(to_parent_r)
             os.sched_setaffinity(0, {cores[-1]})
             while True:
                 byte = os.read(to_child_r, 1)
@@ -35,21 +39,24 @@ def round_trip_us(cores, round_trips):
                 os.write(to_parent_w, byte)
         finally:
             os._exit(0)
-    os.sched_setaffinity(0, {cores[0]})
+    os.close(to_child_r)
+    os.close(to_parent_w)
+    mask = os.sched_getaffinity(0)
     batches = []
     try:
+        os.sched_setaffinity(0, {cores[0]})
         for _ in range(5):
             start = time.perf_counter()
             for _ in range(round_trips):
                 os.write(to_child_w, b"x")
-                os.read(to_parent_r, 1)
+                if not os.read(to_parent_r, 1):
+                    raise RuntimeError("the other process ended")
             batches.append((time.perf_counter() - start) / round_trips * 1e6)
     finally:
-        os.write(to_child_w, b"q")
+        os.close(to_child_w)  # the child reads end-of-file and ends
+        os.close(to_parent_r)
         os.waitpid(pid, 0)
-        os.sched_setaffinity(0, os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
-        for fd in (to_child_r, to_child_w, to_parent_r, to_parent_w):
-            os.close(fd)
+        os.sched_setaffinity(0, mask)
     return sorted(batches)[len(batches) // 2]
 
 

@@ -246,13 +246,16 @@ import X509
         let second = try Self.restartableContext(secret: (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255) }, now: clock)
         let tls = try Self.agentContext(Fixture.clientIdentity())
         _ = try Self.connect(tls, to: first, at: "first.example:4433").serverSays("welcome")
+        #expect(tls.hasSession(for: "first.example:4433"))
+        #expect(!tls.hasSession(for: "[2001:db8::2]:4433"), "the first's ticket is not offered to the second")
         let failedOver = try Self.connect(tls, to: second, at: "[2001:db8::2]:4433")
-        #expect(!failedOver.serverHandler.isResumed, "no session was kept for this address")
+        #expect(!failedOver.clientHandler.isResumed && !failedOver.serverHandler.isResumed)
         _ = try failedOver.serverSays("welcome")
         let back = try Self.connect(tls, to: first, at: "first.example:4433")
         #expect(back.clientHandler.isResumed && back.serverHandler.isResumed)
         _ = try back.serverSays("welcome again")
-        #expect(try Self.connect(tls, to: second, at: "[2001:db8::2]:4433").serverHandler.isResumed)
+        let again = try Self.connect(tls, to: second, at: "[2001:db8::2]:4433")
+        #expect(again.clientHandler.isResumed && again.serverHandler.isResumed)
     }
 
     @Test func theSessionsOfAtMostEightAddressesAreKept() throws {
@@ -263,9 +266,12 @@ import X509
         }
         #expect(!tls.hasSession(for: addresses[0]), "the address given a ticket longest ago is forgotten")
         #expect(addresses.dropFirst().allSatisfy { tls.hasSession(for: $0) })
-        // A new ticket for a kept address replaces its session and does not forget another's.
+        // A new ticket for a kept address replaces its session, forgets no other address's, and
+        // makes it the newest: the next address to come forgets the one after it.
         _ = try Self.connect(tls, to: Fixture.context.get(), at: addresses[1]).serverSays("welcome again")
         #expect(addresses.dropFirst().allSatisfy { tls.hasSession(for: $0) })
+        _ = try Self.connect(tls, to: Fixture.context.get(), at: "one-more.example:4433").serverSays("welcome")
+        #expect(tls.hasSession(for: addresses[1]) && !tls.hasSession(for: addresses[2]))
     }
 
     @Test func aTicketSecretShorterThan32BytesIsRefused() {
