@@ -242,7 +242,7 @@ fi
 
 # --- The table and the file.
 mkdir -p "$(dirname "$output")"
-machine="{\"wakeUp\": $wakeup, \"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+machine=$(machine_json "$wakeup")
 printf '%s\n' "${rows[@]}" | "$python" -c '
 import json, sys
 machine, output = json.loads(sys.argv[1]), sys.argv[2]
@@ -271,12 +271,10 @@ for jump in jumps:
     if peers:
         lines.append("jump-server (%s) / peer, CPU per connection: %s" % (jump["tls"], ", ".join("%s %.2f" % (p["server"], jump["serverMsPerConnection"] / p["serverMsPerConnection"]) for p in peers)))
 lines.append("machine: %(cores)d cores, kernel %(kernel)s, load average %(loadAverage)s at the end; clients and servers share the cores" % machine)
-w = machine.get("wakeUp") or {}
-if "sameCoreRoundTripUs" in w:
-    across = (", %.1f us across two" % w["crossCoreRoundTripUs"]) if "crossCoreRoundTripUs" in w else ""
-    idle = (", cpuidle %s" % w["cpuidleGovernor"]) if "cpuidleGovernor" in w else ""
-    idle += (", guest_halt_poll_ns %d" % w["guestHaltPollNs"]) if "guestHaltPollNs" in w else ""
-    lines.append("machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core%s%s" % (w["sameCoreRoundTripUs"], across, idle))
+sys.path.insert(0, "Benchmarks/lib")
+from wakeup import describe
+if describe(machine.get("wakeUp")):
+    lines.append(describe(machine.get("wakeUp")))
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

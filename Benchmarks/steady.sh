@@ -43,6 +43,9 @@
 # core = that CPU / the window's length. The window holds everything the appliance does under this
 # load: TLS records, decoding, ClientHub.ingest, the acknowledgements, heartbeats, and the writer
 # that stores the changed statistics in one SQLite transaction a second (AgentService.flushStats).
+# Context switches per message: those of the server's threads over the window (from
+# /proc/PID/task/*/status), voluntary (a thread went to sleep, in epoll_wait mostly) and involuntary
+# (it was preempted, by a woken client on these shared cores), / messages acknowledged in it.
 #
 # Sent to visible: the appliance acknowledges a report after ClientHub.ingest has put it into the
 # memory the API reads (ServerConnectionHandler hands the report to ClientHub, whose
@@ -225,18 +228,22 @@ PY
     log "API check: $check"
 fi
 
-# --- The measured window: SIGUSR2 to the clients, the server's CPU over it. Leaves window_cpu, window_wall
-# and window_rss for the row; the clients and the server are stopped.
+# --- The measured window: SIGUSR2 to the clients, the server's CPU and context switches over it. Leaves
+# window_cpu, window_wall, window_rss and window_switches ("VOLUNTARY INVOLUNTARY") for the row; the
+# clients and the server are stopped.
 #   measure_window SERVER_PID
 measure_window() {
-    local pid=$1 cpu0 cpu1 t0 t1
+    local pid=$1 cpu0 cpu1 t0 t1 switches0 switches1
     log "measuring $window s"
     kill -USR2 "${lg_pids[@]}"
     cpu0=$(cpu_seconds "$pid")
+    switches0=$(context_switches "$pid")
     t0=$(date +%s.%N)
     sleep "$window"
     cpu1=$(cpu_seconds "$pid")
+    switches1=$(context_switches "$pid")
     t1=$(date +%s.%N)
+    window_switches=$(echo "$switches0 $switches1" | awk '{ print $3 - $1, $4 - $2 }')
     window_rss=$(rss_kib "$pid")
     stop_loadgens
     stop_pid "$pid"
@@ -248,12 +255,13 @@ measure_window() {
 #   record_row SERVER CHECK
 rows=$work/steady-rows.jsonl
 record_row() {
-    "$python" - "$1" "$clients" "$interval" "$window_cpu" "$window_wall" "$window_rss" "$2" "${lg_files[@]}" >>"$rows" <<'PY'
+    "$python" - "$1" "$clients" "$interval" "$window_cpu" "$window_wall" "$window_rss" "$2" "$window_switches" "${lg_files[@]}" >>"$rows" <<'PY'
 import json, sys
 server, clients, interval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 cpu, wall, rss = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
 check = json.loads(sys.argv[7])
-figures = [json.load(open(path)) for path in sys.argv[8:]]
+voluntary, involuntary = (int(n) for n in sys.argv[8].split())
+figures = [json.load(open(path)) for path in sys.argv[9:]]
 acked = sum(f.get("windowReportsAcked") or 0 for f in figures)
 rate = sum(f.get("windowReportsPerSecond") or 0 for f in figures)
 row = {"server": server, "clients": clients, "interval": interval, "held": sum(f["held"] for f in figures),
@@ -264,9 +272,12 @@ row = {"server": server, "clients": clients, "interval": interval, "held": sum(f
        "connectFailures": sum(f["connectFailures"] for f in figures),
        "closedAfterReady": sum(f["closedAfterReady"] for f in figures),
        "serverCPUSeconds": round(cpu, 3), "serverCorePercent": round(cpu / wall * 100, 2), "serverRSSKiB": rss,
-       "clientCPUSeconds": round(sum(f["cpuSeconds"] for f in figures), 1), "apiCheck": check}
+       "clientCPUSeconds": round(sum(f["cpuSeconds"] for f in figures), 1), "apiCheck": check,
+       "serverContextSwitches": {"voluntary": voluntary, "involuntary": involuntary}}
 if acked:
     row["serverMsPerReport"] = round(cpu / (rate * wall) * 1000, 4)
+    row["serverContextSwitchesPerReport"] = {"voluntary": round(voluntary / (rate * wall), 2),
+                                             "involuntary": round(involuntary / (rate * wall), 2)}
 print(json.dumps(row))
 PY
 }
@@ -296,7 +307,7 @@ if [ "$peers" -eq 1 ]; then
 fi
 
 mkdir -p "$(dirname "$output")"
-machine="{\"wakeUp\": $wakeup, \"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+machine=$(machine_json "$wakeup")
 "$python" - "$machine" "$output" "$rows" "$goal_core_percent" "$goal_reports_per_s" <<'PY'
 import json, sys
 machine, output = json.loads(sys.argv[1]), sys.argv[2]
@@ -321,6 +332,9 @@ for row in rows:
     lines.append("%-12s %8d  %6d  %10.1f  %14.2f  %13.2f  %14s  %10s  %10s  %10s" % (row["server"], row["clients"], row["held"], row["reportsPerSecond"], row["serverCPUSeconds"], row["serverCorePercent"], "-" if per is None else "%.4f" % per, ratio, ms(row["roundTripP50Ms"]), ms(row["roundTripP99Ms"])))
 if len(rows) > 1:
     lines.append("  (mosquitto: MQTT PUBLISH at QoS 1 and its PUBACK, no subscriber, persistence off; nats-server: PUB then PING and its PONG, no subscriber; neither stores anything)")
+switched = [r for r in rows if "serverContextSwitchesPerReport" in r]
+if switched:
+    lines.append("  context switches of the server's threads per message, asleep / preempted: " + ", ".join("%s %.2f / %.2f" % (r["server"], r["serverContextSwitchesPerReport"]["voluntary"], r["serverContextSwitchesPerReport"]["involuntary"]) for r in switched))
 lines.append("")
 lines.append("sent -> visible in the API: at most the round trip (the Ack leaves after the report is in the API's memory): p99 %s ms (the highest of the processes' p99s)" % ms(jump["roundTripP99Ms"]))
 check = jump["apiCheck"]
@@ -332,12 +346,10 @@ if at_goal:
 elif percent is not None:
     lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s by projection (%.2f%% = ms per report x %.0f/s; measured at %.0f reports/s only: run --full)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", percent, goal_rate, rate))
 lines.append("jump-server VmRSS at the end %d KiB; its clients' own CPU %.1f s; machine: %d cores, load average %s at the end; clients and server share the cores" % (jump["serverRSSKiB"], jump["clientCPUSeconds"], machine["cores"], machine["loadAverage"]))
-w = machine.get("wakeUp") or {}
-if "sameCoreRoundTripUs" in w:
-    across = (", %.1f us across two" % w["crossCoreRoundTripUs"]) if "crossCoreRoundTripUs" in w else ""
-    idle = (", cpuidle %s" % w["cpuidleGovernor"]) if "cpuidleGovernor" in w else ""
-    idle += (", guest_halt_poll_ns %d" % w["guestHaltPollNs"]) if "guestHaltPollNs" in w else ""
-    lines.append("machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core%s%s" % (w["sameCoreRoundTripUs"], across, idle))
+sys.path.insert(0, "Benchmarks/lib")
+from wakeup import describe
+if describe(machine.get("wakeUp")):
+    lines.append(describe(machine.get("wakeUp")))
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

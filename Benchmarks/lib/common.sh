@@ -41,6 +41,13 @@ build_products() {
 # machine's figure, beside which the appliance's CPU per report or per handshake reads.
 wakeup_figures() { timeout 60 "$python" Benchmarks/lib/wakeup.py 2>/dev/null || echo '{}'; }
 
+# The machine as handshake.sh and steady.sh record it (JSON): the wake-up figures given, cores,
+# kernel, date and load average now. Print it with Benchmarks/lib/wakeup.py's describe().
+#   machine_json WAKEUP_JSON
+machine_json() {
+    echo "{\"wakeUp\": $1, \"cores\": $(nproc), \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"loadAverage\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+}
+
 # A TCP port on 127.0.0.1 that nobody listens on at the moment, chosen by the kernel.
 free_port() {
     "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -86,6 +93,12 @@ rss_median_kib() {
 }
 # User + system CPU seconds a process has used so far.
 cpu_seconds() { awk -v tck="$clk_tck" '{ printf "%.3f\n", ($14 + $15) / tck }' "/proc/$1/stat"; }
+# Context switches of all of a process's threads so far: "VOLUNTARY INVOLUNTARY" (a thread that went to
+# sleep, one that was preempted).
+context_switches() {
+    cat "/proc/$1"/task/*/status 2>/dev/null |
+        awk '/^voluntary_ctxt_switches:/ { v += $2 } /^nonvoluntary_ctxt_switches:/ { n += $2 } END { print v + 0, n + 0 }'
+}
 # Open file descriptors of a process.
 fd_count() { ls "/proc/$1/fd" | wc -l; }
 

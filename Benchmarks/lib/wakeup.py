@@ -68,6 +68,20 @@ def read(path):
         return None
 
 
+def describe(figures):
+    """The benchmarks' machine line for these figures (wakeUp in their JSON), or None without them."""
+    if not figures or "sameCoreRoundTripUs" not in figures:
+        return None
+    line = "machine: a wake-up round trip between two processes (Benchmarks/lib/wakeup.py, before the run) %.1f us on one core" % figures["sameCoreRoundTripUs"]
+    if "crossCoreRoundTripUs" in figures:
+        line += ", %.1f us across two" % figures["crossCoreRoundTripUs"]
+    if "cpuidleGovernor" in figures:
+        line += ", cpuidle %s" % figures["cpuidleGovernor"]
+    if "guestHaltPollNs" in figures:
+        line += ", guest_halt_poll_ns %d" % figures["guestHaltPollNs"]
+    return line
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--round-trips", type=int, default=2000, help="round trips per batch (5 batches)")

@@ -130,8 +130,10 @@ public final class AgentTLSClientContext: @unchecked Sendable {
     /// before, and forgets the oldest address's beyond ``keptSessionsLimit``.
     private func keep(_ new: OpaquePointer, for appliance: String) {
         let released = sessions.withLock { kept in
-            var released = kept.entries.filter { $0.appliance == appliance }.map(\.session)
-            kept.entries.removeAll { $0.appliance == appliance }
+            var released: [KeptSession] = []
+            if let index = kept.entries.firstIndex(where: { $0.appliance == appliance }) {
+                released.append(kept.entries.remove(at: index).session)
+            }
             kept.entries.append((appliance, KeptSession(pointer: new)))
             if kept.entries.count > Self.keptSessionsLimit {
                 released.append(kept.entries.removeFirst().session)

@@ -43,8 +43,8 @@ enum AgentChannel {
         configuration: AgentConnectionStateMachine.Configuration,
         delegate: any AgentConnectionDelegate
     ) async throws -> any Channel {
-        // As the configuration writes it (an IPv6 address in brackets): the kept TLS sessions' key.
-        let appliance = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        // The kept TLS sessions' key (the port last, so an IPv6 address needs no brackets).
+        let appliance = "\(host):\(port)"
         var bootstrap = ClientBootstrap(group: group)
         if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
         return try await bootstrap
