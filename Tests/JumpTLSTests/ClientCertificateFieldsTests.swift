@@ -23,16 +23,55 @@ import X509
         }
     }
 
-    @Test func aCertificateWithoutACommonNameHasNoClientID() throws {
+    private func selfSigned(_ subject: DistinguishedName, serial: Certificate.SerialNumber = .init()) throws -> Certificate {
         let key = P256.Signing.PrivateKey()
-        let name = try DistinguishedName { OrganizationName("Jump Client") }
-        let certificate = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
-            notValidBefore: Date(), notValidAfter: Date() + 60, issuer: name, subject: name,
+        return try Certificate(
+            version: .v3, serialNumber: serial, publicKey: .init(key.publicKey),
+            notValidBefore: Date(), notValidAfter: Date() + 60, issuer: subject, subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256, extensions: Certificate.Extensions(), issuerPrivateKey: .init(key))
+    }
+
+    @Test func aCertificateWithoutACommonNameHasNoClientID() throws {
+        let certificate = try selfSigned(try DistinguishedName { OrganizationName("Jump Client") })
         let fields = try ClientCertificateFields(derEncoded: certificate.derBytes)
         #expect(fields.clientID == nil)
         #expect(fields.serialNumber == certificate.serialNumber)
+    }
+
+    /// The first common name in a string form swift-certificates reads is the id, as
+    /// `Certificate.jumpClientID` says; one in another form (here a BMPString) is passed over.
+    @Test func theFirstReadableCommonNameIsTheClientID() throws {
+        var bmp = DER.Serializer()
+        try bmp.serialize(ASN1BMPString("jc-bmp"))
+        let bmpName = RelativeDistinguishedName.Attribute(type: .RDNAttributeType.commonName, value: try ASN1Any(derEncoded: bmp.serializedBytes))
+        let forms: [(RelativeDistinguishedName.Attribute, String?)] = [
+            (.init(type: .RDNAttributeType.commonName, utf8String: "jc-ütf8"), "jc-ütf8"),
+            (try .init(type: .RDNAttributeType.commonName, printableString: "jc-printable"), "jc-printable"),
+            (try .init(type: .RDNAttributeType.commonName, ia5String: "jc-ia5"), "jc-ia5"),
+            (bmpName, "jc-second"),
+        ]
+        for (first, expected) in forms {
+            let subject = DistinguishedName([
+                RelativeDistinguishedName([.init(type: .RDNAttributeType.organizationName, utf8String: "Jump Client")]),
+                RelativeDistinguishedName([first]),
+                RelativeDistinguishedName([.init(type: .RDNAttributeType.commonName, utf8String: "jc-second")]),
+            ])
+            let certificate = try selfSigned(subject)
+            let fields = try ClientCertificateFields(derEncoded: certificate.derBytes)
+            #expect(fields.clientID == expected)
+            #expect(fields.clientID == certificate.jumpClientID)
+        }
+    }
+
+    /// Serials of one byte, with a high bit (DER's leading zero is not part of the number) and of the
+    /// longest length RFC 5280 allows.
+    @Test func serialsOfEveryShape() throws {
+        for bytes: [UInt8] in [[0x01], [0x7f], [0x80], [0x01, 0x00], [0xff, 0x01], Array(repeating: 0xab, count: 20)] {
+            let certificate = try selfSigned(try DistinguishedName { CommonName("jc") }, serial: .init(bytes: bytes))
+            let fields = try ClientCertificateFields(derEncoded: certificate.derBytes)
+            #expect(fields.serialNumber == certificate.serialNumber)
+            #expect(fields.serialHex == certificate.serialHex)
+        }
     }
 
     @Test func badBytesAreAMalformedCertificate() throws {
@@ -47,5 +86,41 @@ import X509
             try certificate.appendConstructedNode(identifier: .sequence) { tbs in try tbs.serialize(5) }
         }
         #expect(throws: PKIError(.malformed, "")) { try ClientCertificateFields(derEncoded: serializer.serializedBytes) }
+        // Bytes after the certificate.
+        #expect(throws: PKIError(.malformed, "")) { try ClientCertificateFields(derEncoded: der + [0x05, 0x00]) }
+    }
+
+    /// A negative serial (not DER for a certificate's, RFC 5280 4.1.2.2) and a non-minimal INTEGER
+    /// are malformed, as is an attribute with bytes after its value.
+    @Test func malformedSerialsAndNamesAreRefused() throws {
+        func certificate(serial: [UInt8], valueFollowedByMore: Bool = false) throws -> [UInt8] {
+            var serializer = DER.Serializer()
+            try serializer.appendConstructedNode(identifier: .sequence) { certificate in
+                try certificate.appendConstructedNode(identifier: .sequence) { tbs in
+                    tbs.appendPrimitiveNode(identifier: .integer) { $0.append(contentsOf: serial) }
+                    for _ in 0..<3 { try tbs.serialize(ASN1Null()) }  // signature, issuer, validity
+                    try tbs.appendConstructedNode(identifier: .sequence) { name in
+                        try name.appendConstructedNode(identifier: .set) { rdn in
+                            try rdn.appendConstructedNode(identifier: .sequence) { attribute in
+                                try attribute.serialize(ASN1ObjectIdentifier.RDNAttributeType.commonName)
+                                try attribute.serialize(ASN1UTF8String("jc"))
+                                if valueFollowedByMore { try attribute.serialize(ASN1Null()) }
+                            }
+                        }
+                    }
+                }
+                try certificate.serialize(ASN1Null())
+                try certificate.serialize(ASN1Null())
+            }
+            return serializer.serializedBytes
+        }
+        // The hand-made shape itself is read.
+        let fields = try ClientCertificateFields(derEncoded: try certificate(serial: [0x05]))
+        #expect(fields.clientID == "jc")
+        #expect(fields.serialHex == "05")
+        for bad in [try certificate(serial: [0x85]), try certificate(serial: [0x00, 0x05]), try certificate(serial: []),
+                    try certificate(serial: [0x05], valueFollowedByMore: true)] {
+            #expect(throws: PKIError(.malformed, "")) { try ClientCertificateFields(derEncoded: bad) }
+        }
     }
 }
