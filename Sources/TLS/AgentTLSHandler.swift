@@ -1,5 +1,6 @@
 // See AgentTLSServerContext.swift for how `CNIOBoringSSL` is reached.
 import CNIOBoringSSL
+public import JumpProtocol
 public import NIOCore
 import NIOTLS
 
@@ -31,8 +32,14 @@ import NIOTLS
 /// close_notify or `shutdownTimeout`, then closes the socket, as `NIOSSLHandler` does, so that a
 /// peer still sending does not get a reset that would lose the last words.
 ///
-/// Events: `TLSUserEvent.handshakeCompleted` when the handshake finishes; a failed handshake or a
-/// record that fails to open is an ``AgentTLSError`` through `errorCaught`, after which the
+/// On the appliance's side it also says who the peer is: a connection whose handshake does not finish
+/// within `handshakeTimeout` is closed; when it finishes, ALPN must have chosen `jump/1` and a client
+/// certificate (verified against the CA by the handshake, or held by the resumed session) must name
+/// a Jump Client, or the connection is closed.
+///
+/// Events: `TLSUserEvent.handshakeCompleted` when the handshake finishes, followed on the appliance's
+/// side by a ``PeerAuthenticated`` (what the ``ServerConnectionHandler`` starts on); a failed handshake
+/// or a record that fails to open is an ``AgentTLSError`` through `errorCaught`, after which the
 /// connection is closed.
 public final class AgentTLSHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
@@ -42,6 +49,8 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
 
     /// How long a closing connection waits for the peer's close_notify before closing the socket.
     public static let defaultShutdownTimeout = TimeAmount.seconds(5)
+    /// How long a new connection to the appliance may take to finish its TLS handshake.
+    public static let defaultHandshakeTimeout = TimeAmount.seconds(10)
 
     private enum State {
         case handshaking
@@ -54,7 +63,7 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
     /// Which end of the connection this is, and its settings (held: BoringSSL's callbacks find them
     /// through the `SSL_CTX`).
     private enum Role {
-        case server(AgentTLSServerContext)
+        case server(AgentTLSServerContext, handshakeTimeout: TimeAmount)
         case client(AgentTLSClientContext, AgentTLSClientContext.Destination)
     }
 
@@ -74,10 +83,16 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
     private var sealingWaitingWrites = false
     private var handshakeFinished = false
     private var clientHelloSent = false
+    /// The appliance's side: closes the connection if the handshake has not finished in time.
+    private var handshakeTimer: Scheduled<Void>?
 
     /// The appliance's end of an agent connection.
-    public init(context tls: AgentTLSServerContext, shutdownTimeout: TimeAmount = defaultShutdownTimeout) {
-        self.role = .server(tls)
+    public init(
+        context tls: AgentTLSServerContext,
+        handshakeTimeout: TimeAmount = defaultHandshakeTimeout,
+        shutdownTimeout: TimeAmount = defaultShutdownTimeout
+    ) {
+        self.role = .server(tls, handshakeTimeout: handshakeTimeout)
         self.shutdownTimeout = shutdownTimeout
     }
 
@@ -100,10 +115,27 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
     /// The peer's certificate as DER, once the handshake verified it (or resumed a session that holds
     /// it); `nil` when none was presented or before the handshake has finished.
     public var peerCertificate: [UInt8]? {
+        withPeerCertificate { $0.map(Array.init) }
+    }
+
+    private func withPeerCertificate<Result>(_ body: (UnsafeBufferPointer<UInt8>?) -> Result) -> Result {
         guard handshakeFinished, let ssl, let chain = SSL_get0_peer_certificates(ssl), sk_CRYPTO_BUFFER_num(chain) > 0,
               let leaf = sk_CRYPTO_BUFFER_value(chain, 0)
-        else { return nil }
-        return Array(UnsafeBufferPointer(start: CRYPTO_BUFFER_data(leaf), count: CRYPTO_BUFFER_len(leaf)))
+        else { return body(nil) }
+        return body(UnsafeBufferPointer(start: CRYPTO_BUFFER_data(leaf), count: CRYPTO_BUFFER_len(leaf)))
+    }
+
+    /// The appliance's side, once the handshake has finished: who the peer is, or nil when the
+    /// connection must close (ALPN did not choose `jump/1`, or the certificate names no Jump Client).
+    /// A client without a certificate is anonymous: it may only enroll or ask for support.
+    private func authenticatedPeer() -> PeerAuthenticated? {
+        guard negotiatedProtocol == ProtocolVersion.alpn else { return nil }
+        return withPeerCertificate { certificate in
+            guard let certificate else { return PeerAuthenticated(.anonymous) }
+            guard let fields = try? ClientCertificateFields(der: certificate), let clientID = fields.clientID, !clientID.isEmpty
+            else { return nil }
+            return PeerAuthenticated(.client(clientID), certificateSerial: fields.serialHex)
+        }
     }
 
     /// Bytes of buffers the handler holds of its own: none between reads and writes once the
@@ -125,7 +157,7 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
     public func handlerAdded(context: ChannelHandlerContext) {
         allocator = context.channel.allocator
         let settings = switch role {
-        case .server(let tls): tls.context
+        case .server(let tls, _): tls.context
         case .client(let tls, _): tls.context
         }
         guard let ssl = SSL_new(settings), let bio = BIO_new(ChannelBIO.method) else {
@@ -143,6 +175,7 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
         switch role {
         case .server:
             SSL_set_accept_state(ssl)
+            if context.channel.isActive { startHandshakeTimer(context: context) }
         case .client(let tls, let destination):
             SSL_set_connect_state(ssl)
             // For the context's new-session callback; `role` holds the destination for the `SSL`'s life.
@@ -159,7 +192,19 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
 
     public func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-        if case .client = role { startHandshake(context: context) }
+        switch role {
+        case .server: startHandshakeTimer(context: context)
+        case .client: startHandshake(context: context)
+        }
+    }
+
+    private func startHandshakeTimer(context: ChannelHandlerContext) {
+        guard case .server(_, let timeout) = role, case .handshaking = state, handshakeTimer == nil else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        handshakeTimer = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = loopBound.value
+            handler.close(context: context, mode: .all, promise: nil)
+        }
     }
 
     /// The client speaks first: its ClientHello goes out as soon as the connection is up.
@@ -218,16 +263,28 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
         let wrote = passOnOutbound(context: context, promise: nil)
         state = .active
         handshakeFinished = true
-        // Writes made while the event is handled (the Welcome, say) queue behind the earlier ones.
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        var authenticated: PeerAuthenticated?
+        if case .server = role {
+            authenticated = authenticatedPeer()
+            if authenticated == nil {
+                // close_notify follows what the handshake wrote; nothing is passed on.
+                close(context: context, mode: .all, promise: nil)
+                return false
+            }
+        }
+        // Writes made while the events are handled (the Welcome, say) queue behind the earlier ones.
         sealingWaitingWrites = true
         defer { sealingWaitingWrites = false }
         context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: negotiatedProtocol))
+        if let authenticated { context.fireUserInboundEventTriggered(authenticated) }
         while case .active = state, !waitingWrites.isEmpty {
             let (plaintext, promise) = waitingWrites.removeFirst()
             seal(plaintext, context: context, promise: promise)
         }
         guard case .active = state else {
-            // Closed on hearing of the handshake (the authenticator, for a client without `jump/1`).
+            // Closed by a handler on hearing of the handshake.
             failWaitingWrites(ChannelError.ioOnClosedChannel)
             return false
         }
@@ -425,6 +482,8 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
     @discardableResult
     private func enterClosed(failingWritesWith error: any Error) -> EventLoopPromise<Void>? {
         var pendingClose: EventLoopPromise<Void>?
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
         if case .closing(let promise, let timer) = state {
             timer.cancel()
             pendingClose = promise

@@ -10,7 +10,7 @@ public import X509
 /// The appliance's TLS settings for its agent listener, made once and shared by every connection and
 /// event loop (BoringSSL's `SSL_CTX` is safe to share once configured):
 /// - TLS 1.3 only, ALPN `jump/1` (a client offering other protocols fails the handshake; one that
-///   offers none is closed by the ``TLSPeerAuthenticator``);
+///   offers none is closed by the ``AgentTLSHandler`` once the handshake finishes);
 /// - the chain presented is the appliance's certificate and the appliance CA: an enrolled agent
 ///   ignores the extra certificate, and a support agent, which has no CA file, finds the CA its
 ///   support code pins in it (``SupportServerTrust``);
@@ -141,7 +141,7 @@ public final class AgentTLSServerContext: @unchecked Sendable {
     /// ALPN: `jump/1` when the client offers it, chosen by BoringSSL's own list matching
     /// (`SSL_select_next_proto`, which points into the client's list); a client offering only other
     /// protocols fails the handshake with the `no_application_protocol` alert (RFC 7301). A client
-    /// that offers none finishes it, and the ``TLSPeerAuthenticator`` closes the connection.
+    /// that offers none finishes it, and the ``AgentTLSHandler`` closes the connection.
     private static func selectJumpProtocol(
         _ selected: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
         _ selectedLength: UnsafeMutablePointer<UInt8>?,

@@ -21,7 +21,15 @@ public struct ClientCertificateFields: Equatable, Sendable {
     public var serialHex: String { Hex.lowercase(serialNumber.bytes) }
 
     public init(derEncoded bytes: [UInt8]) throws(PKIError) {
-        let fields = bytes.withUnsafeBufferPointer { Self.read($0) }
+        try self.init(bytes.withUnsafeBufferPointer(Self.read))
+    }
+
+    /// The appliance's TLS handler reads BoringSSL's copy of the certificate in place.
+    init(der: UnsafeBufferPointer<UInt8>) throws(PKIError) {
+        try self.init(Self.read(der))
+    }
+
+    private init(_ fields: (String?, Certificate.SerialNumber)?) throws(PKIError) {
         guard let fields else { throw PKIError(.malformed, "the client certificate is not valid DER") }
         (clientID, serialNumber) = fields
     }

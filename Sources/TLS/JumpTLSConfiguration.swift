@@ -2,7 +2,6 @@ public import JumpProtocol
 public import NIOCore
 public import NIOSSL
 public import X509
-import NIOTLS
 
 /// swift-nio-ssl's TLS settings: the agent's side (TLS 1.3 only, ALPN `jump/1`, the appliance CA as the
 /// only trust root) and the appliance's HTTPS API. The appliance's agent listener is an
@@ -59,93 +58,16 @@ extension JumpTLSConfiguration {
     }
 }
 
-/// Sits behind the appliance's ``AgentTLSHandler``: closes a connection whose handshake does not finish
-/// within `handshakeTimeout`; when the handshake completes it checks that ALPN chose `jump/1`, reads
-/// the client certificate (already verified against the CA by the handshake) and tells the
-/// ``ServerConnectionHandler`` who the peer is with a ``PeerAuthenticated`` event. Then it leaves the
-/// pipeline.
-public final class TLSPeerAuthenticator: ChannelInboundHandler, RemovableChannelHandler {
-    public typealias InboundIn = NIOAny
-
-    /// How long a new connection may take to finish its TLS handshake.
-    public static let defaultHandshakeTimeout = TimeAmount.seconds(10)
-
-    private let handshakeTimeout: TimeAmount
-    private var timer: Scheduled<Void>?
-
-    public init(handshakeTimeout: TimeAmount = defaultHandshakeTimeout) {
-        self.handshakeTimeout = handshakeTimeout
-    }
-
-    public func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { startTimer(context: context) }
-    }
-
-    public func channelActive(context: ChannelHandlerContext) {
-        startTimer(context: context)
-        context.fireChannelActive()
-    }
-
-    public func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-    }
-
-    public func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        context.fireChannelInactive()
-    }
-
-    private func startTimer(context: ChannelHandlerContext) {
-        guard timer == nil else { return }
-        let channel = context.channel
-        timer = context.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
-    }
-
-    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard case .handshakeCompleted(let negotiated) = event as? TLSUserEvent else {
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
-        timer?.cancel()
-        guard negotiated == ProtocolVersion.alpn else {
-            context.close(promise: nil)
-            return
-        }
-        let authenticated: PeerAuthenticated
-        do {
-            authenticated = try Self.peer(in: context.pipeline.syncOperations.handler(type: AgentTLSHandler.self))
-        } catch {
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-        context.fireUserInboundEventTriggered(authenticated)
-        // Its work is done: every read and write of the connection's life would otherwise pass through it.
-        timer = nil
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    }
-
-    static func peer(in handler: AgentTLSHandler) throws -> PeerAuthenticated {
-        guard let presented = handler.peerCertificate else { return PeerAuthenticated(.anonymous) }
-        let fields = try ClientCertificateFields(derEncoded: presented)
-        guard let clientID = fields.clientID, !clientID.isEmpty else {
-            throw PKIError(.missingField, "the client certificate names no Jump Client")
-        }
-        return PeerAuthenticated(.client(clientID), certificateSerial: fields.serialHex)
-    }
-}
-
 extension ChannelPipeline.SynchronousOperations {
-    /// The appliance's side of an agent connection, in order: TLS, the ``TLSPeerAuthenticator`` (which
-    /// leaves once it has told who the peer is), the framing and `handler`. The agents' listener and the
-    /// tests that stand in for the appliance build the same pipeline here.
+    /// The appliance's side of an agent connection, in order: TLS (which also tells who the peer is),
+    /// the framing and `handler`. The agents' listener and the tests that stand in for the appliance
+    /// build the same pipeline here.
     public func addJumpServerHandlers(
         tls: AgentTLSServerContext,
-        handshakeTimeout: TimeAmount = TLSPeerAuthenticator.defaultHandshakeTimeout,
+        handshakeTimeout: TimeAmount = AgentTLSHandler.defaultHandshakeTimeout,
         _ handler: ServerConnectionHandler
     ) throws {
-        try addHandler(AgentTLSHandler(context: tls))
-        try addHandler(TLSPeerAuthenticator(handshakeTimeout: handshakeTimeout))
+        try addHandler(AgentTLSHandler(context: tls, handshakeTimeout: handshakeTimeout))
         try addJumpFraming(handler)
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import JumpProtocol
 @testable import JumpTLS
 import NIOCore
 import NIOEmbedded
@@ -17,9 +18,11 @@ import X509
         typealias InboundIn = ByteBuffer
         typealias InboundOut = ByteBuffer
         var handshakes: [String?] = []
+        var peers: [PeerAuthenticated] = []
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
             if case .handshakeCompleted(let negotiated) = event as? TLSUserEvent { handshakes.append(negotiated) }
+            if let peer = event as? PeerAuthenticated { peers.append(peer) }
             context.fireUserInboundEventTriggered(event)
         }
     }
@@ -73,11 +76,9 @@ import X509
     }
 
     /// Both sides connected, the handshake not yet begun (the client speaks first).
-    /// With `authenticate`, the appliance's `TLSPeerAuthenticator` follows the handler, as on the listener.
     static func pair(
         identity: TLSIdentity?,
         alpn: [String] = ["jump/1"],
-        authenticate: Bool = false,
         extraChain: [Certificate] = [],
         extraHandler: (any ChannelHandler)? = nil
     ) throws -> Pair {
@@ -85,7 +86,6 @@ import X509
         let events = Events()
         let server = EmbeddedChannel()
         try server.pipeline.syncOperations.addHandler(handler)
-        if authenticate { try server.pipeline.syncOperations.addHandler(TLSPeerAuthenticator()) }
         if let extraHandler { try server.pipeline.syncOperations.addHandler(extraHandler) }
         try server.pipeline.syncOperations.addHandler(events)
 
@@ -122,6 +122,7 @@ import X509
         #expect(pair.events.handshakes == ["jump/1"])
         #expect(pair.handler.negotiatedProtocol == "jump/1")
         #expect(try pair.handler.peerCertificate == identity.certificate.derBytes)
+        #expect(pair.events.peers == [PeerAuthenticated(.client("jc-7"), certificateSerial: identity.certificate.serialHex)])
         #expect(pair.server.isActive && pair.client.isActive)
     }
 
@@ -130,6 +131,8 @@ import X509
         try pair.exchange()
         #expect(pair.events.handshakes == ["jump/1"])
         #expect(pair.handler.peerCertificate == nil)
+        #expect(pair.events.peers == [PeerAuthenticated(.anonymous)])
+        #expect(pair.server.isActive)
     }
 
     @Test func aClientOfferingOtherProtocolsFailsTheHandshake() throws {
@@ -140,12 +143,56 @@ import X509
         #expect(!pair.server.isActive)
     }
 
-    @Test func aClientOfferingNoProtocolFinishesTheHandshakeWithoutOne() throws {
-        let pair = try Self.pair(identity: nil, alpn: [])
-        try pair.exchange()
-        // TLSPeerAuthenticator closes such a connection (TLSLoopbackTests).
-        #expect(pair.events.handshakes == [nil])
+    /// BoringSSL finishes the handshake of a client that offers no protocol at all (RFC 7301); the
+    /// handler then closes the connection without passing anything on.
+    @Test func aClientOfferingNoProtocolIsClosedOnceTheHandshakeFinishes() throws {
+        let pair = try Self.pair(identity: Self.clientIdentity(), alpn: [])
+        try? pair.exchange()
         #expect(pair.handler.negotiatedProtocol == nil)
+        #expect(pair.events.handshakes.isEmpty)
+        #expect(pair.events.peers.isEmpty)
+        #expect(!pair.server.isActive)
+    }
+
+    @Test func aHandshakeThatDoesNotFinishInTimeClosesTheConnection() throws {
+        let pair = try Self.pair(identity: Self.clientIdentity())
+        // The ClientHello arrives and is answered; the client's Finished never does.
+        let hello = try #require(try pair.client.readOutbound(as: ByteBuffer.self))
+        try pair.server.writeInbound(hello)
+        pair.server.embeddedEventLoop.advanceTime(by: AgentTLSHandler.defaultHandshakeTimeout - .milliseconds(1))
+        #expect(pair.server.isActive)
+        pair.server.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!pair.server.isActive)
+        #expect(pair.events.peers.isEmpty)
+    }
+
+    @Test func aFinishedHandshakeStopsTheTimer() throws {
+        let pair = try Self.connected()
+        pair.server.embeddedEventLoop.advanceTime(by: AgentTLSHandler.defaultHandshakeTimeout * 2)
+        #expect(pair.server.isActive)
+        #expect(pair.events.peers.count == 1)
+    }
+
+    /// A certificate the appliance's CA signed that names no Jump Client (no common name) is closed
+    /// after the handshake, as a certificate the store does not know would be refused later.
+    @Test func aCertificateNamingNoJumpClientIsClosed() throws {
+        let key = P256.Signing.PrivateKey()
+        let ca = try Self.ca.get()
+        let certificate = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
+            notValidBefore: Date() - 60, notValidAfter: Date() + 3600, issuer: ca.certificate.subject,
+            subject: try DistinguishedName { OrganizationName("Jump Client") }, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.clientAuth])
+            },
+            issuerPrivateKey: try Certificate.PrivateKey(pemEncoded: ca.privateKeyPEM))
+        let pair = try Self.pair(identity: TLSIdentity(certificate: certificate, privateKey: key))
+        try? pair.exchange()
+        #expect(pair.events.handshakes.isEmpty)
+        #expect(pair.events.peers.isEmpty)
+        #expect(!pair.server.isActive)
     }
 
     @Test(arguments: ["another CA", "expired", "not yet valid", "the appliance's server certificate", "a chain over 16 KiB"])
@@ -268,7 +315,7 @@ import X509
     }
 
     @Test func writesWaitingForAHandshakeThatIsRefusedFail() throws {
-        let pair = try Self.pair(identity: nil, alpn: [], authenticate: true)
+        let pair = try Self.pair(identity: nil, alpn: [])
         let written = pair.server.eventLoop.makePromise(of: Void.self)
         pair.server.writeAndFlush(ByteBuffer(string: "welcome"), promise: written)
         try pair.exchange()

@@ -81,7 +81,7 @@ public final class AgentListener: Sendable {
         ticketKeys: SessionTicketKeys? = nil,
         hub: ClientHub,
         timeouts: ConnectionTimeouts,
-        handshakeTimeout: TimeAmount = TLSPeerAuthenticator.defaultHandshakeTimeout,
+        handshakeTimeout: TimeAmount = AgentTLSHandler.defaultHandshakeTimeout,
         admissionRateOverride: Int? = nil,
         group: any EventLoopGroup,
         logger: Logger
