@@ -9,8 +9,6 @@ public struct PKIError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let badSignature = Code(name: "bad signature")
         /// A key other than P-256.
         public static let unsupportedKey = Code(name: "unsupported key")
-        /// A certificate without the field the protocol needs (e.g. the client id).
-        public static let missingField = Code(name: "missing field")
 
         public var description: String { name }
     }
