@@ -1,6 +1,6 @@
 // See AgentTLSServerContext.swift for how `CNIOBoringSSL` is reached.
 import CNIOBoringSSL
-public import JumpProtocol
+import JumpProtocol
 public import NIOCore
 import NIOTLS
 
@@ -128,7 +128,7 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
     /// The appliance's side, once the handshake has finished: who the peer is, or nil when the
     /// connection must close (ALPN did not choose `jump/1`, or the certificate names no Jump Client).
     /// A client without a certificate is anonymous: it may only enroll or ask for support.
-    private func authenticatedPeer() -> PeerAuthenticated? {
+    private func authenticatedPeer(negotiatedProtocol: String?) -> PeerAuthenticated? {
         guard negotiatedProtocol == ProtocolVersion.alpn else { return nil }
         return withPeerCertificate { certificate in
             guard let certificate else { return PeerAuthenticated(.anonymous) }
@@ -265,9 +265,10 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
         handshakeFinished = true
         handshakeTimer?.cancel()
         handshakeTimer = nil
+        let negotiatedProtocol = self.negotiatedProtocol
         var authenticated: PeerAuthenticated?
         if case .server = role {
-            authenticated = authenticatedPeer()
+            authenticated = authenticatedPeer(negotiatedProtocol: negotiatedProtocol)
             if authenticated == nil {
                 // close_notify follows what the handshake wrote; nothing is passed on.
                 close(context: context, mode: .all, promise: nil)
@@ -278,7 +279,7 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
         sealingWaitingWrites = true
         defer { sealingWaitingWrites = false }
         context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: negotiatedProtocol))
-        if let authenticated { context.fireUserInboundEventTriggered(authenticated) }
+        if let authenticated, case .active = state { context.fireUserInboundEventTriggered(authenticated) }
         while case .active = state, !waitingWrites.isEmpty {
             let (plaintext, promise) = waitingWrites.removeFirst()
             seal(plaintext, context: context, promise: promise)

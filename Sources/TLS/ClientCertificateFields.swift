@@ -11,8 +11,9 @@ public import X509
 /// every element of the certificate first (docs/performance.md). BoringSSL has already checked the
 /// signature, the chain and the dates, so nothing is lost.
 public struct ClientCertificateFields: Equatable, Sendable {
-    /// The subject's first common name written as a UTF8String, PrintableString or IA5String (the
-    /// forms `String(RelativeDistinguishedName.Attribute.Value)` reads); nil when the subject has none.
+    /// The subject's first common name that swift-certificates reads as text (a UTF8String, a
+    /// PrintableString or an IA5String), read as it reads it, so that this agrees with
+    /// `Certificate.jumpClientID`; nil when the subject has none.
     public let clientID: String?
     /// The serial number's bytes in big-endian order, in the form `Certificate.SerialNumber` keeps.
     public let serialNumber: Certificate.SerialNumber
@@ -21,25 +22,28 @@ public struct ClientCertificateFields: Equatable, Sendable {
     public var serialHex: String { Hex.lowercase(serialNumber.bytes) }
 
     public init(derEncoded bytes: [UInt8]) throws(PKIError) {
-        try self.init(bytes.withUnsafeBufferPointer(Self.read))
+        guard let fields = bytes.withUnsafeBufferPointer(Self.read) else { throw Self.malformed }
+        self = fields
     }
 
     /// The appliance's TLS handler reads BoringSSL's copy of the certificate in place.
     init(der: UnsafeBufferPointer<UInt8>) throws(PKIError) {
-        try self.init(Self.read(der))
+        guard let fields = Self.read(der) else { throw Self.malformed }
+        self = fields
     }
 
-    private init(_ fields: (String?, Certificate.SerialNumber)?) throws(PKIError) {
-        guard let fields else { throw PKIError(.malformed, "the client certificate is not valid DER") }
-        (clientID, serialNumber) = fields
+    private init(clientID: String?, serialNumber: Certificate.SerialNumber) {
+        self.clientID = clientID
+        self.serialNumber = serialNumber
     }
 
+    private static let malformed = PKIError(.malformed, "the client certificate is not valid DER")
     private static let commonNameOID: [UInt8] = [0x55, 0x04, 0x03]  // 2.5.4.3
 
     /// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
     /// TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer, validity,
     ///                               subject, ... }
-    private static func read(_ der: UnsafeBufferPointer<UInt8>) -> (String?, Certificate.SerialNumber)? {
+    private static func read(_ der: UnsafeBufferPointer<UInt8>) -> Self? {
         var input = CBS()
         CBS_init(&input, der.baseAddress, der.count)
         var certificate = CBS(), tbs = CBS(), serial = CBS(), subject = CBS()
@@ -50,11 +54,12 @@ public struct ClientCertificateFields: Equatable, Sendable {
               CBS_len(&certificate) == 0,
               CBS_get_optional_asn1(&tbs, nil, nil, CBS_ASN1_CONSTRUCTED | CBS_ASN1_CONTEXT_SPECIFIC | 0) == 1,
               CBS_get_asn1(&tbs, &serial, CBS_ASN1_INTEGER) == 1,
+              // A positive INTEGER (RFC 5280 4.1.2.2); `SerialNumber` drops DER's leading zero itself.
+              CBS_is_unsigned_asn1_integer(&serial) == 1,
               // signature, issuer, validity: skipped.
               CBS_get_any_asn1(&tbs, nil, nil) == 1, CBS_get_any_asn1(&tbs, nil, nil) == 1,
               CBS_get_any_asn1(&tbs, nil, nil) == 1,
-              CBS_get_asn1(&tbs, &subject, CBS_ASN1_SEQUENCE) == 1,
-              let serialNumber = serialNumber(serial)
+              CBS_get_asn1(&tbs, &subject, CBS_ASN1_SEQUENCE) == 1
         else { return nil }
         // Name ::= SEQUENCE OF SET OF SEQUENCE { type OBJECT IDENTIFIER, value ANY }
         var clientID: String?
@@ -69,39 +74,41 @@ public struct ClientCertificateFields: Equatable, Sendable {
                       CBS_get_any_asn1(&attribute, &value, &tag) == 1, CBS_len(&attribute) == 0
                 else { return nil }
                 guard clientID == nil, CBS_mem_equal(&type, commonNameOID, commonNameOID.count) == 1 else { continue }
-                clientID = text(value, tag: tag)
+                clientID = text(bytes(value), tag: tag)
             }
         }
-        return (clientID, serialNumber)
+        return Self(clientID: clientID, serialNumber: Certificate.SerialNumber(bytes: bytes(serial)))
     }
 
-    /// A positive INTEGER's magnitude; the leading zero DER puts before a high bit is not part of it.
-    private static func serialNumber(_ integer: CBS) -> Certificate.SerialNumber? {
-        var integer = integer
-        var negative: Int32 = 0
-        guard CBS_is_valid_asn1_integer(&integer, &negative) == 1, negative == 0 else { return nil }
-        var bytes = ArraySlice(UnsafeBufferPointer(start: CBS_data(&integer), count: CBS_len(&integer)))
-        if bytes.count > 1, bytes.first == 0 { bytes = bytes.dropFirst() }
-        return Certificate.SerialNumber(bytes: bytes)
+    private static func bytes(_ cbs: CBS) -> UnsafeBufferPointer<UInt8> {
+        var cbs = cbs
+        return UnsafeBufferPointer(start: CBS_data(&cbs), count: CBS_len(&cbs))
     }
 
-    /// A UTF8String, or a PrintableString or IA5String (ASCII); nil for the other string types.
-    private static func text(_ value: CBS, tag: CBS_ASN1_TAG) -> String? {
-        var value = value
-        let bytes = UnsafeBufferPointer(start: CBS_data(&value), count: CBS_len(&value))
+    /// As swift-asn1 and swift-certificates read an attribute's value: a UTF8String decoded with
+    /// invalid sequences repaired, a PrintableString or IA5String only when every byte is of its
+    /// alphabet; nil for anything else (they keep it as an opaque value).
+    private static func text(_ bytes: UnsafeBufferPointer<UInt8>, tag: CBS_ASN1_TAG) -> String? {
         switch tag {
-        case CBS_ASN1_UTF8STRING: return String(validating: bytes, as: UTF8.self)
-        case CBS_ASN1_PRINTABLESTRING, CBS_ASN1_IA5STRING: return String(validating: bytes, as: Unicode.ASCII.self)
-        default: return nil
+        case CBS_ASN1_UTF8STRING:
+            return String(decoding: bytes, as: UTF8.self)
+        case CBS_ASN1_PRINTABLESTRING where bytes.allSatisfy(isPrintableStringCharacter),
+             CBS_ASN1_IA5STRING where bytes.allSatisfy({ $0 < 0x80 }):
+            return String(decoding: bytes, as: UTF8.self)
+        default:
+            return nil
         }
     }
 
-    static func commonName(in subject: DistinguishedName) -> String? {
-        for rdn in subject {
-            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
-                if let text = String(attribute.value) { return text }
-            }
+    /// X.680's PrintableString: letters, digits, space and '()+,-./:=?
+    private static func isPrintableStringCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: " "), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "+"), UInt8(ascii: ","),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "/"), UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: "?"):
+            true
+        default:
+            false
         }
-        return nil
     }
 }

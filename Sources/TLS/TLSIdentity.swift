@@ -85,7 +85,12 @@ extension Certificate {
 
     /// The Jump Client id a client certificate names (its subject's common name).
     public var jumpClientID: String? {
-        ClientCertificateFields.commonName(in: subject)
+        for rdn in subject {
+            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
+                if let text = String(attribute.value) { return text }
+            }
+        }
+        return nil
     }
 
     /// The serial number as lowercase hex, the form the store keeps.

@@ -24,11 +24,18 @@ import X509
     }
 
     private func selfSigned(_ subject: DistinguishedName, serial: Certificate.SerialNumber = .init()) throws -> Certificate {
-        let key = P256.Signing.PrivateKey()
-        return try Certificate(
-            version: .v3, serialNumber: serial, publicKey: .init(key.publicKey),
-            notValidBefore: Date(), notValidAfter: Date() + 60, issuer: subject, subject: subject,
-            signatureAlgorithm: .ecdsaWithSHA256, extensions: Certificate.Extensions(), issuerPrivateKey: .init(key))
+        try HandMadeCertificate.make(subject: subject, serial: serial).certificate
+    }
+
+    /// `der` with the last occurrence of `text` (the subject's, after the issuer's) replaced by
+    /// `bytes` of the same length: values that swift-certificates will not write (the signature no
+    /// longer matches; nothing here checks it).
+    private func patched(_ der: [UInt8], _ text: String, with bytes: [UInt8]) throws -> [UInt8] {
+        let target = Array(text.utf8)
+        let start = try #require((0...(der.count - target.count)).last { Array(der[$0..<$0 + target.count]) == target })
+        var der = der
+        der.replaceSubrange(start..<start + target.count, with: bytes)
+        return der
     }
 
     @Test func aCertificateWithoutACommonNameHasNoClientID() throws {
@@ -40,6 +47,7 @@ import X509
 
     /// The first common name in a string form swift-certificates reads is the id, as
     /// `Certificate.jumpClientID` says; one in another form (here a BMPString) is passed over.
+    /// (Built in memory; the next test reads certificates swift-certificates could not have written.)
     @Test func theFirstReadableCommonNameIsTheClientID() throws {
         var bmp = DER.Serializer()
         try bmp.serialize(ASN1BMPString("jc-bmp"))
@@ -63,8 +71,30 @@ import X509
         }
     }
 
-    /// Serials of one byte, with a high bit (DER's leading zero is not part of the number) and of the
-    /// longest length RFC 5280 allows.
+    /// Read back from DER the way swift-certificates reads it: a UTF8String with an invalid sequence
+    /// is taken with the sequence repaired; a PrintableString with a character outside its alphabet
+    /// is not text, so the next common name is the id.
+    @Test func commonNamesAreReadAsSwiftCertificatesReadsThem() throws {
+        let second = RelativeDistinguishedName([.init(type: .RDNAttributeType.commonName, utf8String: "jc-second")])
+        let utf8 = try selfSigned(DistinguishedName([
+            RelativeDistinguishedName([.init(type: .RDNAttributeType.commonName, utf8String: "jc-XY")]), second,
+        ]))
+        let printable = try selfSigned(DistinguishedName([
+            RelativeDistinguishedName([try .init(type: .RDNAttributeType.commonName, printableString: "jc-XY")]), second,
+        ]))
+        let cases: [([UInt8], String)] = [
+            (try patched(utf8.derBytes, "jc-XY", with: Array("jc-".utf8) + [0xff, 0xfe]), "jc-\u{FFFD}\u{FFFD}"),
+            (try patched(printable.derBytes, "jc-XY", with: Array("jc-_Y".utf8)), "jc-second"),
+            (try patched(printable.derBytes, "jc-XY", with: Array("jc-:Y".utf8)), "jc-:Y"),
+        ]
+        for (der, expected) in cases {
+            #expect(try ClientCertificateFields(derEncoded: der).clientID == expected)
+            #expect(try Certificate(derEncoded: der).jumpClientID == expected)
+        }
+    }
+
+    /// Serials of one byte, with a high bit (DER writes a leading zero before it) and of the longest
+    /// length RFC 5280 allows read as swift-certificates reads them.
     @Test func serialsOfEveryShape() throws {
         for bytes: [UInt8] in [[0x01], [0x7f], [0x80], [0x01, 0x00], [0xff, 0x01], Array(repeating: 0xab, count: 20)] {
             let certificate = try selfSigned(try DistinguishedName { CommonName("jc") }, serial: .init(bytes: bytes))
@@ -114,10 +144,11 @@ import X509
             }
             return serializer.serializedBytes
         }
-        // The hand-made shape itself is read.
+        // The hand-made shape itself is read; DER's leading zero before a high bit is not part of the number.
         let fields = try ClientCertificateFields(derEncoded: try certificate(serial: [0x05]))
         #expect(fields.clientID == "jc")
         #expect(fields.serialHex == "05")
+        #expect(try ClientCertificateFields(derEncoded: try certificate(serial: [0x00, 0x85])).serialHex == "85")
         for bad in [try certificate(serial: [0x85]), try certificate(serial: [0x00, 0x05]), try certificate(serial: []),
                     try certificate(serial: [0x05], valueFollowedByMore: true)] {
             #expect(throws: PKIError(.malformed, "")) { try ClientCertificateFields(derEncoded: bad) }
