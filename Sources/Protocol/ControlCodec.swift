@@ -48,6 +48,7 @@ public enum ControlCodec {
 
     /// A whole CONTROL frame for `message` with envelope id `id`.
     public static func frame(id: UInt64, _ message: ControlMessage) -> ByteBuffer {
+        if case .ack(let ack) = message, let frame = plainAckFrame(id: id, ack) { return frame }
         var envelope = WireEnvelope()
         envelope.id = id
         envelope.body = message
@@ -56,6 +57,53 @@ public enum ControlCodec {
         frame.reserveCapacity(ProtocolLimits.frameHeaderLength + payload.readableBytes)
         frame.writeFrame(kind: .control, payload: payload)
         return frame
+    }
+}
+
+extension ControlCodec {
+    /// The appliance acknowledges every statistics report it stores, so an Ack with a reference and
+    /// a result and nothing else is the message it sends most. Its frame is written here directly,
+    /// byte for byte what swift-protobuf writes (fields in number order, proto3 defaults left out, the
+    /// oneof's message always present), without an `Envelope`, its storage and a second buffer for
+    /// the frame. nil for any other Ack. ControlCodecTests compares the two over every result.
+    static func plainAckFrame(id: UInt64, _ ack: WireAck) -> ByteBuffer? {
+        guard ack.detail.isEmpty, ack.window == 0, ack.unknownFields.data.isEmpty else { return nil }
+        // An enum is an int32 on the wire, sign-extended to 64 bits.
+        let result = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: ack.result.rawValue)))
+        func fieldLength(_ value: UInt64) -> Int { value == 0 ? 0 : 1 + varintLength(value) }
+        let ackLength = fieldLength(ack.ref) + fieldLength(result)
+        let payloadLength = fieldLength(id) + 1 + varintLength(UInt64(ackLength)) + ackLength
+        var frame = ByteBuffer()
+        frame.reserveCapacity(ProtocolLimits.frameHeaderLength + payloadLength)
+        frame.writeFrameHeader(kind: .control, channel: 0, payloadLength: payloadLength)
+        frame.writeVarintField(1, id)  // Envelope.id
+        frame.writeInteger(UInt8(9 << 3 | 2))  // Envelope.ack, length-delimited
+        frame.writeVarint(UInt64(ackLength))
+        frame.writeVarintField(1, ack.ref)  // Ack.ref
+        frame.writeVarintField(2, result)  // Ack.result
+        return frame
+    }
+
+    private static func varintLength(_ value: UInt64) -> Int {
+        max(1, (64 - value.leadingZeroBitCount + 6) / 7)
+    }
+}
+
+extension ByteBuffer {
+    fileprivate mutating func writeVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        writeInteger(UInt8(value))
+    }
+
+    /// A varint field (wire type 0) with a one-byte tag; nothing when `value` is 0, the default.
+    fileprivate mutating func writeVarintField(_ number: UInt8, _ value: UInt64) {
+        guard value != 0 else { return }
+        writeInteger(number << 3)
+        writeVarint(value)
     }
 }
 

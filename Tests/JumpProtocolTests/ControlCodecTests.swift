@@ -1,5 +1,5 @@
 import Foundation
-import JumpProtocol
+@testable import JumpProtocol
 import NIOCore
 import SwiftProtobuf
 import Testing
@@ -65,6 +65,35 @@ import Testing
         #expect(frame.kind == .control)
         let event = try InboundEvent(frame)
         #expect(event == .control(Fixtures.envelope(42, message)))
+    }
+
+    /// The plain Ack's frame, written by hand, is what swift-protobuf writes: every result (and
+    /// one this version does not know, and a negative one), ids and references of every varint
+    /// length, zero included. An Ack with more in it goes the general way.
+    @Test func aPlainAckIsWrittenAsTheGeneralEncoderWritesIt() throws {
+        let numbers: [UInt64] = [0, 1, 127, 128, 300, 16_383, 16_384, UInt64(UInt32.max), 1 << 56, UInt64.max]
+        let results = WireAckResult.allCases + [.UNRECOGNIZED(99), .UNRECOGNIZED(-1)]
+        for id in numbers {
+            for ref in numbers {
+                for result in results {
+                    let ack = WireAck(ref: ref, result)
+                    var envelope = WireEnvelope()
+                    envelope.id = id
+                    envelope.body = .ack(ack)
+                    var expected = ByteBuffer()
+                    expected.writeFrame(kind: .control, payload: ControlCodec.encode(envelope))
+                    let written = try #require(ControlCodec.plainAckFrame(id: id, ack))
+                    #expect(written == expected, "id \(id), ref \(ref), \(result)")
+                    #expect(ControlCodec.frame(id: id, .ack(ack)) == expected)
+                }
+            }
+        }
+        var detailed = WireAck(ref: 7, .failed)
+        detailed.detail = "no"
+        var windowed = WireAck(ref: 7, .ok)
+        windowed.window = 65_536
+        #expect(ControlCodec.plainAckFrame(id: 1, detailed) == nil)
+        #expect(ControlCodec.plainAckFrame(id: 1, windowed) == nil)
     }
 
     @Test func unknownFieldsAreSkipped() throws {
