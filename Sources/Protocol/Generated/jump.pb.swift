@@ -1787,7 +1787,8 @@ public nonisolated struct WireResizeSession: Sendable {
   public init() {}
 }
 
-/// The answer to a command or to another message that asks for one.
+/// The answer to a command or to another message that asks for one. A field added here must also
+/// be checked by ControlCodec.plainAckFrame, which writes Acks with only ref and result by hand.
 public nonisolated struct WireAck: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
