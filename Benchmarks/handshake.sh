@@ -273,8 +273,9 @@ for jump in jumps:
 lines.append("machine: %(cores)d cores, kernel %(kernel)s, load average %(loadAverage)s at the end; clients and servers share the cores" % machine)
 sys.path.insert(0, "Benchmarks/lib")
 from wakeup import describe
-if describe(machine.get("wakeUp")):
-    lines.append(describe(machine.get("wakeUp")))
+wake_up_line = describe(machine.get("wakeUp"))
+if wake_up_line:
+    lines.append(wake_up_line)
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

@@ -348,8 +348,9 @@ elif percent is not None:
 lines.append("jump-server VmRSS at the end %d KiB; its clients' own CPU %.1f s; machine: %d cores, load average %s at the end; clients and server share the cores" % (jump["serverRSSKiB"], jump["clientCPUSeconds"], machine["cores"], machine["loadAverage"]))
 sys.path.insert(0, "Benchmarks/lib")
 from wakeup import describe
-if describe(machine.get("wakeUp")):
-    lines.append(describe(machine.get("wakeUp")))
+wake_up_line = describe(machine.get("wakeUp"))
+if wake_up_line:
+    lines.append(wake_up_line)
 text = "\n".join(lines)
 print(text)
 open(output.rsplit(".", 1)[0] + ".txt", "w").write(text + "\n")

@@ -1,4 +1,5 @@
 import CNIOBoringSSL
+import SwiftASN1
 public import X509
 
 /// The two fields the appliance reads from a client certificate after the TLS handshake has verified
@@ -68,13 +69,12 @@ public struct ClientCertificateFields: Equatable, Sendable {
             guard CBS_get_asn1(&subject, &set, CBS_ASN1_SET) == 1, CBS_len(&set) > 0 else { return nil }
             while CBS_len(&set) > 0 {
                 var attribute = CBS(), type = CBS(), value = CBS()
-                var tag: CBS_ASN1_TAG = 0
                 guard CBS_get_asn1(&set, &attribute, CBS_ASN1_SEQUENCE) == 1,
                       CBS_get_asn1(&attribute, &type, CBS_ASN1_OBJECT) == 1,
-                      CBS_get_any_asn1(&attribute, &value, &tag) == 1, CBS_len(&attribute) == 0
+                      CBS_get_any_asn1_element(&attribute, &value, nil, nil) == 1, CBS_len(&attribute) == 0
                 else { return nil }
                 guard clientID == nil, CBS_mem_equal(&type, commonNameOID, commonNameOID.count) == 1 else { continue }
-                clientID = text(bytes(value), tag: tag)
+                clientID = text(bytes(value))
             }
         }
         return Self(clientID: clientID, serialNumber: Certificate.SerialNumber(bytes: bytes(serial)))
@@ -85,30 +85,10 @@ public struct ClientCertificateFields: Equatable, Sendable {
         return UnsafeBufferPointer(start: CBS_data(&cbs), count: CBS_len(&cbs))
     }
 
-    /// As swift-asn1 and swift-certificates read an attribute's value: a UTF8String decoded with
-    /// invalid sequences repaired, a PrintableString or IA5String only when every byte is of its
-    /// alphabet; nil for anything else (they keep it as an opaque value).
-    private static func text(_ bytes: UnsafeBufferPointer<UInt8>, tag: CBS_ASN1_TAG) -> String? {
-        switch tag {
-        case CBS_ASN1_UTF8STRING:
-            return String(decoding: bytes, as: UTF8.self)
-        case CBS_ASN1_PRINTABLESTRING where bytes.allSatisfy(isPrintableStringCharacter),
-             CBS_ASN1_IA5STRING where bytes.allSatisfy({ $0 < 0x80 }):
-            return String(decoding: bytes, as: UTF8.self)
-        default:
-            return nil
-        }
-    }
-
-    /// X.680's PrintableString: letters, digits, space and '()+,-./:=?
-    private static func isPrintableStringCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: " "), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "+"), UInt8(ascii: ","),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "/"), UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: "?"):
-            true
-        default:
-            false
-        }
+    /// The attribute's value (the whole DER element) as swift-certificates reads it as text: its own
+    /// reading, so that a common name here is the one `Certificate.jumpClientID` gives.
+    private static func text(_ element: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let value = try? ASN1Any(derEncoded: ArraySlice(element)) else { return nil }
+        return String(RelativeDistinguishedName.Attribute.Value(asn1Any: value))
     }
 }
