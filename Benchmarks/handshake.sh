@@ -47,7 +47,9 @@
 # the machine, not the appliance; the table also gives 1 / (server CPU per handshake), the rate
 # one core of the appliance would sustain. For mosquitto and nats-server: (their CPU after
 # --peer-connections connections were opened by jump-loadgen hold and closed - before) /
-# connections held (MQTT CONNECT and CONNACK, or NATS INFO, TLS, CONNECT and PING/PONG).
+# connections held (MQTT CONNECT and CONNACK, or NATS INFO, TLS, CONNECT and PING/PONG). Each
+# server's CPU per connection is also given split into user space and the kernel (utime and stime
+# of /proc/PID/stat); on loopback the kernel part holds the other end's TCP work of every write.
 # Loopback only; bounded in time; everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -131,6 +133,7 @@ idle1=$(cpu_seconds "$server_pid")
 idle_cpu_per_s=$(awk -v a="$idle0" -v b="$idle1" -v s="$idle_s" 'BEGIN { printf "%.4f", (b - a) / s }')
 log "jump-server ($handshakes handshakes): $processes processes x $concurrency agents churning for $duration s (idle CPU ${idle_cpu_per_s} s/s)"
 cpu_before=$(cpu_seconds "$server_pid")
+split_before=$(cpu_split_seconds "$server_pid")
 started_at=$(date +%s.%N)
 files=()
 pids=()
@@ -154,14 +157,16 @@ done
 # The last closes and the last write of contact times (every second) belong to the churn.
 sleep 2
 cpu_after=$(cpu_seconds "$server_pid")
+split_after=$(cpu_split_seconds "$server_pid")
 wall=$(awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 stop_pid "$server_pid"
-rows+=("$("$python" - "$(delta "$cpu_before" "$cpu_after")" "$idle_cpu_per_s" "$wall" "$processes" "$concurrency" "$site_rate" "$handshakes" "${files[@]}" <<'PY'
+rows+=("$("$python" - "$(delta "$cpu_before" "$cpu_after")" "$idle_cpu_per_s" "$wall" "$processes" "$concurrency" "$site_rate" "$handshakes" "$split_before $split_after" "${files[@]}" <<'PY'
 import json, sys
 cpu, idle, wall = (float(v) for v in sys.argv[1:4])
 processes, concurrency, site_rate = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 kind = sys.argv[7]
-figures = [json.load(open(path)) for path in sys.argv[8:]]
+user0, system0, user1, system1 = (float(v) for v in sys.argv[8].split())
+figures = [json.load(open(path)) for path in sys.argv[9:]]
 handshakes = sum(f["handshakes"] for f in figures)
 row = {"server": "jump-server", "tls": kind, "mode": "churn (connect, Hello/Welcome, Goodbye, close)",
        "resumed": sum(f.get("resumedHandshakes", 0) for f in figures),
@@ -176,9 +181,12 @@ row = {"server": "jump-server", "tls": kind, "mode": "churn (connect, Hello/Welc
        "welcomeP99Ms": max((f.get("welcomeP99Ms") or 0) for f in figures),
        "clientCPUSeconds": round(sum(f["cpuSeconds"] for f in figures), 2),
        "serverCPUSeconds": round(cpu, 3), "serverIdleCPUPerSecond": idle, "wallSeconds": wall,
+       "serverUserCPUSeconds": round(user1 - user0, 3), "serverSystemCPUSeconds": round(system1 - system0, 3),
        "siteConnectionRate": site_rate}
 if handshakes:
     row["serverMsPerConnection"] = round(cpu * 1000 / handshakes, 4)
+    row["serverUserMsPerConnection"] = round((user1 - user0) * 1000 / handshakes, 4)
+    row["serverSystemMsPerConnection"] = round((system1 - system0) * 1000 / handshakes, 4)
     row["serverMsPerConnectionLessIdle"] = round(max(cpu - idle * wall, 0) * 1000 / handshakes, 4)
     row["clientMsPerConnection"] = round(row["clientCPUSeconds"] * 1000 / handshakes, 4)
     row["perCoreProjection"] = round(1000 / row["serverMsPerConnection"])
@@ -203,9 +211,10 @@ measure_peer() {
     port=$(free_port)
     start_peer "$name" "$port" "$work/pki"
     sleep 1
-    local protocol cpu0 cpu1
+    local protocol cpu0 cpu1 split0 split1
     protocol=$(peer_protocol "$name")
     cpu0=$(cpu_seconds "$peer_pid")
+    split0=$(cpu_split_seconds "$peer_pid")
     log "$name: $peer_connections connections at $peer_rate/s"
     per_process=$(((peer_connections + processes - 1) / processes))
     start_loadgens "$name" "$peer_connections" hold --tls "127.0.0.1:$port" --protocol "$protocol" \
@@ -219,19 +228,24 @@ measure_peer() {
     stop_loadgens
     sleep 1
     cpu1=$(cpu_seconds "$peer_pid")
+    split1=$(cpu_split_seconds "$peer_pid")
     stop_pid "$peer_pid"
     local cpu
     cpu=$(delta "$cpu0" "$cpu1")
     rows+=("$("$python" -c '
 import json, sys
 name, held, failures, cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+user0, system0, user1, system1 = (float(v) for v in sys.argv[6].split())
 row = {"server": name, "mode": "open, hold, close (jump-loadgen hold)", "connections": held,
-       "connectFailures": failures, "serverCPUSeconds": round(cpu, 3), "rate": int(sys.argv[5])}
+       "connectFailures": failures, "serverCPUSeconds": round(cpu, 3), "rate": int(sys.argv[5]),
+       "serverUserCPUSeconds": round(user1 - user0, 3), "serverSystemCPUSeconds": round(system1 - system0, 3)}
 if held:
     row["serverMsPerConnection"] = round(cpu * 1000 / held, 4)
+    row["serverUserMsPerConnection"] = round((user1 - user0) * 1000 / held, 4)
+    row["serverSystemMsPerConnection"] = round((system1 - system0) * 1000 / held, 4)
     row["perCoreProjection"] = round(1000 / row["serverMsPerConnection"]) if cpu > 0 else None
 print(json.dumps(row))
-' "$name" "$held" "$failures" "$cpu" "$peer_rate")")
+' "$name" "$held" "$failures" "$cpu" "$peer_rate" "$split0 $split1")")
     log "$name: ${rows[-1]}"
 }
 if [ "$peers" -eq 1 ]; then
@@ -270,6 +284,9 @@ peers = [r for r in rows if r["server"] != "jump-server" and r.get("serverMsPerC
 for jump in jumps:
     if peers:
         lines.append("jump-server (%s) / peer, CPU per connection: %s" % (jump["tls"], ", ".join("%s %.2f" % (p["server"], jump["serverMsPerConnection"] / p["serverMsPerConnection"]) for p in peers)))
+split = [r for r in rows if "serverUserMsPerConnection" in r]
+if split:
+    lines.append("server CPU per connection in user space / in the kernel (ms; on loopback the kernel part holds the receiving end TCP work of each write): " + ", ".join("%s %.3f / %.3f" % (r["server"] + (" (%s)" % r["tls"] if "tls" in r else ""), r["serverUserMsPerConnection"], r["serverSystemMsPerConnection"]) for r in split))
 lines.append("machine: %(cores)d cores, kernel %(kernel)s, load average %(loadAverage)s at the end; clients and servers share the cores" % machine)
 sys.path.insert(0, "Benchmarks/lib")
 from wakeup import describe

@@ -45,7 +45,11 @@
 # that stores the changed statistics in one SQLite transaction a second (AgentService.flushStats).
 # Context switches per message: those of the server's threads over the window (from
 # /proc/PID/task/*/status), voluntary (a thread went to sleep, in epoll_wait mostly) and involuntary
-# (it was preempted, by a woken client on these shared cores), / messages acknowledged in it.
+# (it was preempted, by a woken client on these shared cores), / messages acknowledged in it. The
+# CPU per message is also given split into user space and the kernel (utime and stime of
+# /proc/PID/stat, each sampled by the kernel's tick, so each is good to a few percent over a window):
+# on loopback a write's kernel part includes the receiving end's TCP work, so the user part is where
+# servers that make the same system calls differ.
 #
 # Sent to visible: the appliance acknowledges a report after ClientHub.ingest has put it into the
 # memory the API reads (ServerConnectionHandler hands the report to ClientHub, whose
@@ -229,21 +233,25 @@ PY
 fi
 
 # --- The measured window: SIGUSR2 to the clients, the server's CPU and context switches over it. Leaves
-# window_cpu, window_wall, window_rss and window_switches ("VOLUNTARY INVOLUNTARY") for the row; the
+# window_cpu, window_split ("USER SYSTEM" seconds), window_wall, window_rss and window_switches
+# ("VOLUNTARY INVOLUNTARY") for the row; the
 # clients and the server are stopped.
 #   measure_window SERVER_PID
 measure_window() {
-    local pid=$1 cpu0 cpu1 t0 t1 switches0 switches1
+    local pid=$1 cpu0 cpu1 split0 split1 t0 t1 switches0 switches1
     log "measuring $window s"
     kill -USR2 "${lg_pids[@]}"
     cpu0=$(cpu_seconds "$pid")
+    split0=$(cpu_split_seconds "$pid")
     switches0=$(context_switches "$pid")
     t0=$(date +%s.%N)
     sleep "$window"
     cpu1=$(cpu_seconds "$pid")
+    split1=$(cpu_split_seconds "$pid")
     switches1=$(context_switches "$pid")
     t1=$(date +%s.%N)
     window_switches=$(echo "$switches0 $switches1" | awk '{ print $3 - $1, $4 - $2 }')
+    window_split=$(echo "$split0 $split1" | awk '{ printf "%.3f %.3f\n", $3 - $1, $4 - $2 }')
     window_rss=$(rss_kib "$pid")
     stop_loadgens
     stop_pid "$pid"
@@ -255,13 +263,14 @@ measure_window() {
 #   record_row SERVER CHECK
 rows=$work/steady-rows.jsonl
 record_row() {
-    "$python" - "$1" "$clients" "$interval" "$window_cpu" "$window_wall" "$window_rss" "$2" "$window_switches" "${lg_files[@]}" >>"$rows" <<'PY'
+    "$python" - "$1" "$clients" "$interval" "$window_cpu" "$window_wall" "$window_rss" "$2" "$window_switches" "$window_split" "${lg_files[@]}" >>"$rows" <<'PY'
 import json, sys
 server, clients, interval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 cpu, wall, rss = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
 check = json.loads(sys.argv[7])
 voluntary, involuntary = (int(n) for n in sys.argv[8].split())
-figures = [json.load(open(path)) for path in sys.argv[9:]]
+user, system = (float(n) for n in sys.argv[9].split())
+figures = [json.load(open(path)) for path in sys.argv[10:]]
 acked = sum(f.get("windowReportsAcked") or 0 for f in figures)
 rate = sum(f.get("windowReportsPerSecond") or 0 for f in figures)
 row = {"server": server, "clients": clients, "interval": interval, "held": sum(f["held"] for f in figures),
@@ -273,9 +282,12 @@ row = {"server": server, "clients": clients, "interval": interval, "held": sum(f
        "closedAfterReady": sum(f["closedAfterReady"] for f in figures),
        "serverCPUSeconds": round(cpu, 3), "serverCorePercent": round(cpu / wall * 100, 2), "serverRSSKiB": rss,
        "clientCPUSeconds": round(sum(f["cpuSeconds"] for f in figures), 1), "apiCheck": check,
-       "serverContextSwitches": {"voluntary": voluntary, "involuntary": involuntary}}
+       "serverContextSwitches": {"voluntary": voluntary, "involuntary": involuntary},
+       "serverUserCPUSeconds": round(user, 3), "serverSystemCPUSeconds": round(system, 3)}
 if acked:
     row["serverMsPerReport"] = round(cpu / (rate * wall) * 1000, 4)
+    row["serverUserMsPerReport"] = round(user / (rate * wall) * 1000, 4)
+    row["serverSystemMsPerReport"] = round(system / (rate * wall) * 1000, 4)
     row["serverContextSwitchesPerReport"] = {"voluntary": round(voluntary / (rate * wall), 2),
                                              "involuntary": round(involuntary / (rate * wall), 2)}
 print(json.dumps(row))
@@ -335,6 +347,7 @@ if len(rows) > 1:
 switched = [r for r in rows if "serverContextSwitchesPerReport" in r]
 if switched:
     lines.append("  context switches of the server's threads per message, asleep / preempted: " + ", ".join("%s %.2f / %.2f" % (r["server"], r["serverContextSwitchesPerReport"]["voluntary"], r["serverContextSwitchesPerReport"]["involuntary"]) for r in switched))
+    lines.append("  server CPU per message in user space / in the kernel (ms; the kernel's part holds, on loopback, the receiving end's TCP work of each write): " + ", ".join("%s %.4f / %.4f" % (r["server"], r["serverUserMsPerReport"], r["serverSystemMsPerReport"]) for r in switched))
 lines.append("")
 lines.append("sent -> visible in the API: at most the round trip (the Ack leaves after the report is in the API's memory): p99 %s ms (the highest of the processes' p99s)" % ms(jump["roundTripP99Ms"]))
 check = jump["apiCheck"]

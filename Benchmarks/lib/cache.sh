@@ -27,7 +27,9 @@ ensure_enrolled() {
         pids+=($!)
         started $!
     done
-    for pid in "${pids[@]}"; do wait "$pid" || die "enrollment failed; see $work/enroll-*.log"; done
+    for pid in "${pids[@]}"; do
+        wait "$pid" || { tail -n 5 "$work"/enroll-*.log >&2; die "enrollment failed (the end of each process's log above)"; }
+    done
     stop_pid "$server_pid"
     echo "$count" >"$cache/enrolled"
     log "enrolled $count clients"

@@ -93,6 +93,10 @@ rss_median_kib() {
 }
 # User + system CPU seconds a process has used so far.
 cpu_seconds() { awk -v tck="$clk_tck" '{ printf "%.3f\n", ($14 + $15) / tck }' "/proc/$1/stat"; }
+# A process's CPU so far split by where it ran: "USER SYSTEM" in seconds (utime and stime of
+# /proc/PID/stat; system time includes the kernel's TCP work done on the process's behalf, on loopback
+# the receiving end's too).
+cpu_split_seconds() { awk -v tck="$clk_tck" '{ printf "%.3f %.3f\n", $14 / tck, $15 / tck }' "/proc/$1/stat"; }
 # Context switches of all of a process's threads so far: "VOLUNTARY INVOLUNTARY" (a thread that went to
 # sleep, one that was preempted).
 context_switches() {
