@@ -7,6 +7,8 @@ public import X509
 /// appliance's last ticket lets it resume. Made from the agent's certificate and key; a renewed
 /// certificate makes a new context (and so a full handshake, which presents it).
 /// - TLS 1.3 only, ALPN `jump/1`, no server name sent;
+/// - the hybrid key exchange X25519MLKEM768 only (``TLSContextParts/agentKeyExchanges``), on every
+///   connection, resumed or not;
 /// - the appliance's certificate must chain to the appliance CA, be within its validity and allow
 ///   server authentication (`ssl_server` purpose); its name is not checked, as before: the CA is the
 ///   appliance's own and signs nothing else that could serve;
@@ -59,6 +61,7 @@ public final class AgentTLSClientContext: @unchecked Sendable {
         defer { X509_free(ca) }
         try TLSContextParts.trust(ca, in: trustStore)
         try TLSContextParts.onlyTLS13(context)
+        try TLSContextParts.offer(TLSContextParts.agentKeyExchanges, in: context)
         try TLSContextParts.install(identity, presenting: [try identity.certificate.derBytes], in: context, owner: "the agent's")
         let offered = TLSContextParts.jumpProtocolList.withUnsafeBufferPointer {
             SSL_CTX_set_alpn_protos(context, $0.baseAddress, $0.count)

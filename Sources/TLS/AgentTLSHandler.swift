@@ -112,6 +112,15 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
         return SSL_session_reused(ssl) == 1
     }
 
+    /// The key exchange the handshake made, by BoringSSL's name (`X25519MLKEM768` between an agent
+    /// and the appliance, resumed or not); `nil` before the handshake has finished.
+    public var keyExchange: String? {
+        guard handshakeFinished, let ssl else { return nil }
+        let group = SSL_get_group_id(ssl)
+        guard group != 0, let name = SSL_get_group_name(group) else { return nil }
+        return String(cString: name)
+    }
+
     /// The peer's certificate as DER, once the handshake verified it (or resumed a session that holds
     /// it); `nil` when none was presented or before the handshake has finished.
     public var peerCertificate: [UInt8]? {

@@ -11,6 +11,9 @@ public import X509
 /// event loop (BoringSSL's `SSL_CTX` is safe to share once configured):
 /// - TLS 1.3 only, ALPN `jump/1` (a client offering other protocols fails the handshake; one that
 ///   offers none is closed by the ``AgentTLSHandler`` once the handshake finishes);
+/// - key exchange X25519MLKEM768, which agents offer, or X25519 for a client without ML-KEM
+///   (``TLSContextParts/applianceKeyExchanges``); a resumption makes the same key exchange as a
+///   full handshake;
 /// - the chain presented is the appliance's certificate and the appliance CA: an enrolled agent
 ///   ignores the extra certificate, and a support agent, which has no CA file, finds the CA its
 ///   support code pins in it (``SupportServerTrust``);
@@ -52,6 +55,7 @@ public final class AgentTLSServerContext: @unchecked Sendable {
         defer { X509_free(ca) }
         try TLSContextParts.trust(ca, in: trustStore)
         try TLSContextParts.onlyTLS13(context)
+        try TLSContextParts.offer(TLSContextParts.applianceKeyExchanges, in: context)
         try TLSContextParts.install(identity, presenting: [try identity.certificate.derBytes, caDER], in: context, owner: "the appliance's")
 
         // The CA's name in the CertificateRequest, so that a client with several certificates knows

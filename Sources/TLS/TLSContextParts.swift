@@ -22,6 +22,24 @@ enum TLSContextParts {
         return (context, trustStore)
     }
 
+    /// The key exchanges (TLS 1.3 groups) an enrolled agent offers: the hybrid of X25519 and
+    /// ML-KEM-768 alone, so that none of its connections, full or resumed, has only a classical
+    /// key exchange that a future quantum computer could open from a recording. An appliance that
+    /// offers no hybrid fails the handshake. Named here rather than left to BoringSSL's default
+    /// list, which also has X25519 alone and the NIST curves, and could change with the library.
+    static let agentKeyExchanges = [UInt16(SSL_GROUP_X25519_MLKEM768)]
+
+    /// The key exchanges the appliance's agent listener accepts, in order: the hybrid, which every
+    /// agent offers (enrolling ones with swift-nio-ssl's defaults, which list it first), then X25519
+    /// alone, so that a diagnostic client without ML-KEM (`openssl s_client` on Debian 12) still
+    /// reaches the certificate and ALPN checks. A client offering both gets the hybrid.
+    static let applianceKeyExchanges = [UInt16(SSL_GROUP_X25519_MLKEM768), UInt16(SSL_GROUP_X25519)]
+
+    static func offer(_ keyExchanges: [UInt16], in context: OpaquePointer) throws {
+        let set = keyExchanges.withUnsafeBufferPointer { SSL_CTX_set1_group_ids(context, $0.baseAddress, $0.count) }
+        guard set == 1 else { throw AgentTLSError.configuration("the key exchanges could not be set: \(AgentTLSError.drainQueue())") }
+    }
+
     static func onlyTLS13(_ context: OpaquePointer) throws {
         guard SSL_CTX_set_min_proto_version(context, UInt16(TLS1_3_VERSION)) == 1,
               SSL_CTX_set_max_proto_version(context, UInt16(TLS1_3_VERSION)) == 1

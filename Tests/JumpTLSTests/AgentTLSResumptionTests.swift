@@ -1,3 +1,4 @@
+import CNIOBoringSSL
 import Crypto
 import Foundation
 import Synchronization
@@ -67,7 +68,36 @@ import X509
         #expect(try connection.serverHandler.peerCertificate == identity.certificate.derBytes)
         #expect(try connection.clientHandler.peerCertificate == Fixture.serverIdentity.get().certificate.derBytes)
         #expect(!connection.clientHandler.isResumed && !connection.serverHandler.isResumed)
+        #expect(connection.clientHandler.keyExchange == "X25519MLKEM768")
+        #expect(connection.serverHandler.keyExchange == "X25519MLKEM768")
         #expect(try connection.serverSays("welcome") == "welcome")
+    }
+
+    /// An appliance's context with `keyExchanges` instead of its own list.
+    static func appliance(offering keyExchanges: [UInt16]) throws -> AgentTLSServerContext {
+        let server = try AgentTLSServerContext(identity: Fixture.serverIdentity.get(), clientCA: Fixture.ca.get().certificate)
+        try TLSContextParts.offer(keyExchanges, in: server.context)
+        return server
+    }
+
+    @Test func anApplianceWithoutTheHybridKeyExchangeFailsTheAgentsHandshake() throws {
+        let classical = try Self.appliance(offering: [UInt16(SSL_GROUP_X25519), UInt16(SSL_GROUP_SECP256R1)])
+        let tls = try Self.agentContext(Fixture.clientIdentity())
+        let error = #expect(throws: AgentTLSError.self) { _ = try Self.connect(tls, to: classical) }
+        #expect(error?.handshakeFailure != nil, "\(String(describing: error))")
+    }
+
+    @Test func theApplianceServesAClientWithoutMLKEMWithX25519() throws {
+        // As `openssl s_client` without ML-KEM would connect: the certificate and ALPN checks are
+        // reached; agents never offer this (the test above).
+        let tls = try Self.agentContext(Fixture.clientIdentity(), resumption: false)
+        try TLSContextParts.offer([UInt16(SSL_GROUP_X25519)], in: tls.context)
+        let connection = try Self.connect(tls, to: Fixture.context.get())
+        #expect(connection.serverHandler.keyExchange == "X25519")
+        #expect(connection.serverHandler.negotiatedProtocol == "jump/1")
+        let refused = try Self.agentContext(Fixture.clientIdentity(), resumption: false)
+        try TLSContextParts.offer([UInt16(SSL_GROUP_SECP384R1)], in: refused.context)
+        #expect(throws: AgentTLSError.self) { _ = try Self.connect(refused, to: Fixture.context.get()) }
     }
 
     @Test func anApplianceWhoseCertificateTheAgentsCADidNotIssueFailsTheHandshake() throws {
@@ -96,6 +126,10 @@ import X509
 
         let second = try Self.connect(tls, to: Fixture.context.get())
         #expect(second.clientHandler.isResumed && second.serverHandler.isResumed)
+        // A resumption makes the same hybrid key exchange as a full handshake: without it, whoever
+        // took the appliance's ticket-key secret could, with a quantum computer, open recordings.
+        #expect(second.clientHandler.keyExchange == "X25519MLKEM768")
+        #expect(second.serverHandler.keyExchange == "X25519MLKEM768")
         // The appliance checks this certificate's serial at Hello, as on a full handshake.
         #expect(try second.serverHandler.peerCertificate == identity.certificate.derBytes)
         #expect(second.serverHandler.negotiatedProtocol == "jump/1")

@@ -348,10 +348,14 @@ public final class AgentRuntime: Sendable {
             }
             runtime.persist()
             // On the event loop, where the handler is called.
-            let resumed = (try? connection.channel.pipeline.syncOperations.handler(type: AgentTLSHandler.self))?.isResumed ?? false
+            let tls = try? connection.channel.pipeline.syncOperations.handler(type: AgentTLSHandler.self)
+            let resumed = tls?.isResumed ?? false
             runtime.logger.info(
                 "connected to the appliance",
-                metadata: ["client": "\(welcome.clientID)", "tls": "\(resumed ? "resumed" : "full handshake")"]
+                metadata: [
+                    "client": "\(welcome.clientID)", "tls": "\(resumed ? "resumed" : "full handshake")",
+                    "key-exchange": "\(tls?.keyExchange ?? "unknown")",
+                ]
             )
             runtime.observer?(.ready(resumed: resumed))
             runtime.renewIfDue(on: connection)
