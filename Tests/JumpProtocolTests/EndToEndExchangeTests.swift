@@ -228,6 +228,8 @@ import Testing
         func largestRead() throws -> Int? {
             (try pair.server.getOption(.recvAllocator).wait() as? AdaptiveRecvByteBufferAllocator)?.maximum
         }
+        #expect(try reads() == 2, "the handler starts the channel with the control sizing")
+        #expect(try largestRead() == 4096)
         try serverConnection.openChannel(1, receiveWindow: 65536, sendWindow: 65536)
         #expect(try reads() == 4)
         #expect(try largestRead() == 65536)

@@ -345,6 +345,45 @@ import X509
         let elapsed = closedAt - connectedAt
         #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(5), "closed after \(elapsed)")
     }
+
+    @Test func anAcceptedAgentConnectionHasNoDelayWithoutASystemCallOfItsOwn() async throws {
+        // The listener sets TCP_NODELAY on its listening socket only; Linux copies it to every
+        // accepted socket. Checked on the appliance's end of a real connection, found among this
+        // process's descriptors by its local port and a connected peer.
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let (agent, clientID) = try await harness.connectedAgent()
+        #expect(!clientID.isEmpty)
+        let accepted = withExtendedLifetime(agent) { Self.acceptedSockets(localPort: harness.port) }
+        #expect(!accepted.isEmpty, "no accepted socket on port \(harness.port)")
+        for descriptor in accepted {
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            #expect(getsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &value, &length) == 0)
+            #expect(value == 1, "descriptor \(descriptor)")
+        }
+    }
+
+    /// This process's TCP sockets bound to `localPort` on 127.0.0.1 that have a peer (accepted or
+    /// connected from that port, so the appliance's ends; the agent's ends have other local ports).
+    static func acceptedSockets(localPort: Int) -> [Int32] {
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return descriptors.compactMap(Int32.init).filter { descriptor in
+            var address = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            guard named == 0, address.sin_family == sa_family_t(AF_INET), Int(UInt16(bigEndian: address.sin_port)) == localPort else {
+                return false
+            }
+            var peer = sockaddr_in()
+            var peerLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+            return withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(descriptor, $0, &peerLength) }
+            } == 0
+        }
+    }
 }
 
 /// Keeps whatever a raw connection receives.

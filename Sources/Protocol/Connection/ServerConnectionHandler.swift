@@ -88,9 +88,9 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// With `readSizing`, the handler sets the channel's receive allocator and reads per wake-up as
-    /// session channels open and close (the channel should start with the control sizing); without,
-    /// it leaves them alone.
+    /// With `readSizing`, the handler sets the channel's receive allocator and reads per wake-up: the
+    /// control sizing once it is added, then as session channels open and close; without, it leaves
+    /// them alone.
     public init(
         configuration: ServerConnectionStateMachine.Configuration,
         clock: ConnectionClock,
@@ -109,6 +109,12 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Set here, synchronously, rather than as the listener's child channel options, which NIO
+        // applies one future at a time on every accepted connection.
+        if let readSizing, let options = context.channel.syncOptions {
+            try? options.setOption(.recvAllocator, value: readSizing.control)
+            try? options.setOption(.maxMessagesPerRead, value: readSizing.controlReadsPerWakeUp)
+        }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
