@@ -32,7 +32,8 @@ enum TLSContextParts {
     /// The key exchanges the appliance's agent listener accepts, in order: the hybrid, which every
     /// agent offers (enrolling ones with swift-nio-ssl's defaults, which list it first), then X25519
     /// alone, so that a diagnostic client without ML-KEM (`openssl s_client` on Debian 12) still
-    /// reaches the certificate and ALPN checks. A client offering both gets the hybrid.
+    /// reaches the certificate and ALPN checks. The client's order decides between the two (BoringSSL
+    /// servers follow it): one that lists the hybrid first, as BoringSSL's default list does, gets it.
     static let applianceKeyExchanges = [UInt16(SSL_GROUP_X25519_MLKEM768), UInt16(SSL_GROUP_X25519)]
 
     static func offer(_ keyExchanges: [UInt16], in context: OpaquePointer) throws {
