@@ -110,7 +110,8 @@ for i in $(seq 0 $((agents_needed - 1))); do
 done
 
 rows=()
-delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+# CPU seconds (user + system) between two cpu_split_seconds readings.
+cpu_between() { echo "$1 $2" | awk '{ printf "%.3f", $3 + $4 - $1 - $2 }'; }
 
 # --- The appliance, admission control lifted: once with every connection a full handshake, once
 # as agents connect again (resuming the TLS session of their last connection).
@@ -132,7 +133,6 @@ sleep "$idle_s"
 idle1=$(cpu_seconds "$server_pid")
 idle_cpu_per_s=$(awk -v a="$idle0" -v b="$idle1" -v s="$idle_s" 'BEGIN { printf "%.4f", (b - a) / s }')
 log "jump-server ($handshakes handshakes): $processes processes x $concurrency agents churning for $duration s (idle CPU ${idle_cpu_per_s} s/s)"
-cpu_before=$(cpu_seconds "$server_pid")
 split_before=$(cpu_split_seconds "$server_pid")
 started_at=$(date +%s.%N)
 files=()
@@ -156,11 +156,10 @@ for pid in "${pids[@]}"; do
 done
 # The last closes and the last write of contact times (every second) belong to the churn.
 sleep 2
-cpu_after=$(cpu_seconds "$server_pid")
 split_after=$(cpu_split_seconds "$server_pid")
 wall=$(awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 stop_pid "$server_pid"
-rows+=("$("$python" - "$(delta "$cpu_before" "$cpu_after")" "$idle_cpu_per_s" "$wall" "$processes" "$concurrency" "$site_rate" "$handshakes" "$split_before $split_after" "${files[@]}" <<'PY'
+rows+=("$("$python" - "$(cpu_between "$split_before" "$split_after")" "$idle_cpu_per_s" "$wall" "$processes" "$concurrency" "$site_rate" "$handshakes" "$split_before $split_after" "${files[@]}" <<'PY'
 import json, sys
 cpu, idle, wall = (float(v) for v in sys.argv[1:4])
 processes, concurrency, site_rate = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
@@ -211,9 +210,8 @@ measure_peer() {
     port=$(free_port)
     start_peer "$name" "$port" "$work/pki"
     sleep 1
-    local protocol cpu0 cpu1 split0 split1
+    local protocol split0 split1
     protocol=$(peer_protocol "$name")
-    cpu0=$(cpu_seconds "$peer_pid")
     split0=$(cpu_split_seconds "$peer_pid")
     log "$name: $peer_connections connections at $peer_rate/s"
     per_process=$(((peer_connections + processes - 1) / processes))
@@ -227,11 +225,10 @@ measure_peer() {
     failures=$(json_sum connectFailures "${lg_files[@]}")
     stop_loadgens
     sleep 1
-    cpu1=$(cpu_seconds "$peer_pid")
     split1=$(cpu_split_seconds "$peer_pid")
     stop_pid "$peer_pid"
     local cpu
-    cpu=$(delta "$cpu0" "$cpu1")
+    cpu=$(cpu_between "$split0" "$split1")
     rows+=("$("$python" -c '
 import json, sys
 name, held, failures, cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])

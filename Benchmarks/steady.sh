@@ -233,20 +233,17 @@ PY
 fi
 
 # --- The measured window: SIGUSR2 to the clients, the server's CPU and context switches over it. Leaves
-# window_cpu, window_split ("USER SYSTEM" seconds), window_wall, window_rss and window_switches
-# ("VOLUNTARY INVOLUNTARY") for the row; the
-# clients and the server are stopped.
+# window_split ("USER SYSTEM" seconds), window_cpu (their sum), window_wall, window_rss and
+# window_switches ("VOLUNTARY INVOLUNTARY") for the row; the clients and the server are stopped.
 #   measure_window SERVER_PID
 measure_window() {
-    local pid=$1 cpu0 cpu1 split0 split1 t0 t1 switches0 switches1
+    local pid=$1 split0 split1 t0 t1 switches0 switches1
     log "measuring $window s"
     kill -USR2 "${lg_pids[@]}"
-    cpu0=$(cpu_seconds "$pid")
     split0=$(cpu_split_seconds "$pid")
     switches0=$(context_switches "$pid")
     t0=$(date +%s.%N)
     sleep "$window"
-    cpu1=$(cpu_seconds "$pid")
     split1=$(cpu_split_seconds "$pid")
     switches1=$(context_switches "$pid")
     t1=$(date +%s.%N)
@@ -255,7 +252,7 @@ measure_window() {
     window_rss=$(rss_kib "$pid")
     stop_loadgens
     stop_pid "$pid"
-    window_cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')
+    window_cpu=$(echo "$window_split" | awk '{ printf "%.3f", $1 + $2 }')
     window_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 }
 

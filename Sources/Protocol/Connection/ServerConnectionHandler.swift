@@ -111,10 +111,7 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         self.context = context
         // Set here, synchronously, rather than as the listener's child channel options, which NIO
         // applies one future at a time on every accepted connection.
-        if let readSizing, let options = context.channel.syncOptions {
-            try? options.setOption(.recvAllocator, value: readSizing.control)
-            try? options.setOption(.maxMessagesPerRead, value: readSizing.controlReadsPerWakeUp)
-        }
+        applyReadSizing(sessions: false, context: context)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -216,10 +213,16 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// Switches the read sizing when the first session channel opens or the last one closes.
     private func sizeReads(context: ChannelHandlerContext) {
-        guard let readSizing else { return }
+        guard readSizing != nil else { return }
         let sessions = machine?.withActiveChannels { !$0.open.isEmpty } ?? false
-        guard sessions != readingForSessions, let options = context.channel.syncOptions else { return }
+        guard sessions != readingForSessions, context.channel.syncOptions != nil else { return }
         readingForSessions = sessions
+        applyReadSizing(sessions: sessions, context: context)
+    }
+
+    /// Sets the sizing for a connection with session channels open or without.
+    private func applyReadSizing(sessions: Bool, context: ChannelHandlerContext) {
+        guard let readSizing, let options = context.channel.syncOptions else { return }
         try? options.setOption(.recvAllocator, value: sessions ? readSizing.sessions : readSizing.control)
         try? options.setOption(
             .maxMessagesPerRead,
