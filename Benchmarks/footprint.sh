@@ -4,7 +4,7 @@
 # zabbix_agentd (passive checks, asked for one item every 60 s), all measured in the same run over the
 # same window: resident memory (the median of readings a second apart at the end, all of a program's
 # processes together), CPU per minute, and the size of the program file (stripped for jump-agent); and
-# where the agent's resident memory is, by mapped file and permissions.
+# where the agent's resident memory is, by mapped file and permissions, and its CPU by thread name.
 #
 #   Benchmarks/footprint.sh [--window SECONDS] [--agent PROGRAM] [--output FILE] [--no-build]
 #
@@ -54,6 +54,14 @@ tree_cpu_seconds() {
     local p
     for p in $(tree "$1"); do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done |
         awk '{ s += $1 } END { printf "%.6f\n", s / 1e9 }'
+}
+# Each thread of a process as "TID NAME NANOSECONDS" (its schedstat run time so far; the name as the
+# kernel keeps it, the last 15 characters of libdispatch's long queue names).
+thread_cpu_lines() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        echo "$(basename "$t") $(tr ' ' '_' <"$t/comm" 2>/dev/null) $(cut -d' ' -f1 "$t/schedstat" 2>/dev/null)"
+    done 2>/dev/null || true
 }
 # Anonymous resident memory (heap, stacks: what the program itself allocated, no shared libraries).
 tree_anon_kib() {
@@ -150,6 +158,7 @@ PY
 
 ask_peers
 agent_cpu0=$(tree_cpu_seconds "$agent")
+thread_cpu_lines "$agent" >"$work/agent-threads-0"
 exporter_cpu0=$(tree_cpu_seconds "$exporter")
 zabbix_cpu0=$(tree_cpu_seconds "$zabbix")
 log "measuring for $window s"
@@ -159,6 +168,7 @@ while [ "$SECONDS" -lt "$end" ]; do
     [ "$SECONDS" -lt "$end" ] && ask_peers
 done
 agent_cpu1=$(tree_cpu_seconds "$agent")
+thread_cpu_lines "$agent" >"$work/agent-threads-1"
 exporter_cpu1=$(tree_cpu_seconds "$exporter")
 zabbix_cpu1=$(tree_cpu_seconds "$zabbix")
 agent_anon=$(tree_anon_kib "$agent")
@@ -173,9 +183,21 @@ agent_size=$(stat -c %s "$work/jump-agent.stripped")
 exporter_size=$(stat -c %s /usr/bin/prometheus-node-exporter)
 zabbix_size=$(stat -c %s /usr/sbin/zabbix_agentd)
 
-"$python" - "$output" "$window" <<PY
+"$python" - "$output" "$window" "$work/agent-threads-0" "$work/agent-threads-1" <<PY
 import json, sys
 output, window = sys.argv[1], float(sys.argv[2])
+def threads(path):
+    found = {}
+    for line in open(path):
+        parts = line.split()
+        if len(parts) == 3:
+            found[parts[0]] = (parts[1], int(parts[2]))
+    return found
+before, after = threads(sys.argv[3]), threads(sys.argv[4])
+by_thread = {}
+for tid, (name, ns) in after.items():
+    by_thread[name] = by_thread.get(name, 0) + ns - before.get(tid, (name, 0))[1]
+by_thread = {name: round(ns / 1e6, 3) for name, ns in sorted(by_thread.items(), key=lambda item: -item[1])}
 rows = [
     {"program": "jump-agent", "rssKiB": $agent_rss, "rssAnonKiB": $agent_anon, "cpuSeconds": $agent_cpu1 - $agent_cpu0, "bytes": $agent_size, "rssKiBByMapping": $agent_mappings},
     {"program": "prometheus-node-exporter", "rssKiB": $exporter_rss, "rssAnonKiB": $exporter_anon, "cpuSeconds": $exporter_cpu1 - $exporter_cpu0, "bytes": $exporter_size},
@@ -183,11 +205,16 @@ rows = [
 ]
 for row in rows:
     row["cpuMsPerMinute"] = round(row["cpuSeconds"] * 1000 * 60 / window, 1)
+rows[0]["cpuMsByThreadName"] = by_thread
 json.dump({"windowSeconds": window, "intervalSeconds": $interval, "results": rows}, open(output, "w"), indent=2)
 lines = ["agent footprint over %.0f s, asked every %d s" % (window, $interval), ""]
 lines.append("%-26s  %8s  %13s  %12s  %10s" % ("program", "RSS MiB", "anon RSS MiB", "CPU ms/min", "file MiB"))
 for row in rows:
     lines.append("%-26s  %8.1f  %13.1f  %12.2f  %10.1f" % (row["program"], row["rssKiB"] / 1024, row["rssAnonKiB"] / 1024, row["cpuMsPerMinute"], row["bytes"] / 1048576))
+lines.append("")
+lines.append("jump-agent's CPU over the window by thread name (ms; threads that ended within it are not counted;")
+lines.append("-qos.overcommit is libdispatch's manager, oot.default-qos and oot.utility-qos its worker threads):")
+lines.append("  " + ", ".join("%s %.2f" % item for item in by_thread.items()))
 lines.append("")
 lines.append("jump-agent's resident memory by mapping and permissions (KiB, largest first; anonymous:")
 lines.append("the part that is private copies, not the file's pages):")
