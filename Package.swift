@@ -98,7 +98,8 @@ let package = Package(
         // _GNU_SOURCE, and ioctl is variadic.
         .target(name: "CPTY", path: "Sources/CPTY"),
         // mallopt and userfaultfd, which Glibc's Swift module does not declare (see HeapTuning in the
-        // appliance and MappedFilePages in the agent).
+        // appliance and MappedFilePages in the agent), and the Swift runtime's global-executor hooks
+        // (ConcurrencyOnEventLoops in the agent).
         .target(name: "CHeap", path: "Sources/CHeap"),
         .target(
             name: "CJPEG",
@@ -118,6 +119,7 @@ let package = Package(
                 "JumpAgentCore", "JumpProtocol", "CSystemd", "CX11", "CJPEG", "CPTY", "CHeap",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/Agent/Linux"
         ),
@@ -129,6 +131,7 @@ let package = Package(
                 "JumpProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/Agent/Main",

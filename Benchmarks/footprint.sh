@@ -213,7 +213,7 @@ for row in rows:
     lines.append("%-26s  %8.1f  %13.1f  %12.2f  %10.1f" % (row["program"], row["rssKiB"] / 1024, row["rssAnonKiB"] / 1024, row["cpuMsPerMinute"], row["bytes"] / 1048576))
 lines.append("")
 lines.append("jump-agent's CPU over the window by thread name (ms; threads that ended within it are not counted;")
-lines.append("-qos.overcommit is libdispatch's manager, oot.default-qos and oot.utility-qos its worker threads):")
+lines.append("names ending -qos or -qos.overcommit are libdispatch's threads, NIO- the event loop, TP- the blocking work's):")
 lines.append("  " + ", ".join("%s %.2f" % item for item in by_thread.items()))
 lines.append("")
 lines.append("jump-agent's resident memory by mapping and permissions (KiB, largest first; anonymous:")

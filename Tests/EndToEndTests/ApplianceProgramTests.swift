@@ -88,6 +88,14 @@ import Testing
         return socket.localAddress!.port!
     }
 
+    /// The names of a process's threads (/proc/PID/task/TID/comm).
+    static func threadNames(of process: Int32) throws -> [String] {
+        let tasks = "/proc/\(process)/task"
+        return try FileManager.default.contentsOfDirectory(atPath: tasks).map {
+            try String(contentsOfFile: "\(tasks)/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .newlines)
+        }
+    }
+
     @Test func administerEnrollReportDeleteAndVerify() async throws {
         let appliance = try Appliance()
         defer { _ = appliance.stop() }
@@ -168,6 +176,15 @@ import Testing
             #expect((number("singlePageMappings") ?? 0) > 10, "\(released ?? "no release in the agent's log")")
             #expect(released?.contains("singlePageError=none") == true, "\(released ?? "no release in the agent's log")")
         }
+
+        // The agent's tasks ran on its one NIO event loop, its blocking work on its own thread: no
+        // worker of libdispatch's global (non-overcommit) queues was started, whose first one would
+        // start the pool monitor that wakes the process every second. Such a worker is named for its
+        // queue ("com.apple.root.default-qos", the last 15 characters) and idles 5 s before it exits;
+        // the first report's collection and the wait after it are within that.
+        let threads = try Self.threadNames(of: agent.processIdentifier)
+        #expect(!threads.contains { $0.hasSuffix("-qos") }, "\(threads)")
+        #expect(threads.filter { $0.hasPrefix("NIO-") }.count == 1, "\(threads)")
 
         // Wake-on-LAN needs another Jump Client on the network: alone, the answer says so (65);
         // right after an attempt the action rests (75); a malformed password never leaves jumpctl (64).

@@ -20,16 +20,55 @@ struct EssentialsTests {
         #expect(oneDecimal(.infinity) == "inf")
     }
 
-    @Test func aDetachedThreadRunsItsWork() async {
-        let ran = Mutex(false)
+    @Test func aDetachedThreadRunsItsWorkUnderItsName() async {
+        let ranAs = Mutex<String?>(nil)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let started = DetachedThread.start(stackSize: 64 * 1024) {
-                ran.withLock { $0 = true }
+            let started = DetachedThread.start(name: "a-test-thread-with-a-long-name", stackSize: 64 * 1024) {
+                let name = try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)
+                ranAs.withLock { $0 = name?.trimmingCharacters(in: .newlines) }
                 done.resume()
             }
             #expect(started)
         }
-        #expect(ran.withLock { $0 })
+        // Linux keeps 15 bytes of a thread's name.
+        #expect(ranAs.withLock { $0 } == "a-test-thread-w")
+    }
+
+    @Test func blockingWorkRunsInTheOrderGivenOnOneThread() async {
+        let seen = Mutex<(order: [Int], threads: Set<pthread_t>)>(([], []))
+        for number in 0..<200 {
+            BlockingWork.submit { seen.withLock { $0.order.append(number); $0.threads.insert(pthread_self()) } }
+        }
+        await BlockingWork.drain()
+        let (order, threads) = seen.withLock { ($0.order, $0.threads) }
+        #expect(order == Array(0..<200))
+        #expect(threads.count == 1)
+        #expect(!threads.contains(pthread_self()))
+        #expect(await BlockingWork.run { 6 * 7 } == 42)
+    }
+
+    @Test func anEventLoopSleepWaitsItsDuration() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await EventLoopSleep.sleep(for: .milliseconds(30))
+        #expect(clock.now - start >= .milliseconds(30))
+    }
+
+    @Test func anEventLoopSleepEndsWithCancellationAtOnce() async {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let sleeper = Task { try await EventLoopSleep.sleep(for: .seconds(3600)) }
+        sleeper.cancel()
+        let result = await sleeper.result
+        #expect(throws: CancellationError.self) { try result.get() }
+        #expect(clock.now - start < .seconds(60))
+        // Cancelled before it starts: no timer at all.
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await EventLoopSleep.sleep(for: .seconds(3600))
+        }
+        let earlyResult = await early.result
+        #expect(throws: CancellationError.self) { try earlyResult.get() }
     }
 
     @Test func readingAFilePrefix() throws {

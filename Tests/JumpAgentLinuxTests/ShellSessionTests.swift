@@ -247,7 +247,7 @@ struct ShellSessionTests {
         var configuration = ShellSession.Configuration(command: Self.program(program, "1000"))
         configuration.startThread = { body in
             guard calls.withLock({ $0 += 1; return $0 }) != refused else { return false }
-            return DetachedThread.start(body)
+            return DetachedThread.start(name: "jump-session", body)
         }
         let events = Mutex<[ShellSession.Event]>([])
         #expect(throws: ShellError(.spawnFailed, "")) {

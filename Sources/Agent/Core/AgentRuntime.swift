@@ -36,8 +36,6 @@ public final class AgentRuntime: Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let state: Mutex<AgentState>
-    /// File writes (state, renewed credentials) in order, off the event loops.
-    let io = DispatchQueue(label: "jump-agent.io")
     let leaseClock: any LeaseClock
     let waker: (any WakeSender)?
     /// Starts session shells; nil when this build cannot run sessions.
@@ -71,7 +69,7 @@ public final class AgentRuntime: Sendable {
         waker: (any WakeSender)? = nil,
         sessionHost: (any TerminalHost)? = nil,
         sessionUser: String? = nil,
-        pause: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+        pause: @escaping @Sendable (Duration) async throws -> Void = { try await EventLoopSleep.sleep(for: $0) },
         localAddress: SocketAddress? = nil,
         resumption: Bool = true,
         observer: (@Sendable (AgentRuntimeEvent) -> Void)? = nil,
@@ -128,7 +126,7 @@ public final class AgentRuntime: Sendable {
     /// is cancelled; returns once the agent's files are written.
     public func run() async -> Ending {
         let ending = await stayConnected()
-        io.sync {}
+        await BlockingWork.drain()
         return ending
     }
 
@@ -249,10 +247,11 @@ public final class AgentRuntime: Sendable {
         }
     }
 
-    /// Saves the state as it is now; the write happens in order on `io`, never on an event loop.
+    /// Saves the state as it is now; the write happens in order on ``BlockingWork``'s thread, never on
+    /// an event loop.
     func persist() {
         let snapshot = state.withLock { $0 }
-        io.async { [files, logger] in
+        BlockingWork.submit { [files, logger] in
             do {
                 try writeAtomically(try JSONEncoder.agentFiles.encode(snapshot), to: files.state, mode: 0o600)
             } catch {
@@ -266,7 +265,7 @@ public final class AgentRuntime: Sendable {
         let certificate = self.certificate
         let now = leaseClock.wall
         guard let key = renewal.withLock({ $0.begin(for: certificate, now: now) }) else { return }
-        io.async { [logger] in
+        BlockingWork.submit { [logger] in
             var request = WireRenewRequest()
             do {
                 request.csr = Data(try CertificationRequest.make(for: key, hostname: ""))
@@ -288,7 +287,7 @@ public final class AgentRuntime: Sendable {
             logger.error("the appliance did not renew the certificate", metadata: ["result": "\(response.result)", "detail": "\(response.detail)"])
             return
         }
-        io.async { [self] in
+        BlockingWork.submit { [self] in
             do {
                 let identity = try CertificateRenewal.accept(Array(response.certificate), key: key, clientID: configuration.clientID, ca: ca)
                 let credentials = try Credentials(identity, trusting: ca, resumption: resumption)
@@ -379,7 +378,7 @@ public final class AgentRuntime: Sendable {
                     runtime.observer?(.reportSent(thumbnail: report.thumbnailStatus == .captured))
                     connection.send(.statsReport(report))
                     runtime.renewIfDue(on: connection)
-                    try? await Task.sleep(for: .seconds(Int64(interval)))
+                    try? await EventLoopSleep.sleep(for: .seconds(Int64(interval)), on: runtime.group)
                 }
             }
             status.withLock { status in
@@ -402,7 +401,7 @@ public final class AgentRuntime: Sendable {
                     return
                 }
                 // Socket calls, off the event loop.
-                DispatchQueue.global().async { [runtime] in
+                BlockingWork.submit { [runtime] in
                     var ack = waker.perform(wake)
                     ack.ref = id
                     runtime.logger.info("wake", metadata: ["result": "\(ack.result)", "detail": "\(ack.detail)"])

@@ -24,25 +24,32 @@ extension StringProtocol {
 /// statvfs on a hung network mount or accept on a local socket.
 public enum DetachedThread {
     private final class Work {
+        let name: String
         let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        init(_ name: String, _ body: @escaping @Sendable () -> Void) {
+            self.name = String(decoding: name.utf8.prefix(15), as: UTF8.self)
+            self.body = body
+        }
     }
 
-    /// Starts `body` on a new detached thread with a stack of `stackSize` bytes (at least 16 KiB; 0 for
-    /// the system's default). Returns false, and runs nothing, when no thread can be made.
+    /// Starts `body` on a new detached thread named `name` (at most 15 bytes are kept; a Linux thread
+    /// otherwise has its creator's name) with a stack of `stackSize` bytes (at least 16 KiB; 0 for the
+    /// system's default). Returns false, and runs nothing, when no thread can be made.
     @discardableResult
-    public static func start(stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) -> Bool {
+    public static func start(name: String, stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) -> Bool {
         var attributes = pthread_attr_t()
         guard pthread_attr_init(&attributes) == 0 else { return false }
         defer { pthread_attr_destroy(&attributes) }
         guard pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) == 0 else { return false }
         if stackSize > 0, pthread_attr_setstacksize(&attributes, max(stackSize, 16 * 1024)) != 0 { return false }
-        let work = Unmanaged.passRetained(Work(body)).toOpaque()
+        let work = Unmanaged.passRetained(Work(name, body)).toOpaque()
         var thread = pthread_t()
         let started = pthread_create(
             &thread, &attributes,
             { context in
-                Unmanaged<Work>.fromOpaque(context!).takeRetainedValue().body()
+                let work = Unmanaged<Work>.fromOpaque(context!).takeRetainedValue()
+                nameThisThread(work.name)
+                work.body()
                 return nil
             }, work)
         guard started == 0 else {
@@ -51,6 +58,15 @@ public enum DetachedThread {
         }
         return true
     }
+}
+
+/// Names the calling thread (what `ps -L`, top and /proc/PID/task/TID/comm show): pthread_setname_np
+/// without _GNU_SOURCE, which Glibc's Swift module does not define. Best effort.
+func nameThisThread(_ name: String) {
+    let descriptor = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return }
+    _ = name.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
+    close(descriptor)
 }
 
 /// A directory's path with one trailing slash, to put before relative paths under it (plain strings,

@@ -90,7 +90,7 @@ public enum LocalControlSocket {
                 throw AgentError(.io, "cannot listen on \(path): \(String(cString: strerror(errno)))")
             }
             descriptor = listener
-            let started = DetachedThread.start(stackSize: 256 * 1024) {
+            let started = DetachedThread.start(name: "jump-control", stackSize: 256 * 1024) {
                 while true {
                     let client = accept(listener, nil, nil)
                     if client < 0 {

@@ -31,7 +31,7 @@ extension AgentRuntime {
                 continue
             }
             let timeout = Task {
-                try? await Task.sleep(for: Self.localUninstallReportTimeout)
+                try? await EventLoopSleep.sleep(for: Self.localUninstallReportTimeout, on: group)
                 reporter.finish(false)
                 channel.close(promise: nil)
             }

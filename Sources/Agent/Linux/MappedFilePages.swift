@@ -1,5 +1,4 @@
 import CHeap
-import Dispatch
 import JumpAgentCore
 import Glibc
 public import Logging
@@ -113,10 +112,10 @@ public enum MappedFilePages {
     /// userfaultfd), asked of a descriptor of its own.
     public static var kernelOffersSinglePageFaults: Bool { jump_uffd_offers_async_wp() == 1 }
 
-    /// Releases on a background queue, off the caller's event loop (reading /proc/self/smaps takes a
-    /// millisecond or two), and logs what was released at debug level.
+    /// Releases on ``BlockingWork``'s thread, off the caller's event loop (reading /proc/self/smaps
+    /// takes a millisecond or two), and logs what was released at debug level.
     public static func releaseInBackground(logger: Logger) {
-        DispatchQueue.global(qos: .utility).async {
+        BlockingWork.submit {
             guard let release = release() else { return }
             logger.debug(
                 "released the file pages start-up mapped",

@@ -1,5 +1,6 @@
 public import FoundationEssentials
 import Glibc
+import JumpAgentCore
 
 /// sd_notify(3) without libsystemd: datagrams to $NOTIFY_SOCKET. READY=1 once the agent runs,
 /// WATCHDOG=1 at half the interval systemd asks for ($WATCHDOG_USEC), STOPPING=1 on the way out. Not
@@ -39,13 +40,14 @@ public final class SystemdNotifier: Sendable {
         }
     }
 
-    /// Pings the watchdog until the task is cancelled. It runs on Swift's cooperative pool, so an
-    /// agent whose threads are stuck stops pinging and systemd restarts it.
+    /// Pings the watchdog until the task is cancelled. In `jump-agent` it runs on the event loop that
+    /// carries the connection (see ConcurrencyOnEventLoops), so an agent whose loop is stuck stops
+    /// pinging and systemd restarts it.
     public func runWatchdog() async {
         guard let watchdogInterval else { return }
         while !Task.isCancelled {
             notify("WATCHDOG=1")
-            try? await Task.sleep(for: watchdogInterval)
+            try? await EventLoopSleep.sleep(for: watchdogInterval)
         }
     }
 }

@@ -6,9 +6,27 @@ import JumpAgentCore
 import JumpProtocol
 import JumpAgentLinux
 import Logging
+import NIOCore
 import SwiftProtobuf
 
+/// The program's entry: synchronous, so that Swift concurrency's jobs are on NIO's event loops before
+/// the first one exists (see ``ConcurrencyOnEventLoops``); then the command runs as a task and the main
+/// thread serves the main queue, as an asynchronous `main` would.
 @main
+enum JumpAgentProgram {
+    static func main() {
+        // One event loop: the agent holds one connection (sessions and the control socket have threads
+        // of their own), and each loop is a thread with its own stack and malloc arena.
+        NIOSingletons.groupLoopCountSuggestion = 1
+        ConcurrencyOnEventLoops.install()
+        Task {
+            await JumpAgentCommand.main()
+            exit(0)
+        }
+        dispatchMain()
+    }
+}
+
 struct JumpAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jump-agent",
@@ -382,7 +400,9 @@ final class SignalWatcher {
     init(_ handler: @escaping @Sendable () -> Void) {
         sources = [SIGTERM, SIGINT].map { signalNumber in
             signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            // The main queue, served by the main thread: a global queue would start libdispatch's
+            // one-second pool monitor (see ConcurrencyOnEventLoops).
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
             source.setEventHandler(handler: handler)
             source.resume()
             return source
@@ -415,7 +435,7 @@ struct Stats: AsyncParsableCommand {
         try await reportingErrors {
             guard (10...60_000).contains(sample) else { throw AgentError(.usage, "--sample must be 10 to 60000 milliseconds") }
             let source = LinuxStatsSource(root: root, filesystems: StatvfsReader(root: root), console: SDBusConsoleReader(), screen: HelperScreenReader())
-            try await Task.sleep(for: .milliseconds(sample))
+            try await EventLoopSleep.sleep(for: .milliseconds(sample))
             let report = await source.report(.everything)
             let probe = source.lastScreenProbe
             if let thumbnail {

@@ -1,5 +1,6 @@
 // Memory knobs that Glibc's Swift module leaves out: mallopt is declared in <malloc.h>, and the
-// userfaultfd system call has no libc wrapper (and syscall(2) is variadic).
+// userfaultfd system call has no libc wrapper (and syscall(2) is variadic). The module's other header,
+// jump_executor_hooks.h, reaches the Swift runtime's global-executor hooks.
 #ifndef JUMP_HEAP_H
 #define JUMP_HEAP_H
 

@@ -42,14 +42,10 @@ public final class LinuxStatsSource: StatsSource {
         readWhole(rootPrefix + path, maximumBytes: 4 << 20).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Collects on a Dispatch thread: reading files, statvfs (up to its deadline) and D-Bus block,
-    /// and must not hold a thread of Swift's cooperative pool.
+    /// Collects on ``BlockingWork``'s thread: reading files, statvfs (up to its deadline) and D-Bus
+    /// block, and must not hold an event loop or a thread of Swift's cooperative pool.
     public func report(_ request: ReportRequest) async -> WireStatsReport {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .utility).async {
-                continuation.resume(returning: self.collect(request))
-            }
-        }
+        await BlockingWork.run { self.collect(request) }
     }
 
     func collect(_ request: ReportRequest) -> WireStatsReport {
@@ -235,7 +231,7 @@ public final class StatvfsReader: FilesystemUsageReader {
         let path = root == "/" ? mountPoint : root + mountPoint
         guard stuck.withLock({ $0.insert(path).inserted }) else { return nil }
         let call = Call()
-        let started = DetachedThread.start(stackSize: 64 * 1024) { [self] in
+        let started = DetachedThread.start(name: "jump-statvfs", stackSize: 64 * 1024) { [self] in
             var stats = statvfs()
             let usage: FilesystemUsage? =
                 statvfs(path, &stats) == 0

@@ -57,7 +57,7 @@ public final class ShellSession: Sendable {
         public var terminationGrace: Duration
         /// Starts one of the session's two threads; false when none could be made. The tests replace it
         /// to see a session undone when the thread limit is reached.
-        var startThread: @Sendable (@escaping @Sendable () -> Void) -> Bool = { DetachedThread.start($0) }
+        var startThread: @Sendable (@escaping @Sendable () -> Void) -> Bool = { DetachedThread.start(name: "jump-session", $0) }
 
         public init(
             command: ShellCommand,
