@@ -35,9 +35,11 @@ struct Publishing: Sendable {
     }
 
     /// Calls `publish` on the channel's event loop every interval, from a random first moment.
+    /// `publish` is the channel handler's and stays on its loop (`NIOLoopBound` checks so).
     func start(on eventLoop: any EventLoop, _ publish: @escaping () -> Void) -> RepeatedTask {
         let first = TimeAmount.nanoseconds(Int64.random(in: 0..<max(interval.nanoseconds, 1)))
-        return eventLoop.scheduleRepeatedTask(initialDelay: first, delay: interval) { _ in publish() }
+        let bound = NIOLoopBound(publish, eventLoop: eventLoop)
+        return eventLoop.scheduleRepeatedTask(initialDelay: first, delay: interval) { _ in bound.value() }
     }
 }
 
