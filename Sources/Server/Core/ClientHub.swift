@@ -29,9 +29,88 @@ public final class ClientHub: ServerConnectionDelegate {
     /// A client's last report. Its picture is here only from its arrival until the next statistics
     /// flush writes it (`.jpeg`), then `.stored`: the store holds pictures, not every client's memory.
     struct Latest {
-        var report: WireStatsReport
+        /// The last report as the agent sent it (a captured picture's bytes taken out).
+        var received: WireStatsReport
+        /// What an agent sends only when it changes, from the last report that carried it: the host
+        /// and network facts (in the first report of each connection) and the picture's size and
+        /// signature (a report whose picture is unchanged carries none). Merging them into every new
+        /// report copied the report's storage at each report on the event loop; they are merged
+        /// where read (`report`, `host`, `network`) and appended to the bytes stored
+        /// (`serializedBytes`).
+        var kept: WireStatsReport
         var thumbnail: ClientStats.Thumbnail
         var updatedAt: Date
+        /// Changed since the last statistics flush (and listed in `State.dirty`).
+        var dirty: Bool
+
+        /// From a report as stored (merged).
+        init(stored report: WireStatsReport, thumbnail: ClientStats.Thumbnail, updatedAt: Date) {
+            received = report
+            kept = WireStatsReport()
+            if report.hasHost { kept.host = report.host }
+            if report.hasNetwork { kept.network = report.network }
+            if report.hasThumbnail { kept.thumbnail = report.thumbnail }
+            self.thumbnail = thumbnail
+            self.updatedAt = updatedAt
+            dirty = false
+        }
+
+        /// A new report; true when this makes the entry dirty.
+        mutating func take(_ report: WireStatsReport, at now: Date) -> Bool {
+            received = report
+            if report.hasHost { kept.host = report.host }
+            if report.hasNetwork { kept.network = report.network }
+            switch report.thumbnailStatus {
+            case .captured:
+                thumbnail = .jpeg(report.thumbnail.jpeg)
+                received.thumbnail.jpeg = Data()
+                kept.thumbnail = received.thumbnail
+            case .unchanged:
+                break  // the picture and its size stay
+            default:
+                thumbnail = .none
+                if kept.hasThumbnail { kept.clearThumbnail() }
+            }
+            updatedAt = now
+            defer { dirty = true }
+            return !dirty
+        }
+
+        var host: WireHostFacts { received.hasHost ? received.host : kept.host }
+        var network: WireNetworkFacts { received.hasNetwork ? received.network : kept.network }
+        var hasNetwork: Bool { received.hasNetwork || kept.hasNetwork }
+
+        /// Whether `kept`'s picture belongs to the report: a report whose picture is unchanged and
+        /// carries none.
+        private var keepsPicture: Bool { received.thumbnailStatus == .unchanged && !received.hasThumbnail }
+
+        /// The last report with what was kept from earlier ones.
+        var report: WireStatsReport {
+            var merged = received
+            if !received.hasHost, kept.hasHost { merged.host = kept.host }
+            if !received.hasNetwork, kept.hasNetwork { merged.network = kept.network }
+            if keepsPicture, kept.hasThumbnail { merged.thumbnail = kept.thumbnail }
+            return merged
+        }
+
+        /// `report`'s encoding, made without merging: the received report's bytes, then the kept
+        /// fields it lacks (a protobuf message's encodings concatenated decode as the merge of them).
+        func serializedBytes() throws -> [UInt8] {
+            var bytes: [UInt8] = try received.serializedBytes()
+            let dropHost = received.hasHost && kept.hasHost
+            let dropNetwork = received.hasNetwork && kept.hasNetwork
+            let dropPicture = kept.hasThumbnail && !keepsPicture
+            if dropHost || dropNetwork || dropPicture {
+                var lacking = kept
+                if dropHost { lacking.clearHost() }
+                if dropNetwork { lacking.clearNetwork() }
+                if dropPicture { lacking.clearThumbnail() }
+                bytes += try lacking.serializedBytes() as [UInt8]
+            } else {
+                bytes += try kept.serializedBytes() as [UInt8]
+            }
+            return bytes
+        }
     }
 
     struct State {
@@ -42,7 +121,8 @@ public final class ClientHub: ServerConnectionDelegate {
         var connectionSerials: [String: String] = [:]
         var renewing = 0
         var latest: [String: Latest] = [:]
-        var dirty: Set<String> = []
+        /// The clients whose `Latest` is dirty, each once.
+        var dirty: [String] = []
         var contacts: [String: Date] = [:]
         var refusalsAudited: [String: Date] = [:]
         var enrolling = 0
@@ -88,7 +168,7 @@ public final class ClientHub: ServerConnectionDelegate {
         var state = State(settings: settings, clients: Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0) }))
         for entry in stats {
             guard let report = try? WireStatsReport(serializedBytes: entry.report) else { continue }
-            state.latest[entry.clientID] = Latest(report: report, thumbnail: entry.thumbnail, updatedAt: entry.updatedAt)
+            state.latest[entry.clientID] = Latest(stored: report, thumbnail: entry.thumbnail, updatedAt: entry.updatedAt)
         }
         self.state = Mutex(state)
     }
@@ -225,7 +305,7 @@ public final class ClientHub: ServerConnectionDelegate {
 
     private static func view(_ record: ClientRecord, state: State, groups: [Int64: String], now: Date) -> ClientView {
         let latest = state.latest[record.id]
-        let report = latest?.report
+        let report = latest?.received
         let selected = state.settings.statistics
         var view = ClientView(
             id: record.id,
@@ -237,14 +317,15 @@ public final class ClientHub: ServerConnectionDelegate {
             status: status(record, connected: state.connections[record.id] != nil, settings: state.settings, now: now),
             lastContact: record.lastContact,
             enrolledAt: record.enrolledAt,
-            hostname: report?.host.hostname.nonEmpty ?? record.hostname,
+            hostname: latest?.host.hostname.nonEmpty ?? record.hostname,
             addresses: [],
             thumbnail: (latest?.thumbnail.exists ?? false) && selected.contains(.thumbnail),
             statisticsAt: latest?.updatedAt
         )
-        guard let report else { return view }
-        view.os = report.host.osName.nonEmpty
-        view.agentVersion = report.host.agentVersion.nonEmpty
+        guard let latest, let report else { return view }
+        let host = latest.host
+        view.os = host.osName.nonEmpty
+        view.agentVersion = host.agentVersion.nonEmpty
         if report.hasPresence { view.presence = report.presence.present }
         if selected.contains(.consoleUser) {
             view.consoleUser = report.console.user
@@ -271,7 +352,7 @@ public final class ClientHub: ServerConnectionDelegate {
                 )
             }
         }
-        view.addresses = report.network.interfaces.flatMap { interface in
+        view.addresses = latest.network.interfaces.flatMap { interface in
             interface.addresses.map { IPAddressText.format($0.ip) + "/\($0.prefixLength)" }
         }
         return view
@@ -322,8 +403,7 @@ public final class ClientHub: ServerConnectionDelegate {
         try await store.updateClient(record, audit: audit)
         let connection = state.withLock { state in
             state.clients[id] = record
-            state.latest[id] = nil
-            state.dirty.remove(id)
+            state.latest[id] = nil  // and a flush passes over its id in `dirty`
             return state.connections.removeValue(forKey: id)
         }
         connection?.close(WireGoodbye(.clientDeleted, session == nil ? "deleted by \(actor)" : "unpinned by \(actor)"))
@@ -368,7 +448,13 @@ public final class ClientHub: ServerConnectionDelegate {
     @discardableResult
     public func flushStats() async -> Int {
         let (pending, contacts) = state.withLock { state -> ([(String, Latest)], [String: Date]) in
-            let pending = state.dirty.compactMap { id in state.latest[id].map { (id, $0) } }
+            var pending: [(String, Latest)] = []
+            pending.reserveCapacity(state.dirty.count)
+            for id in state.dirty {
+                guard let index = state.latest.index(forKey: id), state.latest.values[index].dirty else { continue }
+                state.latest.values[index].dirty = false
+                pending.append((id, state.latest.values[index]))
+            }
             let contacts = state.contacts
             state.dirty.removeAll(keepingCapacity: true)
             state.contacts.removeAll(keepingCapacity: true)
@@ -376,7 +462,7 @@ public final class ClientHub: ServerConnectionDelegate {
         }
         guard !pending.isEmpty || !contacts.isEmpty else { return 0 }
         let batch = pending.compactMap { id, latest -> ClientStats? in
-            guard let bytes = try? latest.report.serializedBytes() as [UInt8] else { return nil }
+            guard let bytes = try? latest.serializedBytes() else { return nil }
             return ClientStats(clientID: id, updatedAt: latest.updatedAt, report: Data(bytes), thumbnail: latest.thumbnail)
         }
         do {
@@ -397,7 +483,12 @@ public final class ClientHub: ServerConnectionDelegate {
             return batch.count
         } catch {
             let first = state.withLock { state in
-                for (id, _) in pending { state.dirty.insert(id) }
+                for (id, _) in pending {
+                    // Unless a newer report made it dirty again meanwhile (then it is listed).
+                    guard let index = state.latest.index(forKey: id), !state.latest.values[index].dirty else { continue }
+                    state.latest.values[index].dirty = true
+                    state.dirty.append(id)
+                }
                 for (id, date) in contacts where state.contacts[id] == nil { state.contacts[id] = date }
                 defer { state.storeFailing = true }
                 return !state.storeFailing
@@ -572,23 +663,15 @@ public final class ClientHub: ServerConnectionDelegate {
     func ingest(_ report: WireStatsReport, from clientID: String) {
         let now = self.now()
         state.withLock { state in
-            let previous = state.latest[clientID]
-            var merged = report
-            if !report.hasHost, let previous { merged.host = previous.report.host }
-            if !report.hasNetwork, let previous { merged.network = previous.report.network }
-            let thumbnail: ClientStats.Thumbnail
-            switch report.thumbnailStatus {
-            case .captured:
-                thumbnail = .jpeg(report.thumbnail.jpeg)
-                merged.thumbnail.jpeg = Data()
-            case .unchanged:
-                thumbnail = previous?.thumbnail ?? .none
-                if let previous { merged.thumbnail = previous.report.thumbnail }
-            default:
-                thumbnail = .none
+            // In place: one lookup of the id, and no copy of the entry.
+            if let index = state.latest.index(forKey: clientID) {
+                if state.latest.values[index].take(report, at: now) { state.dirty.append(clientID) }
+            } else {
+                var latest = Latest(stored: WireStatsReport(), thumbnail: .none, updatedAt: now)
+                _ = latest.take(report, at: now)
+                state.latest[clientID] = latest
+                state.dirty.append(clientID)
             }
-            state.latest[clientID] = Latest(report: merged, thumbnail: thumbnail, updatedAt: now)
-            state.dirty.insert(clientID)
             state.clients[clientID]?.lastContact = now
         }
     }
@@ -805,10 +888,10 @@ public final class ClientHub: ServerConnectionDelegate {
             }
             state.lastWake[clientID] = now
             let others = state.connections.compactMap { id, connection -> (String, WireNetworkFacts, Date, ServerConnection)? in
-                guard id != clientID, let latest = state.latest[id], latest.report.hasNetwork else { return nil }
-                return (id, latest.report.network, latest.updatedAt, connection)
+                guard id != clientID, let latest = state.latest[id], latest.hasNetwork else { return nil }
+                return (id, latest.network, latest.updatedAt, connection)
             }
-            return (state.latest[clientID]?.report.network, others)
+            return (state.latest[clientID].flatMap { $0.hasNetwork ? $0.network : nil }, others)
         }
         guard let target, let network = WakeRelay.network(of: target) else {
             throw .noNetworkFacts("\(clientID) has not reported its network (default gateway, its MAC, an address), so no relay can be chosen")
