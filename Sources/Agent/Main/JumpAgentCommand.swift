@@ -11,7 +11,8 @@ import SwiftProtobuf
 
 /// The program's entry: synchronous, so that Swift concurrency's jobs are on NIO's event loops before
 /// the first one exists (see ``ConcurrencyOnEventLoops``); then the command runs as a task and the main
-/// thread serves the main queue, as an asynchronous `main` would.
+/// thread parks in `dispatchMain()`, as an asynchronous `main` would (libdispatch then serves the main
+/// queue on an overcommit thread, which its pool monitor does not watch).
 @main
 enum JumpAgentProgram {
     static func main() {
@@ -400,8 +401,8 @@ final class SignalWatcher {
     init(_ handler: @escaping @Sendable () -> Void) {
         sources = [SIGTERM, SIGINT].map { signalNumber in
             signal(signalNumber, SIG_IGN)
-            // The main queue, served by the main thread: a global queue would start libdispatch's
-            // one-second pool monitor (see ConcurrencyOnEventLoops).
+            // The main queue: a global queue's worker thread would start libdispatch's one-second
+            // pool monitor (see ConcurrencyOnEventLoops); the main queue's does not.
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
             source.setEventHandler(handler: handler)
             source.resume()
