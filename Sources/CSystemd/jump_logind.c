@@ -35,35 +35,64 @@ static int open_bus(const char *address, int session, sd_bus **bus) {
     return r;
 }
 
-static void string_property(sd_bus *bus, const char *path, const char *name, char *target, size_t size) {
-    char *value = NULL;
-    sd_bus_error error = SD_BUS_ERROR_NULL;
-    if (sd_bus_get_property_string(bus, LOGIND, path, SESSION_INTERFACE, name, &error, &value) >= 0) {
-        copy(target, size, value);
-    }
-    free(value);
-    sd_bus_error_free(&error);
+// What the console code needs of one logind session.
+typedef struct {
+    char name[256];
+    char type[32];
+    char class_[32];
+    char display[64];
+    int remote;
+    int locked;
+    unsigned uid;
+} session_properties;
+
+// One string property's value from a{sv}'s current entry, whose value has `contents`.
+static int read_string(sd_bus_message *reply, const char *contents, char *target, size_t size) {
+    if (strcmp(contents, "s") != 0) return sd_bus_message_skip(reply, "v");
+    const char *value = NULL;
+    int r = sd_bus_message_read(reply, "v", "s", &value);
+    if (r >= 0) copy(target, size, value);
+    return r;
 }
 
-static int bool_property(sd_bus *bus, const char *path, const char *name) {
+static int read_bool(sd_bus_message *reply, const char *contents, int *target) {
+    if (strcmp(contents, "b") != 0) return sd_bus_message_skip(reply, "v");
     int value = 0;
-    sd_bus_error error = SD_BUS_ERROR_NULL;
-    if (sd_bus_get_property_trivial(bus, LOGIND, path, SESSION_INTERFACE, name, &error, 'b', &value) < 0) value = 0;
-    sd_bus_error_free(&error);
-    return value ? 1 : 0;
+    int r = sd_bus_message_read(reply, "v", "b", &value);
+    if (r >= 0) *target = value ? 1 : 0;
+    return r;
 }
 
-static unsigned session_uid(sd_bus *bus, const char *path) {
+// A session's properties in one call (Properties.GetAll): asking for each one was a round trip
+// through the bus daemon apiece, about 13 a report. Properties it cannot read stay empty.
+static void read_session(sd_bus *bus, const char *path, session_properties *properties) {
+    memset(properties, 0, sizeof(*properties));
     sd_bus_error error = SD_BUS_ERROR_NULL;
     sd_bus_message *reply = NULL;
-    uint32_t uid = 0;
-    const char *user_path = NULL;
-    if (sd_bus_get_property(bus, LOGIND, path, SESSION_INTERFACE, "User", &error, &reply, "(uo)") >= 0) {
-        if (sd_bus_message_read(reply, "(uo)", &uid, &user_path) < 0) uid = 0;
+    int r = sd_bus_call_method(bus, LOGIND, path, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply, "s",
+                               SESSION_INTERFACE);
+    if (r >= 0) r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+    while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+        const char *key = NULL, *contents = NULL;
+        r = sd_bus_message_read(reply, "s", &key);
+        if (r >= 0) r = sd_bus_message_peek_type(reply, NULL, &contents);
+        if (r < 0) break;
+        if (strcmp(key, "Name") == 0) r = read_string(reply, contents, properties->name, sizeof(properties->name));
+        else if (strcmp(key, "Type") == 0) r = read_string(reply, contents, properties->type, sizeof(properties->type));
+        else if (strcmp(key, "Class") == 0) r = read_string(reply, contents, properties->class_, sizeof(properties->class_));
+        else if (strcmp(key, "Display") == 0) r = read_string(reply, contents, properties->display, sizeof(properties->display));
+        else if (strcmp(key, "Remote") == 0) r = read_bool(reply, contents, &properties->remote);
+        else if (strcmp(key, "LockedHint") == 0) r = read_bool(reply, contents, &properties->locked);
+        else if (strcmp(key, "User") == 0 && strcmp(contents, "(uo)") == 0) {
+            uint32_t uid = 0;
+            const char *user_path = NULL;
+            r = sd_bus_message_read(reply, "v", "(uo)", &uid, &user_path);
+            if (r >= 0) properties->uid = uid;
+        } else r = sd_bus_message_skip(reply, "v");
+        if (r >= 0) r = sd_bus_message_exit_container(reply);
     }
     sd_bus_message_unref(reply);
     sd_bus_error_free(&error);
-    return uid;
 }
 
 int jump_logind_console(const char *bus_address, jump_console *console, char *error, size_t error_length) {
@@ -77,6 +106,8 @@ int jump_logind_console(const char *bus_address, jump_console *console, char *er
     // The active session on seat0.
     const char *session_id = NULL, *session_path = NULL;
     char active_path[256] = "";
+    session_properties active;
+    memset(&active, 0, sizeof(active));
     r = sd_bus_get_property(bus, LOGIND, "/org/freedesktop/login1/seat/seat0", "org.freedesktop.login1.Seat",
                             "ActiveSession", &bus_error, &reply, "(so)");
     if (r < 0) {
@@ -98,13 +129,14 @@ int jump_logind_console(const char *bus_address, jump_console *console, char *er
         && strcmp(session_path, "/") != 0) {
         console->has_active_session = 1;
         copy(active_path, sizeof(active_path), session_path);
-        string_property(bus, session_path, "Name", console->active_user, sizeof(console->active_user));
-        string_property(bus, session_path, "Type", console->active_type, sizeof(console->active_type));
-        string_property(bus, session_path, "Class", console->active_class, sizeof(console->active_class));
-        string_property(bus, session_path, "Display", console->active_display, sizeof(console->active_display));
-        console->active_remote = bool_property(bus, session_path, "Remote");
-        console->active_locked = bool_property(bus, session_path, "LockedHint");
-        console->active_uid = session_uid(bus, session_path);
+        read_session(bus, session_path, &active);
+        copy(console->active_user, sizeof(console->active_user), active.name);
+        copy(console->active_type, sizeof(console->active_type), active.type);
+        copy(console->active_class, sizeof(console->active_class), active.class_);
+        copy(console->active_display, sizeof(console->active_display), active.display);
+        console->active_remote = active.remote;
+        console->active_locked = active.locked;
+        console->active_uid = active.uid;
     }
     sd_bus_message_unref(reply);
     reply = NULL;
@@ -118,16 +150,17 @@ int jump_logind_console(const char *bus_address, jump_console *console, char *er
         uint32_t uid;
         while (sd_bus_message_read(reply, "(susso)", &id, &uid, &user, &seat, &path) > 0) {
             if (strcmp(seat, "seat0") != 0) continue;
-            char class_[32] = "";
-            string_property(bus, path, "Class", class_, sizeof(class_));
-            if (strcmp(class_, "user") != 0) continue;
             int is_active = console->has_active_session && strcmp(path, active_path) == 0;
             if (console->seat_user[0] && !is_active) continue;  // prefer the active one
+            session_properties session;
+            if (is_active) session = active;  // asked already
+            else read_session(bus, path, &session);
+            if (strcmp(session.class_, "user") != 0) continue;
             copy(console->seat_user, sizeof(console->seat_user), user);
             console->seat_uid = uid;
-            string_property(bus, path, "Type", console->seat_type, sizeof(console->seat_type));
-            string_property(bus, path, "Display", console->seat_display, sizeof(console->seat_display));
-            console->seat_locked = bool_property(bus, path, "LockedHint");
+            copy(console->seat_type, sizeof(console->seat_type), session.type);
+            copy(console->seat_display, sizeof(console->seat_display), session.display);
+            console->seat_locked = session.locked;
         }
     }
     sd_bus_message_unref(reply);
