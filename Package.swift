@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "jump-bench-codec", targets: ["jump-bench-codec"]),
         .executable(name: "jump-bench-admission", targets: ["jump-bench-admission"]),
         .executable(name: "jump-bench-capture", targets: ["jump-bench-capture"]),
+        .executable(name: "jump-bench-logind", targets: ["jump-bench-logind"]),
         .executable(name: "jump-bench-reconnect", targets: ["jump-bench-reconnect"]),
         .executable(name: "jump-bench-offline", targets: ["jump-bench-offline"]),
         .executable(name: "jump-loadgen", targets: ["jump-loadgen"]),
@@ -131,7 +132,6 @@ let package = Package(
                 "JumpProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/Agent/Main",
@@ -258,6 +258,12 @@ let package = Package(
             name: "jump-bench-capture",
             dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpProtocol", "CX11TestSupport", "JumpTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/CaptureBenchmark"
+        ),
+        // The report's question to logind over a private system bus with a mocked logind.
+        .executableTarget(
+            name: "jump-bench-logind",
+            dependencies: ["JumpAgentLinux", "JumpAgentCore", "JumpTestSupport"],
+            path: "Benchmarks/LogindBenchmark"
         ),
         .executableTarget(
             name: "jump-bench-reconnect",

@@ -12,6 +12,10 @@ public final class PrivateSystemBus {
     private let daemon: Process
     private var mock: Process?
 
+    /// The bus daemon's and the mock's process ids (for benchmarks that count their CPU).
+    public var daemonProcessIdentifier: Int32 { daemon.processIdentifier }
+    public var mockProcessIdentifier: Int32? { mock?.processIdentifier }
+
     public static var available: Bool {
         FileManager.default.isExecutableFile(atPath: "/usr/bin/dbus-daemon")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/dbus-send")

@@ -1,4 +1,6 @@
 import CHeap
+import Dispatch
+import Glibc
 import NIOCore
 import NIOPosix
 
@@ -15,11 +17,27 @@ import NIOPosix
 ///
 /// How: the Swift runtime's global-executor hook, the variable SwiftNIO's own take-over sets (it finds
 /// it with dlsym, which fails in a program linked with --no-export-dynamic as `make agent`'s is).
-/// Install before any asynchronous code runs.
+/// Install before any asynchronous code runs: `runMain` does, as a program's synchronous entry point.
 public enum ConcurrencyOnEventLoops {
     typealias Enqueue = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
 
-    public static func install() {
+    /// A program's whole life on one event loop: NIO's singleton group made of one loop (the agent holds
+    /// one connection; sessions and the control socket have threads of their own; each loop is a thread
+    /// with its own stack and malloc arena), the hook installed, then `body` as a task and the main
+    /// thread parked in `dispatchMain()`, as an asynchronous `main` would be (libdispatch then serves
+    /// the main queue on an overcommit thread, which its pool monitor does not watch). Exits 0 when
+    /// `body` returns.
+    public static func runMain(_ body: @escaping @Sendable () async -> Void) -> Never {
+        NIOSingletons.groupLoopCountSuggestion = 1
+        install()
+        Task {
+            await body()
+            exit(0)
+        }
+        dispatchMain()
+    }
+
+    static func install() {
         let hook: Enqueue = { job, _ in MultiThreadedEventLoopGroup.singleton.any().executor.enqueue(job) }
         jump_enqueue_global_hook().pointee = unsafeBitCast(hook, to: UnsafeMutableRawPointer.self)
     }

@@ -6,25 +6,14 @@ import JumpAgentCore
 import JumpProtocol
 import JumpAgentLinux
 import Logging
-import NIOCore
 import SwiftProtobuf
 
-/// The program's entry: synchronous, so that Swift concurrency's jobs are on NIO's event loops before
-/// the first one exists (see ``ConcurrencyOnEventLoops``); then the command runs as a task and the main
-/// thread parks in `dispatchMain()`, as an asynchronous `main` would (libdispatch then serves the main
-/// queue on an overcommit thread, which its pool monitor does not watch).
+/// The program's entry: synchronous, so that Swift concurrency's jobs are on the agent's event loop
+/// before the first one exists (see ``ConcurrencyOnEventLoops``).
 @main
 enum JumpAgentProgram {
     static func main() {
-        // One event loop: the agent holds one connection (sessions and the control socket have threads
-        // of their own), and each loop is a thread with its own stack and malloc arena.
-        NIOSingletons.groupLoopCountSuggestion = 1
-        ConcurrencyOnEventLoops.install()
-        Task {
-            await JumpAgentCommand.main()
-            exit(0)
-        }
-        dispatchMain()
+        ConcurrencyOnEventLoops.runMain { await JumpAgentCommand.main() }
     }
 }
 
