@@ -30,7 +30,8 @@ import NIOTLS
 /// holds a record that has partly arrived (up to about 16 KiB) until the rest comes; the
 /// connection's handshake and idle timeouts bound how long. Closing sends close_notify, reads (and discards) until the peer's own
 /// close_notify or `shutdownTimeout`, then closes the socket, as `NIOSSLHandler` does, so that a
-/// peer still sending does not get a reset that would lose the last words.
+/// peer still sending does not get a reset that would lose the last words; when the peer's
+/// close_notify has already arrived (a Goodbye followed by it in one read), the socket closes at once.
 ///
 /// On the appliance's side it also says who the peer is: a connection whose handshake does not finish
 /// within `handshakeTimeout` is closed; when it finishes, ALPN must have chosen `jump/1` and a client
@@ -340,15 +341,24 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
     /// While closing: discards what the peer still sends until its close_notify, then closes.
     private func awaitCloseNotify(context: ChannelHandlerContext) {
         guard let ssl else { return }
+        let peerDone = discardUntilPeerCloses(ssl)
+        _ = passOnOutbound(context: context, promise: nil)
+        guard peerDone else { return }
+        finishClosing(context: context)
+    }
+
+    /// Reads and discards the records received and not yet opened; true when they end with the peer's
+    /// close_notify (or a record that fails to open: nothing more will be read either way), false
+    /// when BoringSSL wants more.
+    private func discardUntilPeerCloses(_ ssl: OpaquePointer) -> Bool {
         let result = withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 1) { discard in
             var result: Int32
             repeat { result = SSL_read(ssl, discard.baseAddress, Int32(discard.count)) } while result > 0
             return result
         }
-        _ = passOnOutbound(context: context, promise: nil)
-        guard SSL_get_error(ssl, result) != SSL_ERROR_WANT_READ else { return }
+        let wantsMore = SSL_get_error(ssl, result) == SSL_ERROR_WANT_READ
         ERR_clear_error()
-        finishClosing(context: context)
+        return !wantsMore
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
@@ -449,8 +459,14 @@ public final class AgentTLSHandler: ChannelDuplexHandler {
                 return
             }
             ERR_clear_error()
-            let bothSent = SSL_shutdown(ssl) == 1
+            var bothSent = SSL_shutdown(ssl) == 1
             ERR_clear_error()
+            if !bothSent, let received = inbound, received.readableBytes > 0 {
+                // Closed while a record was being handled (the peer's Goodbye, say): the peer's
+                // close_notify often came in the same read, behind it. Then there is nothing to wait
+                // for: no shutdown timer, no wake-up for the peer's end of the stream.
+                bothSent = discardUntilPeerCloses(ssl)
+            }
             guard !bothSent else {
                 // The peer's close_notify came first: nothing more to wait for.
                 enterClosed(failingWritesWith: ChannelError.ioOnClosedChannel)

@@ -393,6 +393,41 @@ import X509
         #expect(throws: ChannelError.self) { try pair.server.writeAndFlush(ByteBuffer(string: "after")).wait() }
     }
 
+    /// Closes the connection on the first record it is handed, after passing it on, as the appliance
+    /// does on an agent's Goodbye.
+    final class ClosesOnFirstRecord: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            context.fireChannelRead(data)
+            context.close(promise: nil)
+        }
+    }
+
+    /// An agent stopping sends its Goodbye and its close_notify together: the connection closed on
+    /// the Goodbye closes at once, without the shutdown timer or a wait for the end of the stream.
+    @Test func aCloseNotifyBehindTheRecordThatClosesEndsTheConnectionAtOnce() throws {
+        let pair = try Self.pair(identity: Self.clientIdentity(), extraHandler: ClosesOnFirstRecord())
+        try pair.exchange()
+        try pair.client.writeAndFlush(ByteBuffer(string: "goodbye")).wait()
+        _ = pair.client.close()
+        var together = ByteBuffer()
+        var records = 0
+        while var bytes = try pair.client.readOutbound(as: ByteBuffer.self) {
+            together.writeBuffer(&bytes)
+            records += 1
+        }
+        #expect(records == 2)  // the record, then close_notify
+        try pair.server.writeInbound(together)
+        #expect(!pair.server.isActive)
+        #expect(try pair.serverReceived().map { String(buffer: $0) } == ["goodbye"])
+        // Its own close_notify went out before the socket closed.
+        let notify = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
+        try pair.client.writeInbound(notify)
+        #expect(!pair.client.isActive)
+    }
+
     @Test func theClientsCloseNotifyIsAnswered() throws {
         let pair = try Self.connected()
         let clientClosed = pair.client.close()
