@@ -105,6 +105,69 @@ import Testing
         let fresh = upgraded.leaseExpired(clock)
         #expect(!fresh)
     }
+
+    /// Which saves can wait (AgentRuntime.persist): on the same boot and within the interval, a
+    /// later contact after a contact, or time without contact counted on from the file's; anything
+    /// else is written.
+    @Test func writesThatCanWait() {
+        let clock = Clock()
+        var written = AgentState()
+        written.deleteAfterDays = 15
+        written.contacted(clock)
+        let interval: Double = 300
+
+        func later(_ seconds: Double, boot: String = "boot-1") -> Clock {
+            var later = clock
+            later.bootID = boot
+            later.sinceBoot += seconds
+            later.wall += seconds
+            return later
+        }
+        func contacted(after seconds: Double, _ change: (inout AgentState) -> Void = { _ in }) -> AgentState {
+            var state = written
+            change(&state)
+            state.contacted(later(seconds))
+            return state
+        }
+        func counted(_ state: AgentState, after seconds: Double) -> AgentState {
+            var state = state
+            _ = state.leaseExpired(later(seconds))
+            return state
+        }
+
+        // A later contact.
+        #expect(contacted(after: 60).writeCanWait(after: written, within: interval))
+        #expect(contacted(after: 299).writeCanWait(after: written, within: interval))
+        #expect(!contacted(after: 300).writeCanWait(after: written, within: interval))
+        #expect(!contacted(after: 60) { $0.configRevision += 1 }.writeCanWait(after: written, within: interval))
+        #expect(!contacted(after: 60) { $0.lastCommandSequence = 7 }.writeCanWait(after: written, within: interval))
+
+        // Time without contact counted on from the file's (a start, an attempt): the file says as much.
+        let attempt = counted(written, after: 40)
+        #expect(attempt.lease!.offlineSeconds == 40)
+        #expect(attempt.writeCanWait(after: written, within: interval))
+        #expect(counted(attempt, after: 100).writeCanWait(after: attempt, within: interval))
+        #expect(counted(attempt, after: 100).writeCanWait(after: written, within: interval))
+        #expect(!counted(written, after: 300).writeCanWait(after: written, within: interval), "a long outage is written")
+        #expect(!counted(written, after: 40).writeCanWait(after: contacted(after: 10), within: interval), "behind the file")
+
+        // Time without contact on disk: the first contact after it is written at once, or a crash
+        // would count that time again.
+        #expect(!contacted(after: 60).writeCanWait(after: attempt, within: interval))
+        // A contact, then time without contact: written.
+        #expect(!counted(contacted(after: 60), after: 120).writeCanWait(after: written, within: interval))
+
+        // Another boot (counted by the wall clock), or a file without a lease.
+        var rebooted = written
+        rebooted.contacted(later(60, boot: "boot-2"))
+        #expect(!rebooted.writeCanWait(after: written, within: interval))
+        var countedAfterReboot = written
+        _ = countedAfterReboot.leaseExpired(later(60, boot: "boot-2"))
+        #expect(!countedAfterReboot.writeCanWait(after: written, within: interval))
+        var old = written
+        old.lease = nil
+        #expect(!written.writeCanWait(after: old, within: interval))
+    }
 }
 
 @Suite struct LocalControlPolicyTests {

@@ -47,7 +47,7 @@ enum AgentChannel {
         let appliance = "\(host):\(port)"
         var bootstrap = ClientBootstrap(group: group)
         if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
-        return try await bootstrap
+        let configured = bootstrap
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -64,7 +64,11 @@ enum AgentChannel {
                     )
                 }
             }
-            .connect(host: host, port: port)
-            .get()
+        // An address written as one is connected to directly: NIO would otherwise hand the name to
+        // getaddrinfo on a Dispatch thread, and run its Happy Eyeballs over the single answer.
+        if let address = try? SocketAddress(ipAddress: host, port: port) {
+            return try await configured.connect(to: address).get()
+        }
+        return try await configured.connect(host: host, port: port).get()
     }
 }

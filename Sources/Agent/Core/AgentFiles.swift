@@ -94,6 +94,31 @@ public struct AgentState: Codable, Hashable, Sendable {
         self.lease = lease
         return lease.expired(deleteAfterDays: deleteAfterDays)
     }
+
+    /// Whether writing this state in place of `written` (the state on disk) can wait. Everything but
+    /// the contact and the lease must be the same, on the same boot, less than `interval` seconds
+    /// after the lease on disk was last checked; and then either
+    /// - the lease has only counted time without contact since the one on disk: the file already
+    ///   says as much (the boot clock counts the same time again after a restart); or
+    /// - both are in contact and this one's is later: a crash before the next write counts at most
+    ///   `interval` more as time without contact, against a deletion period of days.
+    /// So an agent that reconnects often (a flapping network, a load generator's churn) does not
+    /// write and fsync its state at each connection, and a long outage is still written every
+    /// `interval` (on another boot the count goes by the wall clock, which may have been wrong).
+    public func writeCanWait(after written: AgentState, within interval: Double) -> Bool {
+        guard let lease, let writtenLease = written.lease,
+              !lease.checkpointBootID.isEmpty, lease.checkpointBootID == writtenLease.checkpointBootID
+        else { return false }
+        let since = lease.checkpointSinceBoot - writtenLease.checkpointSinceBoot
+        guard since >= 0, since < interval else { return false }
+        let bothInContact = lease.offlineSeconds == 0 && writtenLease.offlineSeconds == 0
+        let onlyCounted = lastContact == written.lastContact
+            && abs(lease.offlineSeconds - (writtenLease.offlineSeconds + since)) < 0.001
+        guard bothInContact || onlyCounted else { return false }
+        var this = self, that = written
+        (this.lastContact, this.lease, that.lastContact, that.lease) = (nil, nil, nil, nil)
+        return this == that
+    }
 }
 
 extension JSONEncoder {

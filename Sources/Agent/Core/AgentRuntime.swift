@@ -36,6 +36,9 @@ public final class AgentRuntime: Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let state: Mutex<AgentState>
+    /// The state last handed to the writer (`nil` before the first write): what is on disk, or soon
+    /// will be. A change of the last contact's time alone waits for ``leaseSaveInterval``.
+    private let written = Mutex<AgentState?>(nil)
     let leaseClock: any LeaseClock
     let waker: (any WakeSender)?
     /// Starts session shells; nil when this build cannot run sessions.
@@ -183,7 +186,8 @@ public final class AgentRuntime: Sendable {
     /// How often the time without contact is saved while the appliance cannot be reached. The deletion
     /// period is counted in days; saving (with fsync) before every attempt, a second or two apart with
     /// the appliance's reconnect spread, would wear a Raspberry Pi's SD card through a long outage and
-    /// cost a fleet's worth of writes for nothing.
+    /// cost a fleet's worth of writes for nothing. The same interval bounds how long a write that
+    /// changes only the contact and the lease may wait (``persist()``).
     public static let leaseSaveInterval = Duration.seconds(300)
 
     /// Counts the time since the last check as time without contact, and saves it when `save` is set or
@@ -248,13 +252,25 @@ public final class AgentRuntime: Sendable {
     }
 
     /// Saves the state as it is now; the write happens in order on ``BlockingWork``'s thread, never on
-    /// an event loop.
+    /// an event loop. Nothing is written when the state is the one last written, or when the write
+    /// can wait (``AgentState/writeCanWait(after:within:)``, within ``leaseSaveInterval``).
     func persist() {
         let snapshot = state.withLock { $0 }
+        let interval = Double(Self.leaseSaveInterval.components.seconds)
+        let write = written.withLock { written in
+            if let written, snapshot == written || snapshot.writeCanWait(after: written, within: interval) {
+                return false
+            }
+            written = snapshot
+            return true
+        }
+        guard write else { return }
         BlockingWork.submit { [files, logger] in
             do {
                 try writeAtomically(try JSONEncoder.agentFiles.encode(snapshot), to: files.state, mode: 0o600)
             } catch {
+                // The next save writes whatever it holds (a full disk may have room by then).
+                self.written.withLock { $0 = nil }
                 logger.error("cannot save the agent's state", metadata: ["error": "\(error)"])
             }
         }
