@@ -106,6 +106,38 @@ import Testing
         #expect(!fresh)
     }
 
+    /// A clock that moves on a hundredth of a second each time it is read, as /proc/uptime may
+    /// between two reads.
+    final class TickingClock: LeaseClock, @unchecked Sendable {
+        var reads = 0
+        var bootID: String { "boot-1" }
+        var sinceBoot: Double {
+            reads += 1
+            return 1000 + Double(reads) / 100
+        }
+        var wall: Date { Date(timeIntervalSince1970: 1_795_000_000 + sinceBoot) }
+    }
+
+    /// The time counted ends where the next count starts: nothing falls between two reads.
+    @Test func aCheckpointIsTheMomentTheCountEndedAt() {
+        let clock = TickingClock()
+        var lease = OfflineLease()
+        lease.contact(clock)
+        let start = lease.checkpointSinceBoot
+        for _ in 0..<5 { lease.advance(clock) }
+        #expect(lease.offlineSeconds > 0)
+        #expect(abs(lease.offlineSeconds - (lease.checkpointSinceBoot - start)) < 1e-9)
+    }
+
+    @Test func theSystemClockIsTheBootClock() throws {
+        let clock = SystemLeaseClock()
+        let uptime = try #require(Double(String(contentsOfFile: "/proc/uptime", encoding: .utf8).split(separator: " ")[0]))
+        #expect(abs(clock.sinceBoot - uptime) < 1)
+        let bootID = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
+        #expect(clock.bootID == bootID.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(!clock.bootID.isEmpty)
+    }
+
     /// Which saves can wait (AgentRuntime.persist): on the same boot and within the interval, a
     /// later contact after a contact, or time without contact counted on from the file's; anything
     /// else is written.
@@ -139,7 +171,9 @@ import Testing
         #expect(contacted(after: 60).writeCanWait(after: written, within: interval))
         #expect(contacted(after: 299).writeCanWait(after: written, within: interval))
         #expect(!contacted(after: 300).writeCanWait(after: written, within: interval))
+        #expect(contacted(after: 60) { $0.reconnectSpreadMilliseconds = 1050 }.writeCanWait(after: written, within: interval))
         #expect(!contacted(after: 60) { $0.configRevision += 1 }.writeCanWait(after: written, within: interval))
+        #expect(!contacted(after: 60) { $0.deleteAfterDays = 30 }.writeCanWait(after: written, within: interval))
         #expect(!contacted(after: 60) { $0.lastCommandSequence = 7 }.writeCanWait(after: written, within: interval))
 
         // Time without contact counted on from the file's (a start, an attempt): the file says as much.

@@ -96,12 +96,15 @@ public struct AgentState: Codable, Hashable, Sendable {
     }
 
     /// Whether writing this state in place of `written` (the state on disk) can wait. Everything but
-    /// the contact and the lease must be the same, on the same boot, less than `interval` seconds
-    /// after the lease on disk was last checked; and then either
+    /// the contact, the lease and the reconnect spread must be the same, on the same boot, less than
+    /// `interval` seconds after the lease on disk was last checked; and then either
     /// - the lease has only counted time without contact since the one on disk: the file already
     ///   says as much (the boot clock counts the same time again after a restart); or
     /// - both are in contact and this one's is later: a crash before the next write counts at most
     ///   `interval` more as time without contact, against a deletion period of days.
+    /// The reconnect spread comes with every Welcome and follows the number of agents connected, so
+    /// it is nearly always new; the agent uses the one in memory, and one restarted after a crash
+    /// starts from a spread at most `interval` old.
     /// So an agent that reconnects often (a flapping network, a load generator's churn) does not
     /// write and fsync its state at each connection, and a long outage is still written every
     /// `interval` (on another boot the count goes by the wall clock, which may have been wrong).
@@ -116,7 +119,8 @@ public struct AgentState: Codable, Hashable, Sendable {
             && abs(lease.offlineSeconds - (writtenLease.offlineSeconds + since)) < 0.001
         guard bothInContact || onlyCounted else { return false }
         var this = self, that = written
-        (this.lastContact, this.lease, that.lastContact, that.lease) = (nil, nil, nil, nil)
+        (this.lastContact, this.lease, this.reconnectSpreadMilliseconds) = (nil, nil, nil)
+        (that.lastContact, that.lease, that.reconnectSpreadMilliseconds) = (nil, nil, nil)
         return this == that
     }
 }

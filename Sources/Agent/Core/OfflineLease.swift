@@ -34,28 +34,40 @@ public struct OfflineLease: Codable, Hashable, Sendable {
     /// The appliance answered: nothing is owed.
     public mutating func contact(_ clock: some LeaseClock) {
         offlineSeconds = 0
-        checkpoint(clock)
+        checkpoint(Reading(clock))
     }
 
     /// Counts the time since the last checkpoint as time without contact.
     public mutating func advance(_ clock: some LeaseClock) {
+        // Each clock read once: the time counted ends where the new checkpoint starts.
+        let now = Reading(clock)
         let elapsed: Double
-        if checkpointBootID == clock.bootID {
-            elapsed = max(0, clock.sinceBoot - checkpointSinceBoot)
+        if checkpointBootID == now.bootID {
+            elapsed = max(0, now.sinceBoot - checkpointSinceBoot)
         } else if checkpointBootID.isEmpty {
             elapsed = 0  // never checked before: the count starts now
         } else {
-            let gap = checkpointWall.map { clock.wall.timeIntervalSince($0) } ?? 0
-            elapsed = max(gap, clock.sinceBoot, 0)
+            let gap = checkpointWall.map { now.wall.timeIntervalSince($0) } ?? 0
+            elapsed = max(gap, now.sinceBoot, 0)
         }
         offlineSeconds += elapsed
-        checkpoint(clock)
+        checkpoint(now)
     }
 
-    mutating func checkpoint(_ clock: some LeaseClock) {
-        checkpointBootID = clock.bootID
-        checkpointSinceBoot = clock.sinceBoot
-        checkpointWall = clock.wall
+    private struct Reading {
+        let bootID: String
+        let sinceBoot: Double
+        let wall: Date
+
+        init(_ clock: some LeaseClock) {
+            (bootID, sinceBoot, wall) = (clock.bootID, clock.sinceBoot, clock.wall)
+        }
+    }
+
+    private mutating func checkpoint(_ now: Reading) {
+        checkpointBootID = now.bootID
+        checkpointSinceBoot = now.sinceBoot
+        checkpointWall = now.wall
     }
 
     /// Whether `days` (0: never) have passed without contact.
@@ -72,18 +84,22 @@ public struct OfflineLease: Codable, Hashable, Sendable {
 /// The machine's clocks, read under an injected root like the collectors.
 public struct SystemLeaseClock: LeaseClock {
     let root: URL
+    /// Read once: a process does not outlive its boot.
+    public let bootID: String
 
     public init(root: String = "/") {
         self.root = URL(fileURLWithPath: root, isDirectory: true)
-    }
-
-    public var bootID: String {
-        ((try? String(contentsOf: root.appendingPathComponent("proc/sys/kernel/random/boot_id"), encoding: .utf8)) ?? "")
+        bootID = ((try? String(contentsOf: self.root.appendingPathComponent("proc/sys/kernel/random/boot_id"), encoding: .utf8)) ?? "")
             .trimmed()
     }
 
-    /// /proc/uptime's first figure: CLOCK_BOOTTIME, to the hundredth of a second.
+    /// CLOCK_BOOTTIME (suspend included): from the kernel itself for the machine's own root, else
+    /// /proc/uptime's first figure under the root (the same clock, to the hundredth of a second).
     public var sinceBoot: Double {
+        if root.path == "/" {
+            var now = timespec()
+            if clock_gettime(CLOCK_BOOTTIME, &now) == 0 { return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 }
+        }
         let text = (try? String(contentsOf: root.appendingPathComponent("proc/uptime"), encoding: .utf8)) ?? ""
         return text.split(separator: " ").first.flatMap { Double($0) } ?? 0
     }
