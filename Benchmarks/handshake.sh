@@ -33,7 +33,8 @@
 # connection resume it (a fresh key exchange, no certificates, no signatures). Each kind runs on a
 # fresh appliance. No statistics
 # report is sent. The agents run from a copy of their enrolled files on tmpfs (/dev/shm), because
-# each connection writes the agent's state file (with fsync) as jump-agent does.
+# the agent writes its state file (with fsync) as jump-agent does: when it starts, and then at most
+# once in five minutes while it only reconnects.
 #
 # The appliance runs with --unlimited-admission and the site's connection-rate set to 10/s, so a
 # rate far above 10/s shows that the setting no longer admits. Server CPU per handshake = (user +
