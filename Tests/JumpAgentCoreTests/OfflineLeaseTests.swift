@@ -138,9 +138,9 @@ import Testing
         #expect(!clock.bootID.isEmpty)
     }
 
-    /// Which saves can wait (AgentRuntime.persist): on the same boot and within the interval, a
-    /// later contact after a contact, or time without contact counted on from the file's; anything
-    /// else is written.
+    /// Which saves can wait (AgentRuntime.persist): on the same boot and within the interval, when
+    /// the file, counted on, says no less time without contact and less than the interval more;
+    /// anything else is written.
     @Test func writesThatCanWait() {
         let clock = Clock()
         var written = AgentState()
@@ -183,13 +183,30 @@ import Testing
         #expect(counted(attempt, after: 100).writeCanWait(after: attempt, within: interval))
         #expect(counted(attempt, after: 100).writeCanWait(after: written, within: interval))
         #expect(!counted(written, after: 300).writeCanWait(after: written, within: interval), "a long outage is written")
-        #expect(!counted(written, after: 40).writeCanWait(after: contacted(after: 10), within: interval), "behind the file")
+        #expect(
+            !counted(written, after: 40).writeCanWait(after: contacted(after: 10), within: interval),
+            "the file would say less time without contact than there was"
+        )
 
-        // Time without contact on disk: the first contact after it is written at once, or a crash
-        // would count that time again.
-        #expect(!contacted(after: 60).writeCanWait(after: attempt, within: interval))
-        // A contact, then time without contact: written.
-        #expect(!counted(contacted(after: 60), after: 120).writeCanWait(after: written, within: interval))
+        // A contact, then time counted from it (the next attempt): the file says 60 s more.
+        #expect(counted(contacted(after: 60), after: 120).writeCanWait(after: written, within: interval))
+        // A contact after time without contact on disk: it waits only if the file says less than the
+        // interval more than there was; days of it are written at once, or a crash would count them
+        // again.
+        #expect(contacted(after: 60).writeCanWait(after: attempt, within: interval))
+        var away = written
+        _ = away.leaseExpired(later(250))
+        #expect(contacted(after: 260).writeCanWait(after: away, within: interval))  // 260 s more
+        _ = away.leaseExpired(later(299))
+        #expect(!contacted(after: 300).writeCanWait(after: away, within: interval))  // 300 s more
+        var longAway = AgentState()
+        longAway.deleteAfterDays = 15
+        longAway.contacted(later(-14 * Self.day))
+        _ = longAway.leaseExpired(clock)
+        #expect(longAway.lease!.offlineSeconds == 14 * Self.day)
+        #expect(!contacted(after: 1).writeCanWait(after: longAway, within: interval))
+        // A file checked later than this state: written.
+        #expect(!counted(written, after: 100).writeCanWait(after: counted(written, after: 200), within: interval))
 
         // Another boot (counted by the wall clock), or a file without a lease.
         var rebooted = written

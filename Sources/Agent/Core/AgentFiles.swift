@@ -95,13 +95,14 @@ public struct AgentState: Codable, Hashable, Sendable {
         return lease.expired(deleteAfterDays: deleteAfterDays)
     }
 
-    /// Whether writing this state in place of `written` (the state on disk) can wait. Everything but
-    /// the contact, the lease and the reconnect spread must be the same, on the same boot, less than
-    /// `interval` seconds after the lease on disk was last checked; and then either
-    /// - the lease has only counted time without contact since the one on disk: the file already
-    ///   says as much (the boot clock counts the same time again after a restart); or
-    /// - both are in contact and this one's is later: a crash before the next write counts at most
-    ///   `interval` more as time without contact, against a deletion period of days.
+    /// Whether writing this state in place of `written` (the state on disk) can wait: everything but
+    /// the contact time, the lease and the reconnect spread is the same, on the same boot, less than
+    /// `interval` seconds after the lease on disk was last checked, and the lease on disk, counted on
+    /// to this one's checkpoint, says no less time without contact than this one and less than
+    /// `interval` seconds more. A crash before the next write then costs at most `interval` seconds
+    /// counted as time without contact, against a deletion period of days; time without contact is
+    /// never lost. Time counted on since the file's checkpoint is what the file already says (the
+    /// boot clock counts it again after a restart); a later contact is what may cost the interval.
     /// The reconnect spread comes with every Welcome and follows the number of agents connected, so
     /// it is nearly always new; the agent uses the one in memory, and one restarted after a crash
     /// starts from a spread at most `interval` old.
@@ -114,10 +115,8 @@ public struct AgentState: Codable, Hashable, Sendable {
         else { return false }
         let since = lease.checkpointSinceBoot - writtenLease.checkpointSinceBoot
         guard since >= 0, since < interval else { return false }
-        let bothInContact = lease.offlineSeconds == 0 && writtenLease.offlineSeconds == 0
-        let onlyCounted = lastContact == written.lastContact
-            && abs(lease.offlineSeconds - (writtenLease.offlineSeconds + since)) < 0.001
-        guard bothInContact || onlyCounted else { return false }
+        let overstated = writtenLease.offlineSeconds + since - lease.offlineSeconds
+        guard overstated > -0.001, overstated < interval else { return false }
         var this = self, that = written
         (this.lastContact, this.lease, this.reconnectSpreadMilliseconds) = (nil, nil, nil)
         (that.lastContact, that.lease, that.reconnectSpreadMilliseconds) = (nil, nil, nil)
