@@ -6,6 +6,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import JumpAgentCore
+import JumpAgentLinux
 import JumpProtocol
 import Logging
 import NIOCore
@@ -206,7 +207,8 @@ extension LoadGen {
 
         func run() async throws {
             Quiet.bootstrap()
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
+            // As in jump-agent: the agents' tasks run on the event loops that carry their connections.
+            let group = ConcurrencyOnEventLoops.adoptSingleton(loops: common.threads)
             let localAddress = try common.localAddress()
             let cache = try await agentOptions.enrolledCache(group: group, localAddress: localAddress)
 
@@ -231,7 +233,6 @@ extension LoadGen {
             await work.value
             say(figures.summary)
             printer.write(figures)
-            try await group.shutdownGracefully()
         }
     }
 

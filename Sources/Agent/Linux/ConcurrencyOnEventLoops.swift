@@ -2,7 +2,7 @@ import CHeap
 import Dispatch
 import Glibc
 import NIOCore
-import NIOPosix
+public import NIOPosix
 
 /// Runs Swift concurrency's global jobs (every task's work that is not on an actor) on NIO's singleton
 /// event loops instead of libdispatch's global queues.
@@ -37,8 +37,19 @@ public enum ConcurrencyOnEventLoops {
         dispatchMain()
     }
 
+    /// For a program whose asynchronous `main` already runs (the load generator's commands, whose
+    /// agents should run as jump-agent's does): NIO's singleton group made of `loops` loops (if
+    /// nothing has made it yet), and every global job enqueued from now on run there. The group is
+    /// the process's for its life: it is never shut down.
+    public static func adoptSingleton(loops: Int) -> MultiThreadedEventLoopGroup {
+        NIOSingletons.groupLoopCountSuggestion = max(loops, 1)
+        let group = MultiThreadedEventLoopGroup.singleton
+        install()
+        return group
+    }
+
     static func install() {
-        let hook: Enqueue = { job, _ in MultiThreadedEventLoopGroup.singleton.any().executor.enqueue(job) }
+        let hook: Enqueue = { job, _ in MultiThreadedEventLoopGroup.singleton.any().executor.enqueue(ExecutorJob(job)) }
         jump_enqueue_global_hook().pointee = unsafeBitCast(hook, to: UnsafeMutableRawPointer.self)
     }
 }
