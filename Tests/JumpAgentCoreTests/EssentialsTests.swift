@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import JumpAgentCore
+import JumpProtocol
 
 struct EssentialsTests {
     @Test func trimming() {
@@ -103,4 +104,19 @@ struct EssentialsTests {
         #expect(readWhole("/nonexistent/file") == nil)
         #expect(readWhole("/tmp") == nil)  // a directory: read fails with EISDIR
     }
+}
+
+/// The statistics' names in `var/state.json` are their Swift case names: files written before the
+/// names came from a switch (by string interpolation) read the same.
+@Test func statisticNamesAreTheCaseNamesBothWays() {
+    let all: [WireStatistic] = [.unspecified, .cpu, .consoleUser, .disk, .thumbnail, .uptime, .UNRECOGNIZED(9)]
+    for statistic in all {
+        #expect(statistic.storedName == "\(statistic)")
+    }
+    for statistic in all.dropFirst().prefix(5) {
+        #expect(WireStatistic.named(statistic.storedName) == statistic)
+    }
+    #expect(WireStatistic.named("unspecified") == nil)
+    #expect(WireStatistic.named("UNRECOGNIZED(9)") == nil)
+    #expect(WireStatistic.named("CPU") == nil)
 }

@@ -8,6 +8,9 @@ import NIOSSL
 /// local uninstall report): TCP from `localAddress` if given, TLS as `security` says, the Jump framing, and an
 /// ``AgentConnectionHandler`` that says Hello once the TLS handshake is done, so the wait in the
 /// appliance's listen queue is not counted against the hello time-out.
+/// Linux's IP_BIND_ADDRESS_NO_PORT (4.2 and later; <linux/in.h>, not in glibc's headers).
+private let ipBindAddressNoPort: CInt = 24
+
 enum AgentChannel {
     /// The TLS a connection speaks.
     enum Security {
@@ -46,7 +49,11 @@ enum AgentChannel {
         // The kept TLS sessions' key (the port last, so an IPv6 address needs no brackets).
         let appliance = "\(host):\(port)"
         var bootstrap = ClientBootstrap(group: group)
-        if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
+        if let localAddress {
+            // The kernel picks the port at connect, for the 4-tuple, instead of searching the
+            // address's ports for one that is free at bind.
+            bootstrap = bootstrap.channelOption(.ipOption(.init(rawValue: ipBindAddressNoPort)), value: 1).bind(to: localAddress)
+        }
         let configured = bootstrap
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

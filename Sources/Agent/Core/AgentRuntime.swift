@@ -471,8 +471,29 @@ public final class AgentRuntime: Sendable {
 }
 
 extension WireStatistic {
-    /// The statistic from the name `AgentState` stores (its Swift case name).
+    /// The name `AgentState` stores: the Swift case name, as `"\(statistic)"` spells it, by a switch
+    /// instead of reflection (it is asked at every connection and report).
+    var storedName: String {
+        switch self {
+        case .unspecified: "unspecified"
+        case .cpu: "cpu"
+        case .consoleUser: "consoleUser"
+        case .disk: "disk"
+        case .thumbnail: "thumbnail"
+        case .uptime: "uptime"
+        case .UNRECOGNIZED(let value): "UNRECOGNIZED(\(value))"
+        }
+    }
+
+    /// The statistic from the name `AgentState` stores; nil for a name no collector answers.
     static func named(_ name: String) -> WireStatistic? {
-        [.cpu, .consoleUser, .disk, .thumbnail, .uptime].first { "\($0)" == name }
+        switch name {
+        case "cpu": .cpu
+        case "consoleUser": .consoleUser
+        case "disk": .disk
+        case "thumbnail": .thumbnail
+        case "uptime": .uptime
+        default: nil
+        }
     }
 }

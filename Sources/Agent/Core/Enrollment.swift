@@ -211,7 +211,7 @@ public enum Enrollment {
 extension AgentState {
     mutating func apply(_ config: WireSiteConfig) {
         configRevision = config.revision
-        statistics = config.statistics.map { "\($0)" }
+        statistics = config.statistics.map(\.storedName)
         statisticsIntervalSeconds = config.statisticsIntervalSeconds
         deleteAfterDays = config.deleteAfterDays
         restrictLocalUninstall = config.restrictLocalUninstall
