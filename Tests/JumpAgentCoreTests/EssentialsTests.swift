@@ -120,3 +120,14 @@ struct EssentialsTests {
     #expect(WireStatistic.named("UNRECOGNIZED(9)") == nil)
     #expect(WireStatistic.named("CPU") == nil)
 }
+
+/// An appliance address is HOST:PORT with a port a TCP connection can have; anything else is refused
+/// by name, never handed to the socket layer (where a port past 65535 would stop the process).
+@Test func applianceAddressesAreHostAndAPortThatExists() {
+    #expect(AgentRuntime.split("10.0.0.5:7443")! == ("10.0.0.5", 7443))
+    #expect(AgentRuntime.split("[::1]:7443")! == ("::1", 7443))
+    #expect(AgentRuntime.split("jump.example.com:65535")! == ("jump.example.com", 65535))
+    for bad in ["10.0.0.5:99999", "10.0.0.5:0", "10.0.0.5:-1", "10.0.0.5", "10.0.0.5:port"] {
+        #expect(AgentRuntime.split(bad) == nil, "\(bad)")
+    }
+}

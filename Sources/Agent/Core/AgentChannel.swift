@@ -4,13 +4,13 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 
+/// Linux's IP_BIND_ADDRESS_NO_PORT (4.2 and later; <linux/in.h>, not in glibc's headers).
+private let ipBindAddressNoPort: CInt = 24
+
 /// How every agent connection to the appliance starts (the runtime, enrollment, attended support, the
 /// local uninstall report): TCP from `localAddress` if given, TLS as `security` says, the Jump framing, and an
 /// ``AgentConnectionHandler`` that says Hello once the TLS handshake is done, so the wait in the
 /// appliance's listen queue is not counted against the hello time-out.
-/// Linux's IP_BIND_ADDRESS_NO_PORT (4.2 and later; <linux/in.h>, not in glibc's headers).
-private let ipBindAddressNoPort: CInt = 24
-
 enum AgentChannel {
     /// The TLS a connection speaks.
     enum Security {
@@ -73,7 +73,7 @@ enum AgentChannel {
             }
         // An address written as one is connected to directly: NIO would otherwise hand the name to
         // getaddrinfo on a Dispatch thread, and run its Happy Eyeballs over the single answer.
-        if let address = try? SocketAddress(ipAddress: host, port: port) {
+        if (0...Int(UInt16.max)).contains(port), let address = try? SocketAddress(ipAddress: host, port: port) {
             return try await configured.connect(to: address).get()
         }
         return try await configured.connect(host: host, port: port).get()

@@ -99,16 +99,17 @@ public struct AgentState: Codable, Hashable, Sendable {
     /// the contact time, the lease and the reconnect spread is the same, on the same boot, less than
     /// `interval` seconds after the lease on disk was last checked, and the lease on disk, counted on
     /// to this one's checkpoint, says no less time without contact than this one and less than
-    /// `interval` seconds more. A crash before the next write then costs at most `interval` seconds
-    /// counted as time without contact, against a deletion period of days; time without contact is
-    /// never lost. Time counted on since the file's checkpoint is what the file already says (the
+    /// `interval` seconds more. A crash or a stop before the next write then costs at most
+    /// `interval` seconds counted as time without contact, against a deletion period of days; time
+    /// without contact is never lost. Time counted on since the file's checkpoint is what the file already says (the
     /// boot clock counts it again after a restart); a later contact is what may cost the interval.
     /// The reconnect spread comes with every Welcome and follows the number of agents connected, so
     /// it is nearly always new; the agent uses the one in memory, and one restarted after a crash
     /// starts from a spread at most `interval` old.
     /// So an agent that reconnects often (a flapping network, a load generator's churn) does not
-    /// write and fsync its state at each connection, and a long outage is still written every
-    /// `interval` (on another boot the count goes by the wall clock, which may have been wrong).
+    /// write and fsync its state at each connection, a connected agent writes its contact at most
+    /// once in `interval`, and a long outage is still written at least once in twice `interval`
+    /// (on another boot the count goes by the wall clock, which may have been wrong).
     public func writeCanWait(after written: AgentState, within interval: Double) -> Bool {
         guard let lease, let writtenLease = written.lease,
               !lease.checkpointBootID.isEmpty, lease.checkpointBootID == writtenLease.checkpointBootID

@@ -202,7 +202,9 @@ public final class AgentRuntime: Sendable {
     }
 
     static func split(_ server: String) -> (String, Int)? {
-        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else { return nil }
+        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
+              (1...Int(UInt16.max)).contains(port)
+        else { return nil }
         var host = String(server[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, port)
@@ -255,23 +257,23 @@ public final class AgentRuntime: Sendable {
     /// an event loop. Nothing is written when the state is the one last written, or when the write
     /// can wait (``AgentState/writeCanWait(after:within:)``, within ``leaseSaveInterval``).
     func persist() {
-        let snapshot = state.withLock { $0 }
         let interval = Double(Self.leaseSaveInterval.components.seconds)
-        let write = written.withLock { written in
+        // The snapshot and the hand-over to the writer under one lock: two saves from different
+        // threads reach the writer in the order of their snapshots, so the file ends with the later.
+        written.withLock { written in
+            let snapshot = state.withLock { $0 }
             if let written, snapshot == written || snapshot.writeCanWait(after: written, within: interval) {
-                return false
+                return
             }
             written = snapshot
-            return true
-        }
-        guard write else { return }
-        BlockingWork.submit { [files, logger] in
-            do {
-                try writeAtomically(try JSONEncoder.agentFiles.encode(snapshot), to: files.state, mode: 0o600)
-            } catch {
-                // The next save writes whatever it holds (a full disk may have room by then).
-                self.written.withLock { $0 = nil }
-                logger.error("cannot save the agent's state", metadata: ["error": "\(error)"])
+            BlockingWork.submit { [files, logger] in
+                do {
+                    try writeAtomically(try JSONEncoder.agentFiles.encode(snapshot), to: files.state, mode: 0o600)
+                } catch {
+                    // The next save writes whatever it holds (a full disk may have room by then).
+                    self.written.withLock { $0 = nil }
+                    logger.error("cannot save the agent's state", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
@@ -439,6 +441,10 @@ public final class AgentRuntime: Sendable {
                 runtime.logger.info("site configuration applied", metadata: ["revision": "\(config.revision)"])
             case .ack(let ack):
                 runtime.state.withLock { $0.contacted(runtime.leaseClock) }
+                // Written at most once in leaseSaveInterval while the connection lasts: the lease
+                // timer's `check-lease` counts from the file, and a connection of weeks must not
+                // look like weeks without contact there.
+                runtime.persist()
                 runtime.observer?(.acknowledged(messageID: ack.ref))
                 if !acknowledged.exchange(true, ordering: .relaxed) { runtime.settled?() }
             case .enrollResponse(let response):

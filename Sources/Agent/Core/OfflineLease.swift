@@ -84,12 +84,18 @@ public struct OfflineLease: Codable, Hashable, Sendable {
 /// The machine's clocks, read under an injected root like the collectors.
 public struct SystemLeaseClock: LeaseClock {
     let root: URL
-    /// Read once: a process does not outlive its boot.
-    public let bootID: String
+    /// Read once (a process does not outlive its boot), again while it could not be read.
+    private let readBootID: String
 
     public init(root: String = "/") {
         self.root = URL(fileURLWithPath: root, isDirectory: true)
-        bootID = ((try? String(contentsOf: self.root.appendingPathComponent("proc/sys/kernel/random/boot_id"), encoding: .utf8)) ?? "")
+        readBootID = Self.bootID(under: self.root)
+    }
+
+    public var bootID: String { readBootID.isEmpty ? Self.bootID(under: root) : readBootID }
+
+    private static func bootID(under root: URL) -> String {
+        ((try? String(contentsOf: root.appendingPathComponent("proc/sys/kernel/random/boot_id"), encoding: .utf8)) ?? "")
             .trimmed()
     }
 

@@ -38,8 +38,9 @@ public enum ConcurrencyOnEventLoops {
     }
 
     /// For a program whose asynchronous `main` already runs (the load generator's commands, whose
-    /// agents should run as jump-agent's does): NIO's singleton group made of `loops` loops (if
-    /// nothing has made it yet), and every global job enqueued from now on run there. The group is
+    /// agents should run as jump-agent's does): NIO's singleton group made of `loops` loops, and every
+    /// global job enqueued from now on run there. Call it once, before anything has used the
+    /// singleton group (NIO stops the process when its loop count is set after that). The group is
     /// the process's for its life: it is never shut down.
     public static func adoptSingleton(loops: Int) -> MultiThreadedEventLoopGroup {
         NIOSingletons.groupLoopCountSuggestion = max(loops, 1)
