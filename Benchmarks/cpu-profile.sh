@@ -7,7 +7,7 @@
 # socket, decrypting, ClientHub.ingest, the statistics writer, ...), and BoringSSL's part by primitive.
 #
 #   Benchmarks/cpu-profile.sh [--handshake [--tls full|resumed]] [--clients N] [--seconds S] [--frequency HZ]
-#                             [--on-stack REGEX]... [--output FILE] [--no-build]
+#                             [--of server|loadgen] [--on-stack REGEX]... [--output FILE] [--no-build]
 #   Benchmarks/cpu-profile.sh --stacks FILE [--on-stack REGEX]... [--output FILE]
 #
 #   (default)      under steady.sh with --clients N (default 5,000), without its API check or the peers
@@ -17,6 +17,8 @@
 #   --seconds      how long perf samples (default 20); the benchmark's window is made that long and
 #                  10 s more, and sampling starts 2 s into it
 #   --frequency    samples a second (default 499)
+#   --of           whose CPU: the appliance's (server, the default) or the load generator processes'
+#                  together (loadgen: the simulated agents, which share the appliance's cores)
 #   --on-stack     also print the share of samples with a function matching REGEX (a mangled Swift
 #                  name, as perf prints it) anywhere on their stack; may be given more than once
 #   --stacks       group the samples of an earlier run's .stacks.txt instead of running anything
@@ -33,6 +35,7 @@ cd "$(dirname "$0")/.."
 
 mode=steady
 tls=resumed
+of=server
 clients=
 seconds=20
 frequency=499
@@ -46,6 +49,7 @@ parse_options \
     --clients=clients \
     --seconds=seconds \
     --frequency=frequency \
+    --of=of \
     "--on-stack=on_stack[]" \
     --stacks=stacks_in \
     --output=output \
@@ -54,10 +58,12 @@ parse_options \
 [ "$mode" = steady ] || [ -z "$clients" ] || usage_error "--clients is for steady.sh; handshake.sh churns its own agents"
 clients=${clients:-5000}
 positive_numbers "--clients, --seconds and --frequency" "$clients" "$seconds" "$frequency"
+case "$of" in server) process=jump-server ;; loadgen) process=jump-loadgen ;; *) usage_error "--of is server or loadgen" ;; esac
 
 if [ -n "$stacks_in" ]; then
     [ -r "$stacks_in" ] || usage_error "cannot read $stacks_in"
-    exec "${PYTHON:-python3}" Benchmarks/lib/profile_stacks.py "$stacks_in" "$output" "from $stacks_in" "${on_stack[@]/#/--on-stack=}"
+    exec "${PYTHON:-python3}" Benchmarks/lib/profile_stacks.py "$stacks_in" "$output" "from $stacks_in" --process "$process" \
+        "${on_stack[@]/#/--on-stack=}"
 fi
 
 # How long the benchmark may take to reach its measured window.
@@ -101,21 +107,22 @@ until grep -q "$marker" "$benchmark_log"; do
     sleep 0.5
 done
 
-# The benchmark's appliance: the jump-server among its descendants.
-real=$(realpath "$bin/jump-server")
-server=
+# The processes sampled: the benchmark's jump-server, or its jump-loadgen processes, among its descendants.
+real=$(realpath "$bin/$process")
+sampled=
 for p in $(descendants "$benchmark"); do
-    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$real" ] && server=$p
+    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$real" ] && sampled=${sampled:+$sampled,}$p
 done
-[ -n "$server" ] || die "no jump-server found under Benchmarks/$mode.sh"
+[ -n "$sampled" ] || die "no $process found under Benchmarks/$mode.sh"
 sleep "$sampling_delay_s"
-log "sampling jump-server ($server) for $seconds s at $frequency Hz"
-perf record -q -F "$frequency" -g -p "$server" -o "$work/perf.data" -- sleep "$seconds" 2>"$work/perf.log" ||
+log "sampling $process ($sampled) for $seconds s at $frequency Hz"
+perf record -q -F "$frequency" -g -p "$sampled" -o "$work/perf.data" -- sleep "$seconds" 2>"$work/perf.log" ||
     { cat "$work/perf.log" >&2; die "perf record failed (kernel.perf_event_paranoid is $(cat /proc/sys/kernel/perf_event_paranoid))"; }
 wait "$benchmark" || log "Benchmarks/$mode.sh failed; see the end of its output below"
 benchmark=
 stacks=${output%.json}.stacks.txt
 perf script -i "$work/perf.data" -F ip,sym,dso 2>"$work/perf.log" >"$stacks" ||
     { cat "$work/perf.log" >&2; die "perf script failed"; }
-"$python" Benchmarks/lib/profile_stacks.py "$stacks" "$output" "under $mode.sh" --log "$benchmark_log" "${on_stack[@]/#/--on-stack=}"
+"$python" Benchmarks/lib/profile_stacks.py "$stacks" "$output" "under $mode.sh" --log "$benchmark_log" --process "$process" \
+    "${on_stack[@]/#/--on-stack=}"
 log "figures written to $output"

@@ -69,6 +69,7 @@ def main():
     parser.add_argument("output")
     parser.add_argument("title")
     parser.add_argument("--log")
+    parser.add_argument("--process", default="jump-server")
     parser.add_argument("--on-stack", action="append", default=[])
     arguments = parser.parse_args()
 
@@ -97,7 +98,7 @@ def main():
         "boringSSLPercent": {k: share(v) for k, v in by_primitive.most_common()},
         "onStackPercent": {p: share(on_stack[p]) for p in arguments.on_stack},
     }
-    lines = ["jump-server's CPU %s: %d samples" % (arguments.title, total), "", "what ran (the owner of each sample's leaf):"]
+    lines = ["%s's CPU %s: %d samples" % (arguments.process, arguments.title, total), "", "what ran (the owner of each sample's leaf):"]
     lines += ["  %-52s %5.1f%%" % item for item in result["ownerPercent"].items()]
     lines += ["", "the work it was part of (the named function nearest the leaf; the list is in profile_stacks.py):"]
     lines += ["  %-60s %5.1f%%" % item for item in result["workPercent"].items()]

@@ -107,9 +107,9 @@ public struct AgentState: Codable, Hashable, Sendable {
     /// it is nearly always new; the agent uses the one in memory, and one restarted after a crash
     /// starts from a spread at most `interval` old.
     /// So an agent that reconnects often (a flapping network, a load generator's churn) does not
-    /// write and fsync its state at each connection, a connected agent writes its contact at most
-    /// once in `interval`, and a long outage is still written at least once in twice `interval`
-    /// (on another boot the count goes by the wall clock, which may have been wrong).
+    /// write and fsync its state at each connection, a connected agent writes its contact about once
+    /// in `interval`, and so is a long outage's count, at the first check past it (on another boot
+    /// the count goes by the wall clock, which may have been wrong).
     public func writeCanWait(after written: AgentState, within interval: Double) -> Bool {
         guard let lease, let writtenLease = written.lease,
               !lease.checkpointBootID.isEmpty, lease.checkpointBootID == writtenLease.checkpointBootID

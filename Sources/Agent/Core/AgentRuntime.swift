@@ -137,16 +137,13 @@ public final class AgentRuntime: Sendable {
         var backoff = ReconnectBackoff()
         var random = SystemRandomNumberGenerator()
         var serverIndex = 0
-        var leaseSaved: ContinuousClock.Instant?
         // When contact was last lost (or the agent started): the appliance's reconnect spread applies
         // for ReconnectBackoff.spreadPeriod after it.
         var contactLost = ContinuousClock.now
         while !Task.isCancelled {
             // Out of contact for the deletion period: checked before every attempt, so at least every
             // ReconnectBackoff.cap while the appliance cannot be reached, and first of all at start.
-            let save = leaseSaved.map { ContinuousClock.now - $0 >= Self.leaseSaveInterval } ?? true
-            if save { leaseSaved = .now }
-            if checkLease(save: save) { return .expired }
+            if checkLease() { return .expired }
             let server = configuration.servers[serverIndex % max(configuration.servers.count, 1)]
             let started = ContinuousClock.now
             attemptCount.add(1, ordering: .relaxed)
@@ -183,20 +180,21 @@ public final class AgentRuntime: Sendable {
     }
 
 
-    /// How often the time without contact is saved while the appliance cannot be reached. The deletion
-    /// period is counted in days; saving (with fsync) before every attempt, a second or two apart with
-    /// the appliance's reconnect spread, would wear a Raspberry Pi's SD card through a long outage and
-    /// cost a fleet's worth of writes for nothing. The same interval bounds how long a write that
-    /// changes only the contact and the lease may wait (``persist()``).
+    /// How long a write that changes only the contact, the lease and the reconnect spread may wait
+    /// (``persist()``): while the appliance cannot be reached, the time without contact is saved about
+    /// this often, and while it is connected, the time of the last contact. The deletion period is
+    /// counted in days; saving (with fsync) before every attempt, a second or two apart with the
+    /// appliance's reconnect spread, or at every acknowledgement, would wear a Raspberry Pi's SD card
+    /// and cost a fleet's worth of writes for nothing.
     public static let leaseSaveInterval = Duration.seconds(300)
 
-    /// Counts the time since the last check as time without contact, and saves it when `save` is set or
-    /// the period is up; true when the deletion period the appliance last gave has passed.
-    func checkLease(save: Bool = true) -> Bool {
+    /// Counts the time since the last check as time without contact, and saves it as ``persist()``
+    /// decides; true when the deletion period the appliance last gave has passed.
+    func checkLease() -> Bool {
         let (expired, days) = state.withLock { state in
             (state.leaseExpired(leaseClock), state.deleteAfterDays)
         }
-        if save || expired { persist() }
+        persist()
         if expired { logger.notice("no contact with the appliance for \(days) days: this Jump Client uninstalls itself") }
         return expired
     }
