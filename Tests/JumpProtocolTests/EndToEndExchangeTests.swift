@@ -1,5 +1,5 @@
 import Foundation
-import JumpProtocol
+@testable import JumpProtocol
 import NIOCore
 import NIOEmbedded
 import Synchronization
@@ -123,9 +123,10 @@ import Testing
         purpose: AgentConnectionStateMachine.Purpose = .serve(CommandGate(agentID: "jc-1", lastSequence: 0)),
         serverSide: ServerSide = ServerSide(),
         agentSide: AgentSide = AgentSide(),
-        readSizing: ServerConnectionHandler.ReadSizing? = nil
+        readSizing: ServerConnectionHandler.ReadSizing? = nil,
+        serverLoop: EmbeddedEventLoop? = nil
     ) throws -> Pair {
-        let server = EmbeddedChannel()
+        let server = serverLoop.map { EmbeddedChannel(loop: $0) } ?? EmbeddedChannel()
         try server.pipeline.syncOperations.addJumpFraming(
             ServerConnectionHandler(configuration: .init(), clock: Self.clock, delegate: serverSide, readSizing: readSizing)
         )
@@ -302,6 +303,36 @@ import Testing
         #expect(try Self.goodbye(from: server)?.reason == .helloTimeout)
         #expect(!server.isActive)
         #expect(serverSide.events.withLock { $0 } == [.closed(nil)])
+    }
+
+    @Test func silentConnectionsFallingDueInTheSameSecondCloseInOneWakeUp() throws {
+        // Two connections on one appliance event loop, active from 0.2 s and 0.7 s, then silent: their
+        // idle time-outs (90 s) fall due at 90.2 s and 90.7 s, and both are closed at 91 s, together.
+        let loop = EmbeddedEventLoop()
+        loop.advanceTime(to: .uptimeNanoseconds(200_000_000))
+        let first = try makePair(serverLoop: loop)
+        loop.advanceTime(to: .uptimeNanoseconds(700_000_000))
+        let second = try makePair(serverLoop: loop)
+        #expect(first.server.isActive && second.server.isActive)
+
+        loop.advanceTime(to: .uptimeNanoseconds(90_999_000_000))
+        #expect(first.server.isActive)
+        #expect(second.server.isActive)
+        loop.advanceTime(to: .uptimeNanoseconds(91_000_000_000))
+        #expect(try Self.goodbye(from: first.server)?.reason == .idleTimeout)
+        #expect(try Self.goodbye(from: second.server)?.reason == .idleTimeout)
+        #expect(!first.server.isActive && !second.server.isActive)
+    }
+
+    @Test func deadlinesRoundUpToTheirGranularity() {
+        let second = TimeAmount.seconds(1)
+        #expect(NIODeadline.uptimeNanoseconds(90_200_000_000).roundedUp(to: second) == .uptimeNanoseconds(91_000_000_000))
+        #expect(NIODeadline.uptimeNanoseconds(91_000_000_000).roundedUp(to: second) == .uptimeNanoseconds(91_000_000_000))
+        #expect(NIODeadline.uptimeNanoseconds(1).roundedUp(to: second) == .uptimeNanoseconds(1_000_000_000))
+        #expect(NIODeadline.uptimeNanoseconds(0).roundedUp(to: second) == .uptimeNanoseconds(0))
+        #expect(NIODeadline.distantFuture.roundedUp(to: second) == .distantFuture)
+        #expect(NIODeadline.uptimeNanoseconds(123).roundedUp(to: .nanoseconds(0)) == .uptimeNanoseconds(123))
+        #expect(NIODeadline.uptimeNanoseconds(123).roundedUp(to: .seconds(-1)) == .uptimeNanoseconds(123))
     }
 
     @Test func idleAgentConnectionPingsThenGivesUp() throws {
