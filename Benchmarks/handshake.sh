@@ -37,20 +37,22 @@
 # once in five minutes while it only reconnects.
 #
 # The appliance runs with --unlimited-admission and the site's connection-rate set to 10/s, so a
-# rate far above 10/s shows that the setting no longer admits. Server CPU per handshake = (user +
+# rate far above 10/s shows that the setting no longer admits, and with --agent-threads set to the
+# machine's cores (its default is half of them, which suits the steady load of agents admitted at
+# most 300 a second; with admission lifted, handshakes come faster and one loop per core takes more
+# of them: docs/performance.md, "Handshake capacity"). Server CPU per handshake = (user +
 # system CPU of jump-server from /proc/PID/stat after the churn - before it) / Welcomes the agents
 # received. It includes everything the appliance does for those connections: accept, TLS, the
 # client certificate check, Hello/Welcome, the close, and writing contact times to the store each
 # second; and the little it does idle (measured beforehand and printed). Handshakes/s = the
 # Welcomes of each process / its churn time, summed. The clients run on the same cores as the
-# appliance and spend more CPU per handshake than it does (TLS, and the agent's runtime writing
-# its state file three times per connection), so on a small machine handshakes/s is bounded by
-# the machine, not the appliance; the table also gives 1 / (server CPU per handshake), the rate
-# one core of the appliance would sustain. For mosquitto and nats-server: (their CPU after
-# --peer-connections connections were opened by jump-loadgen hold and closed - before) /
-# connections held (MQTT CONNECT and CONNACK, or NATS INFO, TLS, CONNECT and PING/PONG). Each
-# server's CPU per connection is also given split into user space and the kernel (utime and stime
-# of /proc/PID/stat); on loopback the kernel part holds the other end's TCP work of every write.
+# appliance and spend more CPU per handshake than it does (TLS and the agent's runtime), so on a
+# small machine handshakes/s is bounded by the machine, not the appliance; the table also gives
+# 1 / (server CPU per handshake), the rate one core of the appliance would sustain. For mosquitto
+# and nats-server: (their CPU after --peer-connections connections were opened by jump-loadgen
+# hold and closed - before) / connections held (MQTT CONNECT and CONNACK, or NATS INFO, TLS,
+# CONNECT and PING/PONG). Each server's CPU per connection is also given split into user space and
+# the kernel (utime and stime of /proc/PID/stat); on loopback the kernel part holds the other end's TCP work of every write.
 # Loopback only; bounded in time; everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -123,7 +125,7 @@ local handshakes=$1 handshake_flags=()
 data=$work/handshake-data-$handshakes
 cp -a "$pristine" "$data"
 port=$(agent_port)
-start_appliance_with "$data" "$port" "$(free_port)" --log-level warning --unlimited-admission
+start_appliance_with "$data" "$port" "$(free_port)" --log-level warning --unlimited-admission --agent-threads "$(( $(nproc) < 64 ? $(nproc) : 64 ))"
 grep -q "admission control is lifted" "$work/jump-server.log" || die "jump-server did not say that admission control is lifted"
 # A low site rate that the churn must exceed by far: proof that the setting no longer admits.
 jumpctl settings set connection-rate "$site_rate" >/dev/null

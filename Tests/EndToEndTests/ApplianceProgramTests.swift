@@ -32,6 +32,7 @@ import Testing
                     data-dir = \(data)
                     agent-listen = 127.0.0.1:\(agentPort)
                     api-listen = "127.0.0.1:\(apiPort)"
+                    agent-threads = 2
                     """.write(to: file, atomically: true, encoding: .utf8)
                 process.arguments = ["run", "--config", file.path, "--log-level", "warning"]
             } else {
@@ -396,5 +397,10 @@ extension ApplianceProgramTests {
         let badAddress = try Self.run("jump-server", ["run", "--data-dir", "/tmp/x", "--agent-listen", "nowhere"])
         #expect(badAddress.status == 64)
         #expect(badAddress.error.contains("'nowhere' is not HOST:PORT"))
+        for threads in ["0", "65", "two"] {
+            let badThreads = try Self.run("jump-server", ["run", "--data-dir", "/tmp/x", "--agent-threads", threads])
+            #expect(badThreads.status == 64)
+            #expect(badThreads.error.contains("agent-threads: '\(threads)' is not a number of threads from 1 to 64"))
+        }
     }
 }

@@ -20,6 +20,8 @@ enum Appliance {
         var apiListen: ListenAddress
         var publicAddresses: [String]
         var hostnames: [String]
+        /// Event-loop threads for agent connections (`--agent-threads`); the API keeps the process's shared group.
+        var agentThreads: Int
         /// New agent connections admitted per second in place of the connection-rate setting: for
         /// benchmarks of handshake capacity only (`jump-server run --unlimited-admission`).
         var admissionRateOverride: Int? = nil
@@ -63,6 +65,8 @@ enum Appliance {
                 metadata: ["connections-per-second": "\(rate)"]
             )
         }
+        let agentLoops = MultiThreadedEventLoopGroup(numberOfThreads: configuration.agentThreads)
+        defer { agentLoops.shutdownGracefully { _ in } }
         let listener = try await AgentListener.bind(
             configuration.agentListen,
             identity: contents.serverIdentity,
@@ -71,7 +75,7 @@ enum Appliance {
             hub: hub,
             timeouts: ConnectionTimeouts(),
             admissionRateOverride: configuration.admissionRateOverride,
-            group: MultiThreadedEventLoopGroup.singleton,
+            group: agentLoops,
             logger: logger
         )
         let agentService = AgentService(listener: listener, hub: hub, logger: logger)

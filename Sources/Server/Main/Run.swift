@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JumpServerCore
+import NIOCore
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,6 +40,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(
+        name: .long,
+        help: "Event-loop threads for agent connections, 1 to 64. Default: half the CPU cores, at least one."
+    )
+    var agentThreads: String?
+
+    /// More loops than this would only add wake-ups: admission lets at most 300 agents a second in.
+    static let maximumAgentThreads = 64
+
     /// Not a configuration file key, so that only a command line written for a benchmark lifts it.
     @Flag(
         name: .long,
@@ -74,6 +84,7 @@ struct Run: AsyncParsableCommand {
         let agent = try Self.address(value(agentListen, "agent-listen") ?? "127.0.0.1:7443", "agent-listen")
         let api = try Self.address(value(apiListen, "api-listen") ?? "127.0.0.1:8443", "api-listen")
         for address in values(publicAddress, "public-address") { _ = try Self.address(address, "public-address") }
+        let threads = try Self.agentThreads(value(agentThreads, "agent-threads"))
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
         }
@@ -83,6 +94,7 @@ struct Run: AsyncParsableCommand {
             apiListen: api,
             publicAddresses: values(publicAddress, "public-address"),
             hostnames: values(hostname, "hostname"),
+            agentThreads: threads,
             admissionRateOverride: unlimitedAdmission ? Self.unlimitedAdmissionRate : nil
         )
         do {
@@ -91,6 +103,17 @@ struct Run: AsyncParsableCommand {
             FileHandle.standardError.write(Data("jump-server: \(error)\n".utf8))
             throw ExitCode.failure
         }
+    }
+
+    /// The agent connections' event loops: `text` when given, else half the cores. One loop holds the
+    /// statistics of tens of thousands of agents and every handshake admission lets in; a second loop on
+    /// a small machine costs more wake-ups per report than it spreads (docs/performance.md, "Steady load").
+    static func agentThreads(_ text: String?, cores: Int = System.coreCount) throws -> Int {
+        guard let text else { return max(1, cores / 2) }
+        guard let threads = Int(text), (1...maximumAgentThreads).contains(threads) else {
+            throw ValidationError("agent-threads: '\(text)' is not a number of threads from 1 to \(maximumAgentThreads)")
+        }
+        return threads
     }
 
     static func address(_ text: String, _ key: String) throws -> ListenAddress {
@@ -111,7 +134,7 @@ enum ConfigurationFile {
         var description: String { "line \(line): \(text)" }
     }
 
-    static let keys: Set<String> = ["data-dir", "agent-listen", "api-listen", "public-address", "hostname"]
+    static let keys: Set<String> = ["data-dir", "agent-listen", "api-listen", "public-address", "hostname", "agent-threads"]
 
     static func parse(_ text: String) throws(Error) -> [String: [String]] {
         var values: [String: [String]] = [:]
