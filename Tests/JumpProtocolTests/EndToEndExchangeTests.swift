@@ -305,9 +305,10 @@ import Testing
         #expect(serverSide.events.withLock { $0 } == [.closed(nil)])
     }
 
-    @Test func silentConnectionsFallingDueInTheSameSecondCloseInOneWakeUp() throws {
+    @Test func silentConnectionsFallingDueInTheSameSecondCloseTogether() throws {
         // Two connections on one appliance event loop, active from 0.2 s and 0.7 s, then silent: their
-        // idle time-outs (90 s) fall due at 90.2 s and 90.7 s, and both are closed at 91 s, together.
+        // idle time-outs (90 s) fall due at 90.2 s and 90.7 s, and both are closed at 91 s, together
+        // (on a real loop, in one wake-up; the embedded loop runs what is due without sleeping).
         let loop = EmbeddedEventLoop()
         loop.advanceTime(to: .uptimeNanoseconds(200_000_000))
         let first = try makePair(serverLoop: loop)
@@ -330,6 +331,7 @@ import Testing
         #expect(NIODeadline.uptimeNanoseconds(91_000_000_000).roundedUp(to: second) == .uptimeNanoseconds(91_000_000_000))
         #expect(NIODeadline.uptimeNanoseconds(1).roundedUp(to: second) == .uptimeNanoseconds(1_000_000_000))
         #expect(NIODeadline.uptimeNanoseconds(0).roundedUp(to: second) == .uptimeNanoseconds(0))
+        // Past Int64.max, where NIODeadline clamps to its distant future.
         #expect(NIODeadline.distantFuture.roundedUp(to: second) == .distantFuture)
         #expect(NIODeadline.uptimeNanoseconds(123).roundedUp(to: .nanoseconds(0)) == .uptimeNanoseconds(123))
         #expect(NIODeadline.uptimeNanoseconds(123).roundedUp(to: .seconds(-1)) == .uptimeNanoseconds(123))

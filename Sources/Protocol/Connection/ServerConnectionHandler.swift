@@ -427,8 +427,8 @@ extension NIODeadline {
         guard granularity.nanoseconds > 1 else { return self }
         let step = UInt64(granularity.nanoseconds)
         let remainder = uptimeNanoseconds % step
-        guard remainder != 0 else { return self }
-        let (next, overflow) = uptimeNanoseconds.addingReportingOverflow(step - remainder)
-        return overflow ? .distantFuture : .uptimeNanoseconds(next)
+        // At most Int64.max + step, which fits in a UInt64; NIODeadline takes anything past Int64.max
+        // as its distant future.
+        return remainder == 0 ? self : .uptimeNanoseconds(uptimeNanoseconds + (step - remainder))
     }
 }

@@ -65,8 +65,9 @@ enum Appliance {
                 metadata: ["connections-per-second": "\(rate)"]
             )
         }
+        // Never shut down, as the process's shared group: it lives until the process exits, so that
+        // nothing handed to a connection's loop while the appliance stops meets a closed loop.
         let agentLoops = MultiThreadedEventLoopGroup(numberOfThreads: configuration.agentThreads)
-        defer { agentLoops.shutdownGracefully { _ in } }
         let listener = try await AgentListener.bind(
             configuration.agentListen,
             identity: contents.serverIdentity,

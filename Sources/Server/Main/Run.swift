@@ -46,9 +46,6 @@ struct Run: AsyncParsableCommand {
     )
     var agentThreads: String?
 
-    /// More loops than this would only add wake-ups: admission lets at most 300 agents a second in.
-    static let maximumAgentThreads = 64
-
     /// Not a configuration file key, so that only a command line written for a benchmark lifts it.
     @Flag(
         name: .long,
@@ -105,13 +102,11 @@ struct Run: AsyncParsableCommand {
         }
     }
 
-    /// The agent connections' event loops: `text` when given, else half the cores. One loop holds the
-    /// statistics of tens of thousands of agents and every handshake admission lets in; a second loop on
-    /// a small machine costs more wake-ups per report than it spreads (docs/performance.md, "Steady load").
-    static func agentThreads(_ text: String?, cores: Int = System.coreCount) throws -> Int {
-        guard let text else { return max(1, cores / 2) }
-        guard let threads = Int(text), (1...maximumAgentThreads).contains(threads) else {
-            throw ValidationError("agent-threads: '\(text)' is not a number of threads from 1 to \(maximumAgentThreads)")
+    static func agentThreads(_ text: String?) throws -> Int {
+        guard let threads = AgentEventLoops.count(text, cores: System.coreCount) else {
+            throw ValidationError(
+                "agent-threads: '\(text ?? "")' is not a number of threads from 1 to \(AgentEventLoops.maximum)"
+            )
         }
         return threads
     }
