@@ -7,7 +7,7 @@
 #
 #   Benchmarks/handshake.sh [--processes N] [--concurrency N] [--duration S] [--threads N]
 #                           [--peer-connections N] [--peer-rate N] [--no-peers] [--tls KIND]
-#                           [--output FILE] [--cache DIR] [--no-build]
+#                           [--agent-threads N] [--output FILE] [--cache DIR] [--no-build]
 #
 #   --processes         jump-loadgen processes, each from its own 127.0.0.x address (default 4)
 #   --concurrency       agents churning in each process, i.e. connections in flight (default 32)
@@ -16,6 +16,8 @@
 #   --threads           event loop threads per jump-loadgen process (default 1)
 #   --peer-connections  connections made to mosquitto and nats-server each (default 2000)
 #   --peer-rate         new connections per second to them (default 1000)
+#   --agent-threads     the appliance's event loops for agent connections (default: the cores, at
+#                       most 64)
 #   --no-peers          measure the appliance only
 #   --tls               full, resumed or both (default): the appliance's churn with every connection
 #                       a full handshake (jump-loadgen handshake --full-handshakes), with agents
@@ -52,7 +54,8 @@
 # and nats-server: (their CPU after --peer-connections connections were opened by jump-loadgen
 # hold and closed - before) / connections held (MQTT CONNECT and CONNACK, or NATS INFO, TLS,
 # CONNECT and PING/PONG). Each server's CPU per connection is also given split into user space and
-# the kernel (utime and stime of /proc/PID/stat); on loopback the kernel part holds the other end's TCP work of every write.
+# the kernel (utime and stime of /proc/PID/stat); on loopback the kernel part holds the other end's
+# TCP work of every write.
 # Loopback only; bounded in time; everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +68,7 @@ threads=1
 peer_connections=2000
 peer_rate=1000
 peers=1
+agent_threads=$(( $(nproc) < 64 ? $(nproc) : 64 ))
 tls=both
 output=/tmp/handshake-bench-$(date +%Y%m%d-%H%M%S).json
 cache=$enrollment_cache
@@ -77,11 +81,13 @@ parse_options \
     --peer-connections=peer_connections \
     --peer-rate=peer_rate \
     --no-peers:peers=0 \
+    --agent-threads=agent_threads \
     --tls=tls \
     --output=output \
     --cache=cache \
     --no-build:build=0 \
     -- "$@"
+positive_numbers "--agent-threads" "$agent_threads"
 
 # Goals from the scale issue.
 goal_ms_per_handshake=0.3
@@ -125,7 +131,7 @@ local handshakes=$1 handshake_flags=()
 data=$work/handshake-data-$handshakes
 cp -a "$pristine" "$data"
 port=$(agent_port)
-start_appliance_with "$data" "$port" "$(free_port)" --log-level warning --unlimited-admission --agent-threads "$(( $(nproc) < 64 ? $(nproc) : 64 ))"
+start_appliance_with "$data" "$port" "$(free_port)" --log-level warning --unlimited-admission --agent-threads "$agent_threads"
 grep -q "admission control is lifted" "$work/jump-server.log" || die "jump-server did not say that admission control is lifted"
 # A low site rate that the churn must exceed by far: proof that the setting no longer admits.
 jumpctl settings set connection-rate "$site_rate" >/dev/null

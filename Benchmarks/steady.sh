@@ -9,7 +9,7 @@
 #
 #   Benchmarks/steady.sh [--full] [--clients N] [--interval S] [--window S] [--verify S]
 #                        [--sample N] [--start-rate N] [--no-verify] [--output FILE] [--cache DIR]
-#                        [--per-process N] [--no-peers] [--no-build]
+#                        [--per-process N] [--agent-threads N] [--no-peers] [--no-build]
 #
 #   (default)      1,000 clients, statistics interval 10 s, a 60 s window: about 3 minutes
 #   --full         19,000 clients (the goal's load: 1,900 reports/s)
@@ -25,6 +25,8 @@
 #   --output       the figures as JSON (default /tmp/steady-bench-DATE.json; the table beside it, .txt)
 #   --cache        the enrollment cache (default ~/.cache/jump-loadgen/scale, shared with scale.sh)
 #   --per-process  clients per jump-loadgen process (default 5,000; each has its own 127.0.0.x source)
+#   --agent-threads  the appliance's event loops for agent connections (default: its own default,
+#                  half the cores)
 #   --no-peers     measure the appliance only
 #
 # The peers, in the same run after the appliance: mosquitto and nats-server (Debian packages,
@@ -82,6 +84,7 @@ verify_on=1
 output=/tmp/steady-bench-$(date +%Y%m%d-%H%M%S).json
 cache=$enrollment_cache
 per_process=5000
+agent_threads=
 peers=1
 build=1
 parse_options \
@@ -97,9 +100,11 @@ parse_options \
     --output=output \
     --cache=cache \
     --per-process=per_process \
+    --agent-threads=agent_threads \
     --no-build:build=0 \
     -- "$@"
 verify=${verify:-$((2 * interval + 5))}
+[ -z "$agent_threads" ] || positive_numbers "--agent-threads" "$agent_threads"
 
 # The goal from the scale issue: at most this share of one core for goal_reports_per_s.
 goal_core_percent=10
@@ -127,7 +132,7 @@ ensure_enrolled "$clients"
 data=$work/steady-data
 cp -a "$pristine" "$data"
 port=$(agent_port)
-start_appliance "$data" "$port" "$(free_port)"
+start_appliance "$data" "$port" "$(free_port)" ${agent_threads:+--agent-threads "$agent_threads"}
 jumpctl settings set connection-rate "$connection_rate" >/dev/null
 jumpctl settings set statistics-interval "$interval" >/dev/null
 sleep 2

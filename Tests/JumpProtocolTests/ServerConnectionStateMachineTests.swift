@@ -230,6 +230,14 @@ import Testing
         #expect(m.tick(now: t0.advanced(by: .seconds(150))).goodbyeReason == .idleTimeout)
     }
 
+    @Test func theIdleTimeOutIsRoundedUpToAWholeSecond() {
+        var m = active()
+        _ = m.received(.ping(1), now: t0.advanced(by: .milliseconds(60_300)))
+        #expect(m.nextDeadline == t0.monotonic + .seconds(151))
+        #expect(m.tick(now: t0.advanced(by: .milliseconds(150_300))) == .none, "not before the whole second")
+        #expect(m.tick(now: t0.advanced(by: .seconds(151))).goodbyeReason == .idleTimeout)
+    }
+
     @Test func applicationCanClose() {
         var m = active()
         #expect(m.close(WireGoodbye(.replaced)) == .closeWith(WireGoodbye(.replaced)))

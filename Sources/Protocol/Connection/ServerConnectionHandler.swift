@@ -230,20 +230,8 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         )
     }
 
-    /// An active connection's only deadline is its idle time-out (silence for minutes), which need not be
-    /// kept to the nanosecond; rounded up to a whole ``idleDeadlineGranularity``, the timers of the
-    /// connections that fall due in the same second fire in one wake-up of their event loop instead of
-    /// one each (19,000 connections with a 90 s time-out: about 210 wake-ups a second otherwise, each one
-    /// a sleep and a wake of the loop's thread for a check that finds nothing due). The set-up deadlines
-    /// (hello, enrollment) stay exact.
-    static let idleDeadlineGranularity = TimeAmount.seconds(1)
-
     private func reschedule(context: ChannelHandlerContext) {
-        var deadline = machine?.nextDeadline
-        if let exact = deadline, machine?.isActive == true {
-            deadline = exact.roundedUp(to: Self.idleDeadlineGranularity)
-        }
-        output.schedule(at: deadline, context: context) { [self] in
+        output.schedule(at: machine?.nextDeadline, context: context) { [self] in
             output.timerFired()
             guard let context = self.context, machine != nil else { return }
             perform(machine!.tick(now: clock.now(on: context.eventLoop)), context: context)
@@ -419,16 +407,4 @@ public struct ServerConnection: Sendable, Hashable {
 
     /// The application is done with `length` received bytes of `channel`; the window grows again.
     public func consumed(_ length: Int, channel: UInt32) { reference.run { $0.consumed(length, channel: channel) } }
-}
-
-extension NIODeadline {
-    /// The first multiple of `granularity` (counted from the uptime clock's zero) at or after this deadline.
-    func roundedUp(to granularity: TimeAmount) -> NIODeadline {
-        guard granularity.nanoseconds > 1 else { return self }
-        let step = UInt64(granularity.nanoseconds)
-        let remainder = uptimeNanoseconds % step
-        // At most Int64.max + step, which fits in a UInt64; NIODeadline takes anything past Int64.max
-        // as its distant future.
-        return remainder == 0 ? self : .uptimeNanoseconds(uptimeNanoseconds + (step - remainder))
-    }
 }

@@ -99,11 +99,18 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
             .requestingSupport(_, let deadline):
             deadline
         case .active(let active):
-            active.lastReceived + configuration.timeouts.idle
+            (active.lastReceived + configuration.timeouts.idle).roundedUp(to: Self.idleDeadlineGranularity)
         case .closed:
             nil
         }
     }
+
+    /// An active connection's only deadline is its idle time-out (minutes of silence), which need not be
+    /// kept to the nanosecond; rounded up to a whole granule, the timers of the connections that fall
+    /// due in the same second fire in one wake-up of their event loop instead of one each (19,000
+    /// connections with a 90 s time-out: about 19,000 / 90 = 210 a second otherwise, by arithmetic). The
+    /// set-up deadlines (hello, enrollment) stay exact.
+    static let idleDeadlineGranularity = TimeAmount.seconds(1)
 
     // MARK: Inputs
 
@@ -324,5 +331,17 @@ public struct ServerConnectionStateMachine: ChannelCarrying, Sendable {
         case .windowUpdate: "WINDOW_UPDATE"
         case .unknownExtension(let kind): "extension frame \(kind)"
         }
+    }
+}
+
+extension NIODeadline {
+    /// The first multiple of `granularity` (counted from the uptime clock's zero) at or after this deadline.
+    func roundedUp(to granularity: TimeAmount) -> NIODeadline {
+        guard granularity.nanoseconds > 1 else { return self }
+        let step = UInt64(granularity.nanoseconds)
+        let remainder = uptimeNanoseconds % step
+        // At most Int64.max + step, which fits in a UInt64; NIODeadline takes anything past Int64.max
+        // as its distant future.
+        return remainder == 0 ? self : .uptimeNanoseconds(uptimeNanoseconds + (step - remainder))
     }
 }

@@ -2,7 +2,8 @@
 ///
 /// One loop takes the statistics of tens of thousands of agents and every handshake the connection-rate
 /// setting admits (at most 300 a second); on a two-core machine one loop took 19,000 agents' reports for
-/// about 16% less CPU a report than two (docs/performance.md, "Steady load"). Half the cores is the
+/// 0.0807 ms of CPU a report against 0.0985 with two, medians of four runs each (docs/performance.md,
+/// "Steady load": `Benchmarks/steady.sh --agent-threads`). Half the cores is the
 /// default, a guess beyond two cores (measured on two only) that leaves the other half to the API,
 /// the statistics writer and SQLite.
 public enum AgentEventLoops {
