@@ -7,7 +7,8 @@
 #
 #   Benchmarks/handshake.sh [--processes N] [--concurrency N] [--duration S] [--threads N]
 #                           [--peer-connections N] [--peer-rate N] [--no-peers] [--tls KIND]
-#                           [--agent-threads N] [--output FILE] [--cache DIR] [--no-build]
+#                           [--agent-threads N] [--agent-coalescing-ms N] [--output FILE] [--cache DIR]
+#                           [--no-build]
 #
 #   --processes         jump-loadgen processes, each from its own 127.0.0.x address (default 4)
 #   --concurrency       agents churning in each process, i.e. connections in flight (default 32)
@@ -18,6 +19,8 @@
 #   --peer-rate         new connections per second to them (default 1000)
 #   --agent-threads     the appliance's event loops for agent connections (default: the cores, at
 #                       most 64)
+#   --agent-coalescing-ms  how long a mostly idle agent loop of the appliance gathers I/O before it
+#                       waits for more (default: the appliance's default, 2; 0 turns it off)
 #   --no-peers          measure the appliance only
 #   --tls               full, resumed or both (default): the appliance's churn with every connection
 #                       a full handshake (jump-loadgen handshake --full-handshakes), with agents
@@ -69,6 +72,7 @@ peer_connections=2000
 peer_rate=1000
 peers=1
 agent_threads=$(( $(nproc) < 64 ? $(nproc) : 64 ))
+agent_coalescing=
 tls=both
 output=/tmp/handshake-bench-$(date +%Y%m%d-%H%M%S).json
 cache=$enrollment_cache
@@ -82,12 +86,14 @@ parse_options \
     --peer-rate=peer_rate \
     --no-peers:peers=0 \
     --agent-threads=agent_threads \
+    --agent-coalescing-ms=agent_coalescing \
     --tls=tls \
     --output=output \
     --cache=cache \
     --no-build:build=0 \
     -- "$@"
 positive_numbers "--agent-threads" "$agent_threads"
+[ -z "$agent_coalescing" ] || [[ $agent_coalescing =~ ^[0-9]+$ ]] || usage_error "--agent-coalescing-ms takes a whole number"
 
 # Goals from the scale issue.
 goal_ms_per_handshake=0.3
@@ -131,7 +137,8 @@ local handshakes=$1 handshake_flags=()
 data=$work/handshake-data-$handshakes
 cp -a "$pristine" "$data"
 port=$(agent_port)
-start_appliance_with "$data" "$port" "$(free_port)" --log-level warning --unlimited-admission --agent-threads "$agent_threads"
+start_appliance_with "$data" "$port" "$(free_port)" --log-level warning --unlimited-admission --agent-threads "$agent_threads" \
+    ${agent_coalescing:+--agent-coalescing-ms "$agent_coalescing"}
 grep -q "admission control is lifted" "$work/jump-server.log" || die "jump-server did not say that admission control is lifted"
 # A low site rate that the churn must exceed by far: proof that the setting no longer admits.
 jumpctl settings set connection-rate "$site_rate" >/dev/null

@@ -9,7 +9,8 @@
 #
 #   Benchmarks/steady.sh [--full] [--clients N] [--interval S] [--window S] [--verify S]
 #                        [--sample N] [--start-rate N] [--no-verify] [--output FILE] [--cache DIR]
-#                        [--per-process N] [--agent-threads N] [--no-peers] [--no-build]
+#                        [--per-process N] [--agent-threads N] [--agent-coalescing-ms N] [--no-peers]
+#                        [--no-build]
 #
 #   (default)      1,000 clients, statistics interval 10 s, a 60 s window: about 3 minutes
 #   --full         19,000 clients (the goal's load: 1,900 reports/s)
@@ -27,6 +28,8 @@
 #   --per-process  clients per jump-loadgen process (default 5,000; each has its own 127.0.0.x source)
 #   --agent-threads  the appliance's event loops for agent connections (default: its own default,
 #                  half the cores)
+#   --agent-coalescing-ms  how long a mostly idle agent loop of the appliance gathers I/O before
+#                  it waits for more (default: its own default, 2; 0 turns it off)
 #   --no-peers     measure the appliance only
 #
 # The peers, in the same run after the appliance: mosquitto and nats-server (Debian packages,
@@ -85,6 +88,7 @@ output=/tmp/steady-bench-$(date +%Y%m%d-%H%M%S).json
 cache=$enrollment_cache
 per_process=5000
 agent_threads=
+agent_coalescing=
 peers=1
 build=1
 parse_options \
@@ -101,10 +105,12 @@ parse_options \
     --cache=cache \
     --per-process=per_process \
     --agent-threads=agent_threads \
+    --agent-coalescing-ms=agent_coalescing \
     --no-build:build=0 \
     -- "$@"
 verify=${verify:-$((2 * interval + 5))}
 [ -z "$agent_threads" ] || positive_numbers "--agent-threads" "$agent_threads"
+[ -z "$agent_coalescing" ] || [[ $agent_coalescing =~ ^[0-9]+$ ]] || usage_error "--agent-coalescing-ms takes a whole number"
 
 # The goal from the scale issue: at most this share of one core for goal_reports_per_s.
 goal_core_percent=10
@@ -132,7 +138,8 @@ ensure_enrolled "$clients"
 data=$work/steady-data
 cp -a "$pristine" "$data"
 port=$(agent_port)
-start_appliance "$data" "$port" "$(free_port)" ${agent_threads:+--agent-threads "$agent_threads"}
+start_appliance "$data" "$port" "$(free_port)" ${agent_threads:+--agent-threads "$agent_threads"} \
+    ${agent_coalescing:+--agent-coalescing-ms "$agent_coalescing"}
 jumpctl settings set connection-rate "$connection_rate" >/dev/null
 jumpctl settings set statistics-interval "$interval" >/dev/null
 sleep 2

@@ -33,6 +33,7 @@ import Testing
                     agent-listen = 127.0.0.1:\(agentPort)
                     api-listen = "127.0.0.1:\(apiPort)"
                     agent-threads = 2
+                    agent-coalescing-ms = 5
                     """.write(to: file, atomically: true, encoding: .utf8)
                 process.arguments = ["run", "--config", file.path, "--log-level", "warning"]
             } else {
@@ -401,6 +402,11 @@ extension ApplianceProgramTests {
             let badThreads = try Self.run("jump-server", ["run", "--data-dir", "/tmp/x", "--agent-threads", threads])
             #expect(badThreads.status == 64)
             #expect(badThreads.error.contains("agent-threads: '\(threads)' is not a number of threads from 1 to 64"))
+        }
+        for delay in ["21", "20.5", "2ms"] {
+            let badDelay = try Self.run("jump-server", ["run", "--data-dir", "/tmp/x", "--agent-coalescing-ms", delay])
+            #expect(badDelay.status == 64)
+            #expect(badDelay.error.contains("agent-coalescing-ms: '\(delay)' is not a number of milliseconds from 0 to 20"))
         }
     }
 }

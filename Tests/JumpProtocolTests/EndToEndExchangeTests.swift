@@ -124,11 +124,18 @@ import Testing
         serverSide: ServerSide = ServerSide(),
         agentSide: AgentSide = AgentSide(),
         readSizing: ServerConnectionHandler.ReadSizing? = nil,
+        sessionsChanged: (@Sendable (Bool) -> Void)? = nil,
         serverLoop: EmbeddedEventLoop? = nil
     ) throws -> Pair {
         let server = serverLoop.map { EmbeddedChannel(loop: $0) } ?? EmbeddedChannel()
         try server.pipeline.syncOperations.addJumpFraming(
-            ServerConnectionHandler(configuration: .init(), clock: Self.clock, delegate: serverSide, readSizing: readSizing)
+            ServerConnectionHandler(
+                configuration: .init(),
+                clock: Self.clock,
+                delegate: serverSide,
+                readSizing: readSizing,
+                sessionsChanged: sessionsChanged
+            )
         )
         try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7443)).wait()
         server.pipeline.fireUserInboundEventTriggered(PeerAuthenticated(peer))
@@ -223,7 +230,8 @@ import Testing
             sessions: AdaptiveRecvByteBufferAllocator(),
             sessionReadsPerWakeUp: 4
         )
-        let pair = try makePair(readSizing: sizing)
+        let changes = Mutex<[Bool]>([])
+        let pair = try makePair(readSizing: sizing, sessionsChanged: { open in changes.withLock { $0.append(open) } })
         let serverConnection = try #require(pair.serverSide.connection.withLock { $0 })
         func reads() throws -> UInt { try pair.server.getOption(.maxMessagesPerRead).wait() }
         func largestRead() throws -> Int? {
@@ -237,9 +245,17 @@ import Testing
         try serverConnection.openChannel(2, receiveWindow: 65536, sendWindow: 65536)
         serverConnection.closeChannel(1)
         #expect(try reads() == 4, "one session channel is still open")
+        #expect(changes.withLock { $0 } == [true], "said once, when the first session channel opened")
         serverConnection.closeChannel(2)
         #expect(try reads() == 2)
         #expect(try largestRead() == 4096)
+        #expect(changes.withLock { $0 } == [true, false])
+
+        // A connection that ends with a session channel open says so too (the wake-up coalescing of
+        // its event loop counts the connections with sessions).
+        try serverConnection.openChannel(3, receiveWindow: 65536, sendWindow: 65536)
+        _ = try pair.server.finish()
+        #expect(changes.withLock { $0 } == [true, false, true, false])
     }
 
     @Test func sessionDataFollowsTheWindowAndControlIsNotStarved() throws {

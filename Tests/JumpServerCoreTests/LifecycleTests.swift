@@ -14,6 +14,7 @@ import Testing
         init(_ date: Date) { value = Mutex(date) }
         var now: Date { value.withLock { $0 } }
         func advance(days: Double) { value.withLock { $0 += days * 86_400 } }
+        func advance(seconds: Double) { value.withLock { $0 += seconds } }
     }
 
     static func disconnect(_ agent: TestAgent, _ harness: ApplianceHarness, _ id: String) async throws {
@@ -60,6 +61,35 @@ import Testing
         clock.advance(days: 400)
         #expect(await harness.hub.sweep().isEmpty)
         #expect(harness.hub.clientView(id: id, groups: [:])?.status == "online")
+    }
+
+    @Test func aConnectedClientsContactTimeIsWrittenOnceAMinuteAndAtItsDisconnection() async throws {
+        // Whole seconds, so the stored time (seconds since 1970 as a double) compares equal.
+        let clock = ManualDate(Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded()))
+        let harness = try await ApplianceHarness.start(now: { clock.now })
+        defer { Task { await harness.stop() } }
+        let (agent, id) = try await harness.connectedAgent()
+        let connection = try #require(agent.connection.withLock { $0 })
+        func reportAndFlush() async throws {
+            let before = agent.eventCount
+            _ = try await connection.send(.statsReport(WireStatsReport())).get()
+            await agent.waitForEvents(before + 1)
+            #expect(await harness.hub.flushStats() == 1)
+        }
+        let first = clock.now
+        try await reportAndFlush()
+        #expect(try await harness.store.client(id: id)?.lastContact == first, "the connection's and first report's time is written")
+        clock.advance(seconds: 59)
+        try await reportAndFlush()
+        #expect(try await harness.store.client(id: id)?.lastContact == first, "within the minute the stored time stays")
+        #expect(harness.hub.clientView(id: id, groups: [:])?.lastContact == clock.now, "the appliance's own view is current")
+        clock.advance(seconds: 1)
+        try await reportAndFlush()
+        #expect(try await harness.store.client(id: id)?.lastContact == first + 60)
+        clock.advance(seconds: 10)
+        try await Self.disconnect(agent, harness, id)
+        _ = await harness.hub.flushStats()
+        #expect(try await harness.store.client(id: id)?.lastContact == first + 70, "a disconnection writes its exact time")
     }
 
     @Test(arguments: ["keep", "remove"])

@@ -153,19 +153,20 @@ import Testing
             ClientStats(clientID: "jc-1", updatedAt: Self.t0 + 5, report: Data([1, 2, 3]), thumbnail: .jpeg(Data([0xFF, 0xD8]))),
             ClientStats(clientID: "jc-unknown", updatedAt: Self.t0 + 5, report: Data([9]), thumbnail: .none),
         ]
-        try await store.saveStats(stats)
+        try await store.saveStats(stats, contacts: ["jc-1": Self.t0 + 5, "jc-unknown": Self.t0 + 5])
         #expect(try await store.stats(clientID: "jc-1") == stats[0])
         #expect(try await store.allStats().first?.thumbnail == .stored, "every client's statistics without their pictures")
-        try await store.saveStats([ClientStats(clientID: "jc-1", updatedAt: Self.t0 + 6, report: Data([4]), thumbnail: .stored)])
+        try await store.saveStats([ClientStats(clientID: "jc-1", updatedAt: Self.t0 + 6, report: Data([4]), thumbnail: .stored)], contacts: [:])
         #expect(try await store.stats(clientID: "jc-1")?.thumbnail == .jpeg(Data([0xFF, 0xD8])), ".stored keeps the picture")
         #expect(try await store.stats(clientID: "jc-1")?.report == Data([4]))
-        try await store.saveStats([ClientStats(clientID: "jc-1", updatedAt: Self.t0 + 7, report: Data([5]), thumbnail: .none)])
+        try await store.saveStats([ClientStats(clientID: "jc-1", updatedAt: Self.t0 + 7, report: Data([5]), thumbnail: .none)], contacts: [:])
         #expect(try await store.allStats().first?.thumbnail == ClientStats.Thumbnail.none, ".none removes it")
-        try await store.saveStats([stats[0]])
+        try await store.saveStats([stats[0]], contacts: [:])
         #expect(try await store.stats(clientID: "jc-unknown") == nil, "statistics of unknown clients are dropped")
-        #expect(try await store.client(id: "jc-1")?.lastContact == Self.t0 + 5)
-        try await store.recordContacts(["jc-1": Self.t0 + 9])
+        #expect(try await store.client(id: "jc-1")?.lastContact == Self.t0 + 5, "statistics alone leave the contact time")
+        try await store.saveStats([], contacts: ["jc-1": Self.t0 + 9])
         #expect(try await store.client(id: "jc-1")?.lastContact == Self.t0 + 9)
+        #expect(try await store.client(id: "jc-unknown") == nil)
         #expect(try await store.allStats().count == 1)
     }
 

@@ -64,6 +64,8 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     private var reportedClose = false
     private var certificateSerial: String?
     private let readSizing: ReadSizing?
+    private let sessionsChanged: (@Sendable (Bool) -> Void)?
+    /// Whether a session channel is open (the reads are sized for sessions then).
     private var readingForSessions = false
 
     /// How the connection's socket reads are sized: small while it carries only control messages (an
@@ -90,17 +92,20 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// With `readSizing`, the handler sets the channel's receive allocator and reads per wake-up: the
     /// control sizing once it is added, then as session channels open and close; without, it leaves
-    /// them alone.
+    /// them alone. `sessionsChanged` is called on the event loop when the connection's first session
+    /// channel opens (true) and when its last one closes or the connection ends with one open (false).
     public init(
         configuration: ServerConnectionStateMachine.Configuration,
         clock: ConnectionClock,
         delegate: any ServerConnectionDelegate,
-        readSizing: ReadSizing? = nil
+        readSizing: ReadSizing? = nil,
+        sessionsChanged: (@Sendable (Bool) -> Void)? = nil
     ) {
         self.configuration = configuration
         self.clock = clock
         self.delegate = delegate
         self.readSizing = readSizing
+        self.sessionsChanged = sessionsChanged
     }
 
     private var connection: ServerConnection {
@@ -117,6 +122,10 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     public func handlerRemoved(context: ChannelHandlerContext) {
         output.cancelTimer()
         output.failPendingData()
+        if readingForSessions {
+            readingForSessions = false
+            sessionsChanged?(false)
+        }
         self.context = nil
     }
 
@@ -208,16 +217,17 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
             output.closeNow(context: context)
         }
         reschedule(context: context)
-        sizeReads(context: context)
+        sessionsMayHaveChanged(context: context)
     }
 
-    /// Switches the read sizing when the first session channel opens or the last one closes.
-    private func sizeReads(context: ChannelHandlerContext) {
-        guard readSizing != nil else { return }
+    /// Switches the read sizing, and says so, when the first session channel opens or the last one closes.
+    private func sessionsMayHaveChanged(context: ChannelHandlerContext) {
+        guard readSizing != nil || sessionsChanged != nil else { return }
         let sessions = machine?.withActiveChannels { !$0.open.isEmpty } ?? false
-        guard sessions != readingForSessions, context.channel.syncOptions != nil else { return }
+        guard sessions != readingForSessions else { return }
         readingForSessions = sessions
         applyReadSizing(sessions: sessions, context: context)
+        sessionsChanged?(sessions)
     }
 
     /// Sets the sizing for a connection with session channels open or without.
@@ -288,13 +298,13 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     fileprivate func openChannel(_ id: UInt32, receiveWindow: UInt32, sendWindow: UInt32) throws(ProtocolError) {
         guard machine != nil else { throw ProtocolError(.unexpectedFrame, "connection not started") }
         try machine!.openChannel(id, receiveWindow: receiveWindow, sendWindow: sendWindow)
-        if let context { sizeReads(context: context) }
+        if let context { sessionsMayHaveChanged(context: context) }
     }
 
     fileprivate func closeChannel(_ id: UInt32) {
         machine?.closeChannel(id)
         output.dropData(on: id)
-        if let context { sizeReads(context: context) }
+        if let context { sessionsMayHaveChanged(context: context) }
     }
 
     fileprivate func sendData(_ bytes: ByteBuffer, channel: UInt32, written: EventLoopPromise<Void>?) {

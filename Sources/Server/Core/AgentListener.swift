@@ -69,7 +69,8 @@ public final class AgentListener: Sendable {
         self.channel = channel
     }
 
-    /// Binds the listener. `admissionRateOverride`, for benchmarks only, replaces the site's
+    /// Binds the listener. `coalescing`, when given, must be the metrics delegate of `group`'s loops: the
+    /// connections tell it when they carry sessions. `admissionRateOverride`, for benchmarks only, replaces the site's
     /// connection-rate setting (and ignores later changes to it): a benchmark of handshake capacity
     /// needs more than the setting's maximum; nothing else should pass it. `ticketKeys` seal and open
     /// the session tickets agents resume with (the data directory's, which outlive a restart);
@@ -84,12 +85,15 @@ public final class AgentListener: Sendable {
         handshakeTimeout: TimeAmount = AgentTLSHandler.defaultHandshakeTimeout,
         admissionRateOverride: Int? = nil,
         group: any EventLoopGroup,
+        coalescing: WakeUpCoalescing? = nil,
         logger: Logger
     ) async throws -> AgentListener {
         let tls = try AgentTLSServerContext(identity: identity, clientCA: ca.certificate, ticketKeys: ticketKeys)
         let configuration = ServerConnectionStateMachine.Configuration(timeouts: timeouts)
         let clock = ConnectionClock(unixMilliseconds: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let initialRate = admissionRateOverride ?? hub.settings.connectionRate
+        let sessionsChanged: (@Sendable (Bool) -> Void)?
+        if let coalescing { sessionsChanged = { open in coalescing.sessions(open: open) } } else { sessionsChanged = nil }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: listenBacklog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -113,7 +117,13 @@ public final class AgentListener: Sendable {
                     try channel.pipeline.syncOperations.addJumpServerHandlers(
                         tls: tls,
                         handshakeTimeout: handshakeTimeout,
-                        ServerConnectionHandler(configuration: configuration, clock: clock, delegate: hub, readSizing: readSizing)
+                        ServerConnectionHandler(
+                            configuration: configuration,
+                            clock: clock,
+                            delegate: hub,
+                            readSizing: readSizing,
+                            sessionsChanged: sessionsChanged
+                        )
                     )
                 }
             }

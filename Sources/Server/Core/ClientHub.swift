@@ -25,6 +25,9 @@ public final class ClientHub: ServerConnectionDelegate {
     public static let renewalGracePeriod: TimeInterval = 7 * 86_400
     /// Renewals handled at once; more are answered RATE_LIMITED and the agent asks again later.
     public static let maximumConcurrentRenewals = 8
+    /// How often a statistics flush writes a connected client's contact time (its last report's): the
+    /// stored time is at most this old if the appliance stops without a chance to write it.
+    public static let contactWriteInterval: TimeInterval = 60
 
     /// A client's last report. Its picture is here only from its arrival until the next statistics
     /// flush writes it (`.jpeg`), then `.stored`: the store holds pictures, not every client's memory.
@@ -42,6 +45,9 @@ public final class ClientHub: ServerConnectionDelegate {
         var updatedAt: Date
         /// Changed since the last statistics flush (and listed in `State.dirty`).
         var dirty: Bool
+        /// The contact time a flush last wrote for this client while it was connected (see
+        /// ``ClientHub/contactWriteInterval``); nil before the first.
+        var contactWritten: Date?
 
         /// From a report as stored (merged).
         init(stored report: WireStatsReport, thumbnail: ClientStats.Thumbnail, updatedAt: Date) {
@@ -53,6 +59,7 @@ public final class ClientHub: ServerConnectionDelegate {
             self.thumbnail = thumbnail
             self.updatedAt = updatedAt
             dirty = false
+            contactWritten = nil
         }
 
         /// A new report; true when this makes the entry dirty.
@@ -450,12 +457,22 @@ public final class ClientHub: ServerConnectionDelegate {
         let (pending, contacts) = state.withLock { state -> ([(String, Latest)], [String: Date]) in
             var pending: [(String, Latest)] = []
             pending.reserveCapacity(state.dirty.count)
+            var contacts = state.contacts
             for id in state.dirty {
                 guard let index = state.latest.index(forKey: id), state.latest.values[index].dirty else { continue }
                 state.latest.values[index].dirty = false
-                pending.append((id, state.latest.values[index]))
+                let latest = state.latest.values[index]
+                pending.append((id, latest))
+                // A connected client's contact time, a report's time, is written once a minute, not
+                // with every report: lost and deletion periods are days long, and a disconnection
+                // writes the exact time.
+                if let contact = contacts[id] {
+                    state.latest.values[index].contactWritten = contact  // the connection's start or end
+                } else if latest.contactWritten.map({ latest.updatedAt.timeIntervalSince($0) >= Self.contactWriteInterval }) ?? true {
+                    contacts[id] = latest.updatedAt
+                    state.latest.values[index].contactWritten = latest.updatedAt
+                }
             }
-            let contacts = state.contacts
             state.dirty.removeAll(keepingCapacity: true)
             state.contacts.removeAll(keepingCapacity: true)
             return (pending, contacts)
@@ -466,8 +483,7 @@ public final class ClientHub: ServerConnectionDelegate {
             return ClientStats(clientID: id, updatedAt: latest.updatedAt, report: Data(bytes), thumbnail: latest.thumbnail)
         }
         do {
-            try await store.saveStats(batch)
-            try await store.recordContacts(contacts)
+            try await store.saveStats(batch, contacts: contacts)
             let recovered = state.withLock { state in
                 defer { state.storeFailing = false }
                 return state.storeFailing

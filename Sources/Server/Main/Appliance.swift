@@ -22,6 +22,8 @@ enum Appliance {
         var hostnames: [String]
         /// Event-loop threads for agent connections (`--agent-threads`); the API keeps the process's shared group.
         var agentThreads: Int
+        /// How long a mostly idle agent loop gathers I/O before it waits for more (`--agent-coalescing-ms`); 0: not at all.
+        var agentCoalescingMilliseconds: Int = WakeUpCoalescing.defaultMilliseconds
         /// New agent connections admitted per second in place of the connection-rate setting: for
         /// benchmarks of handshake capacity only (`jump-server run --unlimited-admission`).
         var admissionRateOverride: Int? = nil
@@ -67,7 +69,10 @@ enum Appliance {
         }
         // Never shut down, as the process's shared group: it lives until the process exits, so that
         // nothing handed to a connection's loop while the appliance stops meets a closed loop.
-        let agentLoops = MultiThreadedEventLoopGroup(numberOfThreads: configuration.agentThreads)
+        let coalescing = configuration.agentCoalescingMilliseconds > 0
+            ? WakeUpCoalescing(delay: .milliseconds(Int64(configuration.agentCoalescingMilliseconds))) : nil
+        let agentLoops = coalescing.map { MultiThreadedEventLoopGroup(numberOfThreads: configuration.agentThreads, metricsDelegate: $0) }
+            ?? MultiThreadedEventLoopGroup(numberOfThreads: configuration.agentThreads)
         let listener = try await AgentListener.bind(
             configuration.agentListen,
             identity: contents.serverIdentity,
@@ -77,6 +82,7 @@ enum Appliance {
             timeouts: ConnectionTimeouts(),
             admissionRateOverride: configuration.admissionRateOverride,
             group: agentLoops,
+            coalescing: coalescing,
             logger: logger
         )
         let agentService = AgentService(listener: listener, hub: hub, logger: logger)

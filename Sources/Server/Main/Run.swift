@@ -46,6 +46,14 @@ struct Run: AsyncParsableCommand {
     )
     var agentThreads: String?
 
+    @Option(
+        name: .long,
+        help: """
+            Milliseconds a mostly idle agent event loop gathers arriving I/O before it waits for more,             0 to 20; 0 turns it off. Fewer wake-ups for the agents' statistics; each Ack leaves up to             this much later. Never while a session is open on the loop. Default: 2.
+            """
+    )
+    var agentCoalescingMs: String?
+
     /// Not a configuration file key, so that only a command line written for a benchmark lifts it.
     @Flag(
         name: .long,
@@ -82,6 +90,7 @@ struct Run: AsyncParsableCommand {
         let api = try Self.address(value(apiListen, "api-listen") ?? "127.0.0.1:8443", "api-listen")
         for address in values(publicAddress, "public-address") { _ = try Self.address(address, "public-address") }
         let threads = try Self.agentThreads(value(agentThreads, "agent-threads"))
+        let coalescing = try Self.agentCoalescing(value(agentCoalescingMs, "agent-coalescing-ms"))
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
         }
@@ -92,6 +101,7 @@ struct Run: AsyncParsableCommand {
             publicAddresses: values(publicAddress, "public-address"),
             hostnames: values(hostname, "hostname"),
             agentThreads: threads,
+            agentCoalescingMilliseconds: coalescing,
             admissionRateOverride: unlimitedAdmission ? Self.unlimitedAdmissionRate : nil
         )
         do {
@@ -109,6 +119,15 @@ struct Run: AsyncParsableCommand {
             )
         }
         return threads
+    }
+
+    static func agentCoalescing(_ text: String?) throws -> Int {
+        guard let milliseconds = WakeUpCoalescing.milliseconds(text) else {
+            throw ValidationError(
+                "agent-coalescing-ms: '\(text ?? "")' is not a number of milliseconds from 0 to \(WakeUpCoalescing.maximumMilliseconds)"
+            )
+        }
+        return milliseconds
     }
 
     static func address(_ text: String, _ key: String) throws -> ListenAddress {
@@ -129,7 +148,7 @@ enum ConfigurationFile {
         var description: String { "line \(line): \(text)" }
     }
 
-    static let keys: Set<String> = ["data-dir", "agent-listen", "api-listen", "public-address", "hostname", "agent-threads"]
+    static let keys: Set<String> = ["data-dir", "agent-listen", "api-listen", "public-address", "hostname", "agent-threads", "agent-coalescing-ms"]
 
     static func parse(_ text: String) throws(Error) -> [String: [String]] {
         var values: [String: [String]] = [:]

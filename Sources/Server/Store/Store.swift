@@ -54,13 +54,12 @@ public protocol Store: Sendable {
         previousAcceptedUntil: Date,
         audit: AuditEvent
     ) async throws -> Bool
-    /// Records contact times without an audit record (the connection log is not an audited change).
-    func recordContacts(_ contacts: [String: Date]) async throws
-
     // MARK: Statistics
-    /// Writes the latest statistics of many clients in one transaction, and their contact times.
-    /// A thumbnail of `.stored` leaves the stored picture as it is; `.none` removes it.
-    func saveStats(_ stats: [ClientStats]) async throws
+    /// Writes the latest statistics of many clients and contact times, in one transaction, without an
+    /// audit record (the connection log is not an audited change). A thumbnail of `.stored` leaves the
+    /// stored picture as it is; `.none` removes it. Statistics and contacts of clients that are not
+    /// registered are dropped.
+    func saveStats(_ stats: [ClientStats], contacts: [String: Date]) async throws
     /// One client's statistics with its picture.
     func stats(clientID: String) async throws -> ClientStats?
     /// Every client's statistics, pictures left out (`.stored` says there is one).
