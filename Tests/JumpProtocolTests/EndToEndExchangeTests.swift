@@ -124,7 +124,7 @@ import Testing
         serverSide: ServerSide = ServerSide(),
         agentSide: AgentSide = AgentSide(),
         readSizing: ServerConnectionHandler.ReadSizing? = nil,
-        sessionsChanged: (@Sendable (Bool) -> Void)? = nil,
+        promptnessChanged: (@Sendable (Bool) -> Void)? = nil,
         serverLoop: EmbeddedEventLoop? = nil
     ) throws -> Pair {
         let server = serverLoop.map { EmbeddedChannel(loop: $0) } ?? EmbeddedChannel()
@@ -134,7 +134,7 @@ import Testing
                 clock: Self.clock,
                 delegate: serverSide,
                 readSizing: readSizing,
-                sessionsChanged: sessionsChanged
+                promptnessChanged: promptnessChanged
             )
         )
         try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7443)).wait()
@@ -223,7 +223,7 @@ import Testing
         )
     }
 
-    @Test func readsGrowWhileASessionChannelIsOpenAndShrinkAfter() throws {
+    @Test func readsGrowWhileASessionChannelIsOpenAndShrinkAfterAndPromptnessIsSaid() throws {
         let sizing = ServerConnectionHandler.ReadSizing(
             control: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096),
             controlReadsPerWakeUp: 2,
@@ -231,8 +231,9 @@ import Testing
             sessionReadsPerWakeUp: 4
         )
         let changes = Mutex<[Bool]>([])
-        let pair = try makePair(readSizing: sizing, sessionsChanged: { open in changes.withLock { $0.append(open) } })
+        let pair = try makePair(readSizing: sizing, promptnessChanged: { prompt in changes.withLock { $0.append(prompt) } })
         let serverConnection = try #require(pair.serverSide.connection.withLock { $0 })
+        #expect(changes.withLock { $0 } == [true, false], "prompt while it was set up, until Welcome")
         func reads() throws -> UInt { try pair.server.getOption(.maxMessagesPerRead).wait() }
         func largestRead() throws -> Int? {
             (try pair.server.getOption(.recvAllocator).wait() as? AdaptiveRecvByteBufferAllocator)?.maximum
@@ -245,17 +246,17 @@ import Testing
         try serverConnection.openChannel(2, receiveWindow: 65536, sendWindow: 65536)
         serverConnection.closeChannel(1)
         #expect(try reads() == 4, "one session channel is still open")
-        #expect(changes.withLock { $0 } == [true], "said once, when the first session channel opened")
+        #expect(changes.withLock { $0 } == [true, false, true], "prompt again from the first session channel on")
         serverConnection.closeChannel(2)
         #expect(try reads() == 2)
         #expect(try largestRead() == 4096)
-        #expect(changes.withLock { $0 } == [true, false])
+        #expect(changes.withLock { $0 } == [true, false, true, false])
 
         // A connection that ends with a session channel open says so too (the wake-up coalescing of
-        // its event loop counts the connections with sessions).
+        // its event loop counts the connections that need prompt I/O).
         try serverConnection.openChannel(3, receiveWindow: 65536, sendWindow: 65536)
         _ = try pair.server.finish()
-        #expect(changes.withLock { $0 } == [true, false, true, false])
+        #expect(changes.withLock { $0 } == [true, false, true, false, true, false])
     }
 
     @Test func sessionDataFollowsTheWindowAndControlIsNotStarved() throws {

@@ -64,9 +64,11 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
     private var reportedClose = false
     private var certificateSerial: String?
     private let readSizing: ReadSizing?
-    private let sessionsChanged: (@Sendable (Bool) -> Void)?
+    private let promptnessChanged: (@Sendable (Bool) -> Void)?
     /// Whether a session channel is open (the reads are sized for sessions then).
     private var readingForSessions = false
+    /// Whether the connection is being set up or carries a session channel, as last said to `promptnessChanged`.
+    private var prompt = false
 
     /// How the connection's socket reads are sized: small while it carries only control messages (an
     /// idle connection keeps its receive buffers, so they are what thousands of idle connections cost),
@@ -92,20 +94,22 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// With `readSizing`, the handler sets the channel's receive allocator and reads per wake-up: the
     /// control sizing once it is added, then as session channels open and close; without, it leaves
-    /// them alone. `sessionsChanged` is called on the event loop when the connection's first session
-    /// channel opens (true) and when its last one closes or the connection ends with one open (false).
+    /// them alone. `promptnessChanged` is called on the event loop when the connection starts to need
+    /// its I/O handled at once (true: from when the handler is added, for the TLS handshake, Hello and
+    /// Welcome, and again when a session channel opens) and when it stops (false: admitted with no
+    /// session channel open, or gone).
     public init(
         configuration: ServerConnectionStateMachine.Configuration,
         clock: ConnectionClock,
         delegate: any ServerConnectionDelegate,
         readSizing: ReadSizing? = nil,
-        sessionsChanged: (@Sendable (Bool) -> Void)? = nil
+        promptnessChanged: (@Sendable (Bool) -> Void)? = nil
     ) {
         self.configuration = configuration
         self.clock = clock
         self.delegate = delegate
         self.readSizing = readSizing
-        self.sessionsChanged = sessionsChanged
+        self.promptnessChanged = promptnessChanged
     }
 
     private var connection: ServerConnection {
@@ -117,14 +121,18 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         // Set here, synchronously, rather than as the listener's child channel options, which NIO
         // applies one future at a time on every accepted connection.
         applyReadSizing(sessions: false, context: context)
+        if let promptnessChanged {
+            prompt = true
+            promptnessChanged(true)
+        }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         output.cancelTimer()
         output.failPendingData()
-        if readingForSessions {
-            readingForSessions = false
-            sessionsChanged?(false)
+        if prompt {
+            prompt = false
+            promptnessChanged?(false)
         }
         self.context = nil
     }
@@ -220,14 +228,20 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         sessionsMayHaveChanged(context: context)
     }
 
-    /// Switches the read sizing, and says so, when the first session channel opens or the last one closes.
+    /// Switches the read sizing when the first session channel opens or the last one closes, and says
+    /// when the connection starts or stops needing prompt I/O.
     private func sessionsMayHaveChanged(context: ChannelHandlerContext) {
-        guard readSizing != nil || sessionsChanged != nil else { return }
+        guard readSizing != nil || promptnessChanged != nil else { return }
         let sessions = machine?.withActiveChannels { !$0.open.isEmpty } ?? false
-        guard sessions != readingForSessions else { return }
-        readingForSessions = sessions
-        applyReadSizing(sessions: sessions, context: context)
-        sessionsChanged?(sessions)
+        if sessions != readingForSessions {
+            readingForSessions = sessions
+            applyReadSizing(sessions: sessions, context: context)
+        }
+        let needsPrompt = sessions || machine?.isActive != true
+        if let promptnessChanged, needsPrompt != prompt {
+            prompt = needsPrompt
+            promptnessChanged(needsPrompt)
+        }
     }
 
     /// Sets the sizing for a connection with session channels open or without.

@@ -70,7 +70,7 @@ public final class AgentListener: Sendable {
     }
 
     /// Binds the listener. `coalescing`, when given, must be the metrics delegate of `group`'s loops: the
-    /// connections tell it when they carry sessions. `admissionRateOverride`, for benchmarks only, replaces the site's
+    /// connections tell it when they need prompt I/O. `admissionRateOverride`, for benchmarks only, replaces the site's
     /// connection-rate setting (and ignores later changes to it): a benchmark of handshake capacity
     /// needs more than the setting's maximum; nothing else should pass it. `ticketKeys` seal and open
     /// the session tickets agents resume with (the data directory's, which outlive a restart);
@@ -92,8 +92,12 @@ public final class AgentListener: Sendable {
         let configuration = ServerConnectionStateMachine.Configuration(timeouts: timeouts)
         let clock = ConnectionClock(unixMilliseconds: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let initialRate = admissionRateOverride ?? hub.settings.connectionRate
-        let sessionsChanged: (@Sendable (Bool) -> Void)?
-        if let coalescing { sessionsChanged = { open in coalescing.sessions(open: open) } } else { sessionsChanged = nil }
+        let promptnessChanged: (@Sendable (Bool) -> Void)?
+        if let coalescing {
+            promptnessChanged = { prompt in coalescing.connection(needsPromptIO: prompt) }
+        } else {
+            promptnessChanged = nil
+        }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: listenBacklog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -122,7 +126,7 @@ public final class AgentListener: Sendable {
                             clock: clock,
                             delegate: hub,
                             readSizing: readSizing,
-                            sessionsChanged: sessionsChanged
+                            promptnessChanged: promptnessChanged
                         )
                     )
                 }

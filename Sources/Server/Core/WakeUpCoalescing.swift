@@ -8,17 +8,19 @@ public import NIOPosix
 /// kernel for more, so the statistics reports that arrive meanwhile are read in one wake-up rather
 /// than one wake-up each, as a network card's interrupt moderation does.
 ///
-/// A wake-up is what a report cost most beside its bytes: 19,000 agents reporting every 10 s woke the
-/// loop 0.64 times a report, and on a virtual machine each wake-up is a trip through the hypervisor.
-/// With a 2 ms delay the loop woke about 500 times a second whatever the rate, and took ~12% less
-/// CPU a report (docs/performance.md, "Steady load"). The price is latency: a report's Ack leaves up
-/// to `delay` later. Nothing waits while the loop carries an open session channel (a terminal's
-/// keystrokes and a screen's frames go through at once) or was busy more than half of the time since
-/// its last pass (a loop with more work than time gains nothing by waiting).
+/// Waking was a large part of a report's cost: 19,000 agents reporting every 10 s woke the loop 0.64
+/// times a report, and the return from a sleep was the leaf of 16% of the appliance's samples
+/// (`Benchmarks/cpu-profile.sh`; on this virtual machine a wake-up across cores takes about 45 µs).
+/// With a 2 ms delay it slept 0.23 times a report instead of 0.62 to 0.67, and took about 11% less CPU
+/// a report (docs/performance.md, "Steady load"). The price is latency: a report's Ack leaves up
+/// to `delay` later. A loop does not wait while one of its connections needs its I/O at once: one
+/// being set up (a TLS handshake, Hello and Welcome are round trips, and so is a reconnect storm) or
+/// carrying a session channel (a terminal's keystrokes, a screen's frames); nor when it was busy more
+/// than half of the time since its last pass (a loop with more work than time gains nothing by waiting).
 ///
 /// The state is the loop thread's own: NIO calls ``processedTick(info:)`` on the loop's thread after
-/// each pass, and each connection's handler reports its sessions (``sessions(open:)``) on its loop's
-/// thread.
+/// each pass, and each connection's handler says when it needs prompt I/O (``connection(needsPromptIO:)``)
+/// on its loop's thread.
 public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
     /// The setting's default and bounds, in milliseconds.
     public static let defaultMilliseconds = 2
@@ -34,11 +36,11 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
 
     let delayNanoseconds: Int64
 
-    /// One loop's thread: when the current measuring window started, and its open session channels.
+    /// One loop's thread: when the current measuring window started, and its connections that need prompt I/O.
     final class LoopState {
         var windowStart: Int64 = 0
         var cpuAtWindowStart: Int64 = 0
-        var connectionsWithSessions = 0
+        var promptConnections = 0
     }
 
     // The variable is used only from the thread whose value it reads or sets.
@@ -55,10 +57,10 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
         return created
     }
 
-    /// A connection on the calling loop's thread opened its first session channel (`true`) or closed
-    /// its last one, or ended with one open (`false`).
-    public func sessions(open: Bool) {
-        loopState.connectionsWithSessions += open ? 1 : -1
+    /// A connection on the calling loop's thread started (`true`) or stopped (`false`) needing its I/O
+    /// handled at once.
+    public func connection(needsPromptIO: Bool) {
+        loopState.promptConnections += needsPromptIO ? 1 : -1
     }
 
     public func processedTick(info: NIOEventLoopTickInfo) {
@@ -68,7 +70,7 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
         let waits = Self.waits(
             busy: cpu - loop.cpuAtWindowStart,
             of: now - loop.windowStart,
-            connectionsWithSessions: loop.connectionsWithSessions
+            promptConnections: loop.promptConnections
         )
         // The next window starts here, so a delay counts as idle time in it.
         loop.windowStart = now
@@ -79,13 +81,13 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
     }
 
     /// Whether a loop that spent `busy` nanoseconds of CPU in the `elapsed` since its last pass, with
-    /// `connectionsWithSessions` of its connections carrying sessions, waits before its next.
-    static func waits(busy: Int64, of elapsed: Int64, connectionsWithSessions: Int) -> Bool {
-        connectionsWithSessions == 0 && busy * 2 <= elapsed
+    /// `promptConnections` of its connections needing prompt I/O, waits before its next.
+    static func waits(busy: Int64, of elapsed: Int64, promptConnections: Int) -> Bool {
+        promptConnections == 0 && busy * 2 <= elapsed
     }
 
-    /// The calling thread's connections with sessions (for tests).
-    var connectionsWithSessions: Int { loopState.connectionsWithSessions }
+    /// The calling thread's connections that need prompt I/O (for tests).
+    var promptConnections: Int { loopState.promptConnections }
 
     private static func nanoseconds(_ clock: clockid_t) -> Int64 {
         var time = Glibc.timespec()
