@@ -25,8 +25,9 @@ public final class ClientHub: ServerConnectionDelegate {
     public static let renewalGracePeriod: TimeInterval = 7 * 86_400
     /// Renewals handled at once; more are answered RATE_LIMITED and the agent asks again later.
     public static let maximumConcurrentRenewals = 8
-    /// How often a statistics flush writes a connected client's contact time (its last report's): the
-    /// stored time is at most this old if the appliance stops without a chance to write it.
+    /// How often a statistics flush writes a connected client's contact time (its last report's): if the
+    /// appliance stops without a chance to write it, the stored time is older than the last contact by
+    /// up to this, a statistics interval and a flush interval.
     public static let contactWriteInterval: TimeInterval = 60
 
     /// A client's last report. Its picture is here only from its arrival until the next statistics
@@ -468,7 +469,8 @@ public final class ClientHub: ServerConnectionDelegate {
                 // writes the exact time.
                 if let contact = contacts[id] {
                     state.latest.values[index].contactWritten = contact  // the connection's start or end
-                } else if latest.contactWritten.map({ latest.updatedAt.timeIntervalSince($0) >= Self.contactWriteInterval }) ?? true {
+                } else if latest.contactWritten.map({ abs(latest.updatedAt.timeIntervalSince($0)) >= Self.contactWriteInterval }) ?? true {
+                    // Either way: a system clock stepped back by a minute or more is written at the next report.
                     contacts[id] = latest.updatedAt
                     state.latest.values[index].contactWritten = latest.updatedAt
                 }

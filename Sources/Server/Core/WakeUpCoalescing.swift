@@ -9,14 +9,20 @@ public import NIOPosix
 /// than one wake-up each, as a network card's interrupt moderation does.
 ///
 /// Waking was a large part of a report's cost: 19,000 agents reporting every 10 s woke the loop 0.64
-/// times a report, and the return from a sleep was the leaf of 16% of the appliance's samples
-/// (`Benchmarks/cpu-profile.sh`; on this virtual machine a wake-up across cores takes about 45 µs).
-/// With a 2 ms delay it slept 0.23 times a report instead of 0.62 to 0.67, and took about 11% less CPU
-/// a report (docs/performance.md, "Steady load"). The price is latency: a report's Ack leaves up
+/// times a report, and `finish_task_switch`, the return from a sleep, was the leaf of 11% of the
+/// appliance's samples (`Benchmarks/cpu-profile.sh`; on this virtual machine a wake-up across cores
+/// takes about 45 µs). With a 2 ms delay it slept 0.23 times a report instead of 0.62 to 0.67; the same
+/// build with and without it took 0.0599 and 0.0554 ms a report against 0.0673 and 0.0631, about 11%
+/// less, though a second series overlapped (docs/performance.md, "Steady load"). The price is latency: a report's Ack leaves up
 /// to `delay` later. A loop does not wait while one of its connections needs its I/O at once: one
 /// being set up (a TLS handshake, Hello and Welcome are round trips, and so is a reconnect storm) or
 /// carrying a session channel (a terminal's keystrokes, a screen's frames); nor when it was busy more
 /// than half of the time since its last pass (a loop with more work than time gains nothing by waiting).
+///
+/// What still waits: the listener's loop between two accepts (one a pass) when none of its own
+/// connections is being set up, so at most about 500 a second at 2 ms, above the connection-rate
+/// setting's maximum of 300; and a large control message (a thumbnail) on an admitted connection,
+/// read 4 KiB a pass, which takes a few passes more.
 ///
 /// The state is the loop thread's own: NIO calls ``processedTick(info:)`` on the loop's thread after
 /// each pass, and each connection's handler says when it needs prompt I/O (``connection(needsPromptIO:)``)
@@ -60,7 +66,9 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
     /// A connection on the calling loop's thread started (`true`) or stopped (`false`) needing its I/O
     /// handled at once.
     public func connection(needsPromptIO: Bool) {
-        loopState.promptConnections += needsPromptIO ? 1 : -1
+        let loop = loopState
+        loop.promptConnections += needsPromptIO ? 1 : -1
+        assert(loop.promptConnections >= 0, "a connection said it no longer needs prompt I/O twice")
     }
 
     public func processedTick(info: NIOEventLoopTickInfo) {

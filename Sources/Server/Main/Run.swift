@@ -49,7 +49,9 @@ struct Run: AsyncParsableCommand {
     @Option(
         name: .long,
         help: """
-            Milliseconds a mostly idle agent event loop gathers arriving I/O before it waits for more,             0 to 20; 0 turns it off. Fewer wake-ups for the agents' statistics; each Ack leaves up to             this much later. Never while a connection on the loop is being set up or carries a \
+            Milliseconds a mostly idle agent event loop gathers arriving I/O before it waits for more, \
+            0 to 20; 0 turns it off. Fewer wake-ups for the agents' statistics; each Ack leaves up to \
+            this much later. Never while a connection on the loop is being set up or carries a \
             session. Default: 2.
             """
     )
