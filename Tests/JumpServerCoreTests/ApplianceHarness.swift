@@ -28,7 +28,9 @@ struct ApplianceHarness {
         in directory: URL? = nil,
         timeouts: ConnectionTimeouts = ConnectionTimeouts(),
         handshakeTimeout: TimeAmount = .seconds(10),
-        now: @escaping @Sendable () -> Date = Date.init
+        now: @escaping @Sendable () -> Date = Date.init,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        coalescing: WakeUpCoalescing? = nil
     ) async throws -> ApplianceHarness {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("jump-appliance-\(UUID().uuidString)")
         let contents = try await DataDirectory(directory.path).open(hostnames: ["localhost"], ipAddresses: [[127, 0, 0, 1]])
@@ -43,7 +45,8 @@ struct ApplianceHarness {
             hub: hub,
             timeouts: timeouts,
             handshakeTimeout: handshakeTimeout,
-            group: MultiThreadedEventLoopGroup.singleton,
+            group: group,
+            coalescing: coalescing,
             logger: logger
         )
         return ApplianceHarness(directory: directory, contents: contents, hub: hub, listener: listener, logs: logs)
