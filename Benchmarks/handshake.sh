@@ -93,7 +93,7 @@ parse_options \
     --no-build:build=0 \
     -- "$@"
 positive_numbers "--agent-threads" "$agent_threads"
-[ -z "$agent_coalescing" ] || [[ $agent_coalescing =~ ^[0-9]+$ ]] || usage_error "--agent-coalescing-ms takes a whole number"
+[ -z "$agent_coalescing" ] || whole_numbers "--agent-coalescing-ms" "$agent_coalescing"
 
 # Goals from the scale issue.
 goal_ms_per_handshake=0.3

@@ -110,7 +110,7 @@ parse_options \
     -- "$@"
 verify=${verify:-$((2 * interval + 5))}
 [ -z "$agent_threads" ] || positive_numbers "--agent-threads" "$agent_threads"
-[ -z "$agent_coalescing" ] || [[ $agent_coalescing =~ ^[0-9]+$ ]] || usage_error "--agent-coalescing-ms takes a whole number"
+[ -z "$agent_coalescing" ] || whole_numbers "--agent-coalescing-ms" "$agent_coalescing"
 
 # The goal from the scale issue: at most this share of one core for goal_reports_per_s.
 goal_core_percent=10

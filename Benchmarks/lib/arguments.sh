@@ -20,6 +20,16 @@ positive_numbers() {
     done
 }
 
+# A usage error unless every VALUE is a whole number (0 included).
+#   whole_numbers "WHAT" VALUE...
+whole_numbers() {
+    local what=$1 value
+    shift
+    for value in "$@"; do
+        [[ $value =~ ^[0-9]+$ ]] || usage_error "$what take whole numbers"
+    done
+}
+
 # Reads the command line by a table of the script's options, left to right; -h and --help print the
 # script's help. Each SPEC is one of:
 #   --option=NAME      the option takes a value, stored in the variable NAME

@@ -79,4 +79,19 @@ struct LatestStatsTests {
             }
         }
     }
+
+    @Test func aContactTimeIsDueOnceAMinuteUnlessAConnectionStartedOrEnded() {
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        var latest = ClientHub.Latest(stored: WireStatsReport(), thumbnail: .none, updatedAt: t0)
+        #expect(latest.contactToWrite(connection: nil) == t0, "the first report's time")
+        latest.updatedAt = t0 + 59
+        #expect(latest.contactToWrite(connection: nil) == nil, "within the minute")
+        #expect(latest.contactToWrite(connection: t0 + 59.5) == t0 + 59.5, "a connection's start or end, always")
+        latest.updatedAt = t0 + 119
+        #expect(latest.contactToWrite(connection: nil) == nil, "a minute from the connection's time, not the report's")
+        latest.updatedAt = t0 + 120
+        #expect(latest.contactToWrite(connection: nil) == t0 + 120)
+        latest.updatedAt = t0 + 30
+        #expect(latest.contactToWrite(connection: nil) == t0 + 30, "the clock stepped back 90 s")
+    }
 }

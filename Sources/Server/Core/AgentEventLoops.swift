@@ -1,3 +1,5 @@
+public import NIOPosix
+
 /// How many event loops carry the agents' connections (`jump-server run --agent-threads`).
 ///
 /// One loop takes the statistics of tens of thousands of agents and every handshake the connection-rate
@@ -16,5 +18,14 @@ public enum AgentEventLoops {
         guard let text else { return min(maximum, max(1, cores / 2)) }
         guard let threads = Int(text), (1...maximum).contains(threads) else { return nil }
         return threads
+    }
+
+    /// The agents' group of `threads` loops, with `coalescing` as their metrics delegate when given (pass
+    /// the same to ``AgentListener/bind(_:identity:ca:ticketKeys:hub:timeouts:handshakeTimeout:admissionRateOverride:group:coalescing:logger:)``).
+    /// Never shut down, like the process's shared group: it lives until the process exits, so that
+    /// nothing handed to a connection's loop while the appliance stops meets a closed loop.
+    public static func group(threads: Int, coalescing: WakeUpCoalescing?) -> MultiThreadedEventLoopGroup {
+        guard let coalescing else { return MultiThreadedEventLoopGroup(numberOfThreads: threads) }
+        return MultiThreadedEventLoopGroup(numberOfThreads: threads, metricsDelegate: coalescing)
     }
 }

@@ -63,6 +63,23 @@ public final class ClientHub: ServerConnectionDelegate {
             contactWritten = nil
         }
 
+        /// The contact time a flush writes with this report, if any: a connection's start or end
+        /// (`connection`) always; else the report's time once a minute (``ClientHub/contactWriteInterval``),
+        /// not with every report, since lost and deletion periods are days long; a clock stepped back by
+        /// a minute or more counts as a minute.
+        mutating func contactToWrite(connection: Date?) -> Date? {
+            let due: Date
+            if let connection {
+                due = connection
+            } else if let written = contactWritten, abs(updatedAt.timeIntervalSince(written)) < ClientHub.contactWriteInterval {
+                return nil
+            } else {
+                due = updatedAt
+            }
+            contactWritten = due
+            return due
+        }
+
         /// A new report; true when this makes the entry dirty.
         mutating func take(_ report: WireStatsReport, at now: Date) -> Bool {
             received = report
@@ -462,18 +479,8 @@ public final class ClientHub: ServerConnectionDelegate {
             for id in state.dirty {
                 guard let index = state.latest.index(forKey: id), state.latest.values[index].dirty else { continue }
                 state.latest.values[index].dirty = false
-                let latest = state.latest.values[index]
-                pending.append((id, latest))
-                // A connected client's contact time, a report's time, is written once a minute, not
-                // with every report: lost and deletion periods are days long, and a disconnection
-                // writes the exact time.
-                if let contact = contacts[id] {
-                    state.latest.values[index].contactWritten = contact  // the connection's start or end
-                } else if latest.contactWritten.map({ abs(latest.updatedAt.timeIntervalSince($0)) >= Self.contactWriteInterval }) ?? true {
-                    // Either way: a system clock stepped back by a minute or more is written at the next report.
-                    contacts[id] = latest.updatedAt
-                    state.latest.values[index].contactWritten = latest.updatedAt
-                }
+                contacts[id] = state.latest.values[index].contactToWrite(connection: contacts[id])
+                pending.append((id, state.latest.values[index]))
             }
             state.dirty.removeAll(keepingCapacity: true)
             state.contacts.removeAll(keepingCapacity: true)

@@ -11,10 +11,10 @@ public import NIOPosix
 /// Waking was a large part of a report's cost: 19,000 agents reporting every 10 s woke the loop 0.64
 /// times a report, and `finish_task_switch`, the return from a sleep, was the leaf of 11% of the
 /// appliance's samples (`Benchmarks/cpu-profile.sh`; on this virtual machine a wake-up across cores
-/// takes about 45 µs). With a 2 ms delay it slept 0.23 times a report instead of 0.62 to 0.67; the same
-/// build with and without it took 0.0599 and 0.0554 ms a report against 0.0673 and 0.0631, about 11%
-/// less, though a second series overlapped (docs/performance.md, "Steady load"). The price is latency: a report's Ack leaves up
-/// to `delay` later. A loop does not wait while one of its connections needs its I/O at once: one
+/// takes about 45 µs). With a 2 ms delay it slept 0.23 times a report instead of 0.61 to 0.68
+/// (`Benchmarks/steady.sh --clients 19000 --no-peers --no-verify`, with and without
+/// `--agent-coalescing-ms 0`); the CPU it saves is within the machine's spread in two runs each
+/// (docs/performance.md, "Steady load"). The price is latency: a report's Ack leaves up to `delay` later. A loop does not wait while one of its connections needs its I/O at once: one
 /// being set up (a TLS handshake, Hello and Welcome are round trips, and so is a reconnect storm) or
 /// carrying a session channel (a terminal's keystrokes, a screen's frames); nor when it was busy more
 /// than half of the time since its last pass (a loop with more work than time gains nothing by waiting).
@@ -56,6 +56,12 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
         delayNanoseconds = delay.nanoseconds
     }
 
+    /// For a setting of `milliseconds`; nil for 0 (no coalescing).
+    public convenience init?(milliseconds: Int) {
+        guard milliseconds > 0 else { return nil }
+        self.init(delay: .milliseconds(Int64(milliseconds)))
+    }
+
     private var loopState: LoopState {
         if let current = state.currentValue { return current }
         let created = LoopState()
@@ -73,8 +79,8 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
 
     public func processedTick(info: NIOEventLoopTickInfo) {
         let loop = loopState
-        let now = Self.nanoseconds(CLOCK_MONOTONIC)
-        let cpu = Self.nanoseconds(CLOCK_THREAD_CPUTIME_ID)
+        let now = Int64(NIODeadline.now().uptimeNanoseconds)
+        let cpu = Self.threadCPUNanoseconds()
         let waits = Self.waits(
             busy: cpu - loop.cpuAtWindowStart,
             of: now - loop.windowStart,
@@ -97,9 +103,9 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
     /// The calling thread's connections that need prompt I/O (for tests).
     var promptConnections: Int { loopState.promptConnections }
 
-    private static func nanoseconds(_ clock: clockid_t) -> Int64 {
+    private static func threadCPUNanoseconds() -> Int64 {
         var time = Glibc.timespec()
-        clock_gettime(clock, &time)
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
         return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
     }
 }

@@ -67,12 +67,8 @@ enum Appliance {
                 metadata: ["connections-per-second": "\(rate)"]
             )
         }
-        // Never shut down, as the process's shared group: it lives until the process exits, so that
-        // nothing handed to a connection's loop while the appliance stops meets a closed loop.
-        let coalescing = configuration.agentCoalescingMilliseconds > 0
-            ? WakeUpCoalescing(delay: .milliseconds(Int64(configuration.agentCoalescingMilliseconds))) : nil
-        let agentLoops = coalescing.map { MultiThreadedEventLoopGroup(numberOfThreads: configuration.agentThreads, metricsDelegate: $0) }
-            ?? MultiThreadedEventLoopGroup(numberOfThreads: configuration.agentThreads)
+        let coalescing = WakeUpCoalescing(milliseconds: configuration.agentCoalescingMilliseconds)
+        let agentLoops = AgentEventLoops.group(threads: configuration.agentThreads, coalescing: coalescing)
         let listener = try await AgentListener.bind(
             configuration.agentListen,
             identity: contents.serverIdentity,
