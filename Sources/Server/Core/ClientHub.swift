@@ -328,6 +328,14 @@ public final class ClientHub: ServerConnectionDelegate {
         return now.timeIntervalSince(last) >= Double(settings.lostDays) * 86_400 ? "lost" : "offline"
     }
 
+    /// A client's last contact: the record's (its connection's start or end, or what a flush wrote), or
+    /// for a connected client its last report's time when that is later.
+    private static func lastContact(_ record: ClientRecord, latest: Latest?) -> Date? {
+        guard let reported = latest?.updatedAt else { return record.lastContact }
+        guard let recorded = record.lastContact else { return reported }
+        return max(recorded, reported)
+    }
+
     private static func view(_ record: ClientRecord, state: State, groups: [Int64: String], now: Date) -> ClientView {
         let latest = state.latest[record.id]
         let report = latest?.received
@@ -340,7 +348,7 @@ public final class ClientHub: ServerConnectionDelegate {
             tag: record.tag,
             comments: record.comments,
             status: status(record, connected: state.connections[record.id] != nil, settings: state.settings, now: now),
-            lastContact: record.lastContact,
+            lastContact: lastContact(record, latest: state.connections[record.id] != nil ? latest : nil),
             enrolledAt: record.enrolledAt,
             hostname: latest?.host.hostname.nonEmpty ?? record.hostname,
             addresses: [],
@@ -479,7 +487,13 @@ public final class ClientHub: ServerConnectionDelegate {
             for id in state.dirty {
                 guard let index = state.latest.index(forKey: id), state.latest.values[index].dirty else { continue }
                 state.latest.values[index].dirty = false
-                contacts[id] = state.latest.values[index].contactToWrite(connection: contacts[id])
+                if let contact = state.latest.values[index].contactToWrite(connection: contacts[id]) {
+                    contacts[id] = contact
+                    // The record holds the contact time being written (a view adds the last report's).
+                    if let record = state.clients.index(forKey: id), (state.clients.values[record].lastContact ?? .distantPast) < contact {
+                        state.clients.values[record].lastContact = contact
+                    }
+                }
                 pending.append((id, state.latest.values[index]))
             }
             state.dirty.removeAll(keepingCapacity: true)
@@ -697,7 +711,8 @@ public final class ClientHub: ServerConnectionDelegate {
                 state.latest[clientID] = latest
                 state.dirty.append(clientID)
             }
-            state.clients[clientID]?.lastContact = now
+            // The client's record is not touched: its contact time is the report's (`Latest.updatedAt`)
+            // while it is connected, and is copied into the record when a flush writes it.
         }
     }
 
