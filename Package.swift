@@ -369,6 +369,7 @@ let package = Package(
             name: "JumpServerCoreTests",
             dependencies: [
                 "JumpServerCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 "JumpAPI",
                 "JumpPolicy",
                 "JumpSessionCore",

@@ -35,6 +35,17 @@ public enum ControlCodec {
         return envelope
     }
 
+    /// Decodes a StatsReport alone (as ``statsReportBytes(in:)`` gives it, or as the appliance stored
+    /// one) with the options of ``decode(_:)``: unknown fields dropped, nesting bounded. Not
+    /// validated: the report was when it arrived.
+    public static func decodeStatsReport(_ bytes: [UInt8]) throws(ProtocolError) -> WireStatsReport {
+        do {
+            return try WireStatsReport(serializedBytes: bytes, extensions: nil, partial: true, options: decodingOptions)
+        } catch {
+            throw ProtocolError(.malformedMessage, "not a valid StatsReport")
+        }
+    }
+
     /// The serialized envelope, ready to be a CONTROL payload.
     public static func encode(_ envelope: WireEnvelope) -> ByteBuffer {
         do {
@@ -141,5 +152,64 @@ struct ProtobufBytes: SwiftProtobufContiguousBytes {
 
     mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         try buffer.withUnsafeMutableReadableBytes(body)
+    }
+}
+
+extension ControlCodec {
+    /// The Envelope field numbers of its `body` oneof (jump.proto); `stats_report` is 6.
+    static let bodyFields: ClosedRange<UInt64> = 2...17
+    static let statsReportField: UInt64 = 6
+
+    /// The bytes of the StatsReport in a CONTROL payload as the agent wrote them, so that the
+    /// appliance can store a report without encoding it again. Only for a payload that decoded as a
+    /// StatsReport envelope: nil unless the envelope holds exactly one `stats_report` field and no
+    /// other field of its body (a second occurrence would be merged into the first by decoding, and
+    /// another body field would replace it), so that the report decoded from the payload is the
+    /// decoding of these bytes alone. Unknown fields inside the report are in the bytes, where the
+    /// decoder dropped them. The slice shares the payload's storage: copy what is kept.
+    public static func statsReportBytes(in payload: ByteBuffer) -> ByteBuffer? {
+        let bytes = payload.readableBytesView
+        var index = bytes.startIndex
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            for shift in stride(from: 0, to: 64, by: 7) {
+                guard index < bytes.endIndex else { return nil }
+                let byte = bytes[index]
+                index += 1
+                value |= UInt64(byte & 0x7F) << UInt64(shift)
+                if byte < 0x80 { return value }
+            }
+            return nil
+        }
+        var report: Range<Int>?
+        while index < bytes.endIndex {
+            guard let tag = varint() else { return nil }
+            let field = tag >> 3
+            guard field != 0 else { return nil }
+            let length: UInt64
+            switch tag & 7 {
+            case 0:
+                guard varint() != nil, !bodyFields.contains(field) else { return nil }
+                continue
+            case 1: length = 8
+            case 5: length = 4
+            case 2:
+                guard let declared = varint() else { return nil }
+                length = declared
+            default:
+                return nil  // groups, and wire types that do not exist
+            }
+            guard length <= UInt64(bytes.endIndex - index) else { return nil }
+            let end = index + Int(length)
+            if field == statsReportField, tag & 7 == 2 {
+                guard report == nil else { return nil }
+                report = index..<end
+            } else if bodyFields.contains(field) {
+                return nil
+            }
+            index = end
+        }
+        guard let report else { return nil }
+        return payload.getSlice(at: payload.readerIndex + (report.lowerBound - bytes.startIndex), length: report.count)
     }
 }

@@ -28,6 +28,7 @@ public enum ProtocolFuzzHarness {
         do throws(ProtocolError) {
             while !machine.isClosed, let frame = try parser.next(from: &stream) {
                 let event = try InboundEvent(frame)
+                if frame.kind == .control { _ = ControlCodec.statsReportBytes(in: frame.payload) }
                 if case .control(let envelope) = event, case .hello = envelope.body { heardHello = true }
                 switch machine.received(event, now: now) {
                 case .admit(let clientID, _):
@@ -36,7 +37,14 @@ public enum ProtocolFuzzHarness {
                 case .enroll:
                     precondition(peer == .anonymous, "enrollment on an authenticated connection")
                     _ = machine.enrollmentFinished(WireEnrollResponse())
-                case .deliver, .deliverData:
+                case .deliver(_, let message):
+                    precondition(machine.isActive && heardHello, "a message reached the application before admission")
+                    // What the appliance stores of a report as sent decodes to the report it took in.
+                    if case .statsReport(let report) = message, let bytes = ControlCodec.statsReportBytes(in: frame.payload) {
+                        let alone = try? ControlCodec.decodeStatsReport(Array(bytes.readableBytesView))
+                        precondition(alone == report, "a stats report's bytes as sent decode to another report")
+                    }
+                case .deliverData:
                     precondition(machine.isActive && heardHello, "a message reached the application before admission")
                 default:
                     break

@@ -101,6 +101,61 @@ import Testing
         }
     }
 
+    /// The bytes the appliance stores of a report as sent are the report's own encoding, found in the
+    /// envelope whatever its id and unknown fields around it.
+    @Test func aStatsReportsBytesAreFoundInItsEnvelope() throws {
+        var unchanged = Fixtures.statsReport
+        unchanged.thumbnailStatus = .unchanged
+        for report in [WireStatsReport(), Fixtures.statsReport, unchanged] {
+            let expected: [UInt8] = try report.serializedBytes()
+            for id: UInt64 in [0, 1, 300, .max] {
+                var payload = ControlCodec.encode(Fixtures.envelope(id, .statsReport(report)))
+                var bytes = try #require(ControlCodec.statsReportBytes(in: payload))
+                #expect(Array(bytes.readableBytesView) == expected)
+                #expect(try ControlCodec.decodeStatsReport(Array(bytes.readableBytesView)) == report)
+                #expect(try ControlCodec.decodeStatsReport(expected + [0x98, 0x06, 0x01]) == report, "unknown fields are dropped")
+                // Unknown fields of the envelope (field 99 a varint, field 60 bytes "x", fixed64 and
+                // fixed32 ones) before and after it, and a payload read from further into its buffer.
+                var wrapped = ByteBuffer(bytes: [0xFF, 0xFF, 0x98, 0x06, 0x01, 0xE2, 0x03, 0x01, 0x78])
+                wrapped.moveReaderIndex(forwardBy: 2)
+                wrapped.writeBuffer(&payload)
+                wrapped.writeBytes([0xA1, 0x06, 1, 2, 3, 4, 5, 6, 7, 8, 0xAD, 0x06, 1, 2, 3, 4])
+                #expect(try ControlCodec.decode(wrapped).body == .statsReport(report))
+                bytes = try #require(ControlCodec.statsReportBytes(in: wrapped))
+                #expect(Array(bytes.readableBytesView) == expected)
+            }
+        }
+    }
+
+    /// A payload whose report decoding would not give from the report's bytes alone (two occurrences
+    /// merged, another body after it) or that is not a report gives none; broken bytes neither.
+    @Test func noStatsReportBytesUnlessTheReportIsTheirDecodingAlone() throws {
+        let report = ControlCodec.encode(Fixtures.envelope(1, .statsReport(Fixtures.statsReport)))
+        var twice = report
+        var later = WireStatsReport()
+        later.uptimeSeconds = 5
+        twice.writeImmutableBuffer(ControlCodec.encode(Fixtures.envelope(2, .statsReport(later))))
+        var replaced = report
+        replaced.writeImmutableBuffer(ControlCodec.encode(Fixtures.envelope(2, .ack(WireAck(ref: 1, .ok)))))
+        for payload in [twice, replaced, ControlCodec.encode(Fixtures.envelope(1, .ack(WireAck(ref: 1, .ok))))] {
+            #expect(ControlCodec.statsReportBytes(in: payload) == nil)
+        }
+        #expect(try ControlCodec.decode(twice).body != .statsReport(Fixtures.statsReport), "decoding merges the two")
+        for hex in [
+            "",  // nothing
+            "08",  // a varint cut short
+            "32",  // the report's tag without a length
+            "3205 0102",  // a length beyond the payload
+            "0b 32020800",  // a group's start tag
+            "00",  // field 0
+            "30 01",  // field 6 as a varint
+            "08ffffffffffffffffffff01 32020800",  // a varint longer than ten bytes
+        ] {
+            #expect(ControlCodec.statsReportBytes(in: ByteBuffer(hex: hex)) == nil, "\(hex)")
+        }
+        #expect(ControlCodec.statsReportBytes(in: ByteBuffer(hex: "0801 32020800")) == ByteBuffer(hex: "0800"))
+    }
+
     @Test func unknownFieldsAreSkipped() throws {
         var payload = ControlCodec.encode(Fixtures.envelope(5, .hello(Fixtures.hello())))
         // Field 99 (a varint) is unknown to this version.

@@ -6,6 +6,7 @@ import JumpTLS
 import NIOCore
 import NIOPosix
 import NIOSSL
+import SwiftProtobuf
 import Synchronization
 import Testing
 import X509
@@ -60,7 +61,10 @@ import X509
 
         // The statistics reach the store at the next flush.
         #expect(await harness.hub.flushStats() == 1)
-        #expect(try await harness.store.stats(clientID: response.clientID) != nil)
+        let stored = try #require(try await harness.store.stats(clientID: response.clientID))
+        // Stored as the agent sent it, not encoded again.
+        #expect(stored.report == Data(try report.serializedBytes() as [UInt8]))
+        #expect(try ControlCodec.decodeStatsReport(Array(stored.report)) == report)
 
         // Deleted while online: told to uninstall at once.
         let closing = agent.eventCount
@@ -231,6 +235,42 @@ import X509
         #expect(harness.hub.connectedCount == 0)
     }
 
+    /// The statistics writer stores a report's bytes as the agent sent them rather than the report
+    /// encoded again: a field this version does not know (from a newer agent) is in the stored bytes,
+    /// and dropped when they are read back. A captured picture is stored apart, never in the report.
+    @Test func aReportIsStoredAsTheAgentSentIt() async throws {
+        let harness = try await ApplianceHarness.start()
+        defer { Task { await harness.stop() } }
+        let (agent, clientID) = try await harness.connectedAgent()
+        let connection = try #require(agent.connection.withLock { $0 })
+        var known = WireStatsReport()
+        known.cpuPermille = 420
+        known.uptimeSeconds = 3600
+        // Field 99, a varint: unknown here, kept by a decoder that does not drop unknown fields.
+        let sent: [UInt8] = try known.serializedBytes() + [0x98, 0x06, 0x01]
+        let report = try WireStatsReport(serializedBytes: sent)
+        #expect(report != known, "the report carries the unknown field")
+        var before = agent.eventCount
+        _ = try await connection.send(.statsReport(report)).get()
+        await agent.waitForEvents(before + 1)
+        #expect(harness.hub.clientView(id: clientID, groups: [:])?.cpuPercent == 42)
+        #expect(await harness.hub.flushStats() == 1)
+        var stored = try #require(try await harness.store.stats(clientID: clientID))
+        #expect(Array(stored.report) == sent)
+        #expect(try ControlCodec.decodeStatsReport(sent) == known)
+
+        var captured = known
+        captured.thumbnailStatus = .captured
+        captured.thumbnail.jpeg = Data([0xFF, 0xD8, 0xFF, 0xD9])
+        before = agent.eventCount
+        _ = try await connection.send(.statsReport(captured)).get()
+        await agent.waitForEvents(before + 1)
+        #expect(await harness.hub.flushStats() == 1)
+        stored = try #require(try await harness.store.stats(clientID: clientID))
+        #expect(stored.thumbnail == .jpeg(Data([0xFF, 0xD8, 0xFF, 0xD9])))
+        #expect(try ControlCodec.decodeStatsReport(Array(stored.report)).thumbnail.jpeg.isEmpty, "the picture is not in the report's bytes")
+    }
+
     @Test func thumbnailsAreKeptUntilTheScreenChangesOrGoesAway() async throws {
         let harness = try await ApplianceHarness.start()
         defer { Task { await harness.stop() } }
@@ -252,6 +292,8 @@ import X509
         #expect(harness.hub.clientView(id: clientID, groups: [:])?.thumbnail == true)
         #expect(await harness.hub.flushStats() == 1)
         #expect(try await harness.store.stats(clientID: clientID)?.thumbnail == .jpeg(picture))
+        let report = try ControlCodec.decodeStatsReport(Array(try #require(try await harness.store.stats(clientID: clientID)).report))
+        #expect(report.thumbnailStatus == .unchanged && report.thumbnail.jpeg.isEmpty, "the picture is stored apart, not in the report")
         #expect(harness.hub.memoryThumbnailCount == 0, "a written picture leaves memory")
         #expect(try await harness.hub.thumbnail(id: clientID) == picture, "and is read from the store")
         try await send(.unchanged)

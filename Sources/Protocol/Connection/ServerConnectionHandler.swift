@@ -33,12 +33,32 @@ public protocol ServerConnectionDelegate: Sendable {
     func connection(_ connection: ServerConnection, support request: WireSupportRequest)
     /// A message from the admitted client `clientID`.
     func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64)
+    /// The same, with the CONTROL payload the message was decoded from (`encoded`), for a delegate that
+    /// keeps what was sent as it was sent (``ControlCodec/statsReportBytes(in:)``). By default the
+    /// message alone is handed on.
+    func connection(
+        _ connection: ServerConnection,
+        client clientID: String,
+        received message: ControlMessage,
+        id: UInt64,
+        encoded: ByteBuffer
+    )
     func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32)
     /// The connection is gone; `clientID` is set if it had been admitted.
     func connectionClosed(_ connection: ServerConnection, clientID: String?)
 }
 
 extension ServerConnectionDelegate {
+    public func connection(
+        _ connection: ServerConnection,
+        client clientID: String,
+        received message: ControlMessage,
+        id: UInt64,
+        encoded: ByteBuffer
+    ) {
+        self.connection(connection, client: clientID, received: message, id: id)
+    }
+
     /// An appliance part that takes no support sessions refuses them.
     public func connection(_ connection: ServerConnection, support request: WireSupportRequest) {
         var response = WireSupportResponse()
@@ -216,7 +236,12 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         case .support(let request):
             delegate.connection(connection, support: request)
         case .deliver(let id, let message):
-            delegate.connection(connection, client: machine!.clientID!, received: message, id: id)
+            // A message is delivered only from the frame it came in (`channelRead`), with its payload.
+            if let payload {
+                delegate.connection(connection, client: machine!.clientID!, received: message, id: id, encoded: payload)
+            } else {
+                delegate.connection(connection, client: machine!.clientID!, received: message, id: id)
+            }
         case .deliverData(let channel):
             delegate.connection(connection, client: machine!.clientID!, received: payload!, channel: channel)
         case .closeWith(let goodbye, let preceding):

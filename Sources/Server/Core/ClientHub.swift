@@ -49,6 +49,10 @@ public final class ClientHub: ServerConnectionDelegate {
         /// The contact time a flush last wrote for this client while it was connected (see
         /// ``ClientHub/contactWriteInterval``); nil before the first.
         var contactWritten: Date?
+        /// `received` as the agent encoded it, from its arrival until a flush takes it (so that only
+        /// the reports waiting to be written hold a copy): the writer stores these bytes instead of
+        /// encoding the report again. nil when not known (it is encoded then).
+        var receivedBytes: [UInt8]?
 
         /// From a report as stored (merged).
         init(stored report: WireStatsReport, thumbnail: ClientStats.Thumbnail, updatedAt: Date) {
@@ -80,9 +84,11 @@ public final class ClientHub: ServerConnectionDelegate {
             return due
         }
 
-        /// A new report; true when this makes the entry dirty.
-        mutating func take(_ report: WireStatsReport, at now: Date) -> Bool {
+        /// A new report, with its bytes as sent when they encode `received` (no captured picture);
+        /// true when this makes the entry dirty.
+        mutating func take(_ report: WireStatsReport, encoded: [UInt8]? = nil, at now: Date) -> Bool {
             received = report
+            receivedBytes = report.thumbnailStatus == .captured ? nil : encoded
             if report.hasHost { kept.host = report.host }
             if report.hasNetwork { kept.network = report.network }
             switch report.thumbnailStatus {
@@ -121,7 +127,7 @@ public final class ClientHub: ServerConnectionDelegate {
         /// `report`'s encoding, made without merging: the received report's bytes, then the kept
         /// fields it lacks (a protobuf message's encodings concatenated decode as the merge of them).
         func serializedBytes() throws -> [UInt8] {
-            var bytes: [UInt8] = try received.serializedBytes()
+            var bytes: [UInt8] = try receivedBytes ?? received.serializedBytes()
             let dropHost = received.hasHost && kept.hasHost
             let dropNetwork = received.hasNetwork && kept.hasNetwork
             let dropPicture = kept.hasThumbnail && !keepsPicture
@@ -192,7 +198,9 @@ public final class ClientHub: ServerConnectionDelegate {
         self.support = SupportQueue(store: store, caFingerprint: Array(SHA256.hash(data: caDER)), logger: logger, now: now)
         var state = State(settings: settings, clients: Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0) }))
         for entry in stats {
-            guard let report = try? WireStatsReport(serializedBytes: entry.report) else { continue }
+            // A stored report may hold fields this version does not know (the bytes an agent sent are
+            // stored as sent); they are dropped here, as when a report arrives.
+            guard let report = try? ControlCodec.decodeStatsReport(Array(entry.report)) else { continue }
             state.latest[entry.clientID] = Latest(stored: report, thumbnail: entry.thumbnail, updatedAt: entry.updatedAt)
         }
         self.state = Mutex(state)
@@ -495,6 +503,7 @@ public final class ClientHub: ServerConnectionDelegate {
                     }
                 }
                 pending.append((id, state.latest.values[index]))
+                state.latest.values[index].receivedBytes = nil
             }
             state.dirty.removeAll(keepingCapacity: true)
             state.contacts.removeAll(keepingCapacity: true)
@@ -648,9 +657,26 @@ public final class ClientHub: ServerConnectionDelegate {
     }
 
     public func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {
+        received(message, id: id, encoded: nil, from: clientID, on: connection)
+    }
+
+    public func connection(
+        _ connection: ServerConnection,
+        client clientID: String,
+        received message: ControlMessage,
+        id: UInt64,
+        encoded: ByteBuffer
+    ) {
+        received(message, id: id, encoded: encoded, from: clientID, on: connection)
+    }
+
+    private func received(_ message: ControlMessage, id: UInt64, encoded: ByteBuffer?, from clientID: String, on connection: ServerConnection) {
         switch message {
         case .statsReport(let report):
-            ingest(report, from: clientID)
+            // The report's bytes as sent are what the statistics writer stores, instead of the report
+            // encoded again; not with a captured picture, which is stored apart (`Latest.take`).
+            let bytes = report.thumbnailStatus == .captured ? nil : encoded.flatMap(ControlCodec.statsReportBytes(in:)).map { Array($0.readableBytesView) }
+            ingest(report, encoded: bytes, from: clientID)
             connection.send(.ack(WireAck(ref: id, .ok)), promise: nil)
         case .ack(let ack):
             let waiter = state.withLock { $0.pendingAcks.removeValue(forKey: PendingAck(clientID: clientID, messageID: ack.ref)) }
@@ -699,15 +725,16 @@ public final class ClientHub: ServerConnectionDelegate {
 
     // MARK: Statistics ingestion
 
-    func ingest(_ report: WireStatsReport, from clientID: String) {
+    /// `encoded`: the report's bytes as the agent sent them, when they are what the store keeps.
+    func ingest(_ report: WireStatsReport, encoded: [UInt8]? = nil, from clientID: String) {
         let now = self.now()
         state.withLock { state in
             // In place: one lookup of the id, and no copy of the entry.
             if let index = state.latest.index(forKey: clientID) {
-                if state.latest.values[index].take(report, at: now) { state.dirty.append(clientID) }
+                if state.latest.values[index].take(report, encoded: encoded, at: now) { state.dirty.append(clientID) }
             } else {
                 var latest = Latest(stored: WireStatsReport(), thumbnail: .none, updatedAt: now)
-                _ = latest.take(report, at: now)
+                _ = latest.take(report, encoded: encoded, at: now)
                 state.latest[clientID] = latest
                 state.dirty.append(clientID)
             }
