@@ -259,6 +259,16 @@ import X509
         #expect(Array(stored.report) == sent)
         #expect(try ControlCodec.decodeStatsReport(sent) == known)
 
+        // A large report is encoded again: what fields unknown here add to the store stays small.
+        let padding = [UInt8](repeating: 0x61, count: 5000)
+        let large = try WireStatsReport(serializedBytes: try known.serializedBytes() + [0x9A, 0x06, 0x88, 0x27] + padding)
+        before = agent.eventCount
+        _ = try await connection.send(.statsReport(large)).get()
+        await agent.waitForEvents(before + 1)
+        #expect(await harness.hub.flushStats() == 1)
+        stored = try #require(try await harness.store.stats(clientID: clientID))
+        #expect(stored.report == Data(try known.serializedBytes() as [UInt8]))
+
         var captured = known
         captured.thumbnailStatus = .captured
         captured.thumbnail.jpeg = Data([0xFF, 0xD8, 0xFF, 0xD9])

@@ -30,6 +30,10 @@ public final class ClientHub: ServerConnectionDelegate {
     /// up to this, a statistics interval and a flush interval.
     public static let contactWriteInterval: TimeInterval = 60
 
+    /// The largest report whose bytes as sent are stored (a steady report is about a hundred bytes);
+    /// a larger one is encoded again, without the fields this version does not know.
+    static let largestReportStoredAsSent = 4096
+
     /// A client's last report. Its picture is here only from its arrival until the next statistics
     /// flush writes it (`.jpeg`), then `.stored`: the store holds pictures, not every client's memory.
     struct Latest {
@@ -674,8 +678,12 @@ public final class ClientHub: ServerConnectionDelegate {
         switch message {
         case .statsReport(let report):
             // The report's bytes as sent are what the statistics writer stores, instead of the report
-            // encoded again; not with a captured picture, which is stored apart (`Latest.take`).
-            let bytes = report.thumbnailStatus == .captured ? nil : encoded.flatMap(ControlCodec.statsReportBytes(in:)).map { Array($0.readableBytesView) }
+            // encoded again; not with a captured picture, which is stored apart (`Latest.take`), nor
+            // for a large report, so that fields unknown here add little to what is stored.
+            let bytes = report.thumbnailStatus == .captured
+                ? nil
+                : encoded.flatMap(ControlCodec.statsReportBytes(in:))
+                    .flatMap { $0.readableBytes <= Self.largestReportStoredAsSent ? Array($0.readableBytesView) : nil }
             ingest(report, encoded: bytes, from: clientID)
             connection.send(.ack(WireAck(ref: id, .ok)), promise: nil)
         case .ack(let ack):
