@@ -161,12 +161,15 @@ extension ControlCodec {
     static let statsReportField: UInt64 = 6
 
     /// The bytes of the StatsReport in a CONTROL payload as the agent wrote them, so that the
-    /// appliance can store a report without encoding it again. Only for a payload that decoded as a
-    /// StatsReport envelope: nil unless the envelope holds exactly one `stats_report` field and no
-    /// other field of its body (a second occurrence would be merged into the first by decoding, and
-    /// another body field would replace it), so that the report decoded from the payload is the
-    /// decoding of these bytes alone. Unknown fields inside the report are in the bytes, where the
-    /// decoder dropped them. The slice shares the payload's storage: copy what is kept.
+    /// appliance can store a report without encoding it again. The caller must have decoded the
+    /// payload (``decode(_:)``) to a `statsReport` body: this walk checks the envelope's layout, not
+    /// what ``decode(_:)`` validates. nil unless the envelope holds exactly one `stats_report` field
+    /// (length-delimited) and no other field of its body, before or after it (a second occurrence
+    /// would be merged into the first by decoding, a body field after it would replace it), so that
+    /// the report decoded from the payload is the decoding of these bytes alone; nil too for a group
+    /// or a body field of another wire type, which the decoder would skip. Unknown fields inside the
+    /// report are in the bytes, where the decoder dropped them. The slice shares the payload's
+    /// storage: copy what is kept.
     public static func statsReportBytes(in payload: ByteBuffer) -> ByteBuffer? {
         let bytes = payload.readableBytesView
         var index = bytes.startIndex

@@ -150,6 +150,10 @@ import Testing
             "00",  // field 0
             "30 01",  // field 6 as a varint
             "08ffffffffffffffffffff01 32020800",  // a varint longer than ten bytes
+            "32ffffffffffffffffff01 0800",  // a length of UInt64.max
+            "31 0102030405060708",  // field 6 as a fixed64
+            "35 01020304",  // field 6 as a fixed32
+            "4a020801 32020800",  // another body field (an Ack) before the report
         ] {
             #expect(ControlCodec.statsReportBytes(in: ByteBuffer(hex: hex)) == nil, "\(hex)")
         }

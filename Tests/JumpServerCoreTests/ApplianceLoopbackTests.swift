@@ -62,7 +62,8 @@ import X509
         // The statistics reach the store at the next flush.
         #expect(await harness.hub.flushStats() == 1)
         let stored = try #require(try await harness.store.stats(clientID: response.clientID))
-        // Stored as the agent sent it, not encoded again.
+        // The stored bytes are the report's encoding (`aReportIsStoredAsTheAgentSentIt` tells the
+        // bytes as sent from the report encoded again).
         #expect(stored.report == Data(try report.serializedBytes() as [UInt8]))
         #expect(try ControlCodec.decodeStatsReport(Array(stored.report)) == report)
 

@@ -236,7 +236,8 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         case .support(let request):
             delegate.connection(connection, support: request)
         case .deliver(let id, let message):
-            // A message is delivered only from the frame it came in (`channelRead`), with its payload.
+            // Messages are delivered from `channelRead`, which passes the frame's payload; without
+            // one the message alone is handed on.
             if let payload {
                 delegate.connection(connection, client: machine!.clientID!, received: message, id: id, encoded: payload)
             } else {

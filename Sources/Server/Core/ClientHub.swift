@@ -502,9 +502,7 @@ public final class ClientHub: ServerConnectionDelegate {
                 if let contact = state.latest.values[index].contactToWrite(connection: contacts[id]) {
                     contacts[id] = contact
                     // The record holds the contact time being written (a view adds the last report's).
-                    if let record = state.clients.index(forKey: id), (state.clients.values[record].lastContact ?? .distantPast) < contact {
-                        state.clients.values[record].lastContact = contact
-                    }
+                    if let record = state.clients.index(forKey: id) { state.clients.values[record].lastContact = contact }
                 }
                 pending.append((id, state.latest.values[index]))
                 state.latest.values[index].receivedBytes = nil
@@ -535,10 +533,12 @@ public final class ClientHub: ServerConnectionDelegate {
             return batch.count
         } catch {
             let first = state.withLock { state in
-                for (id, _) in pending {
+                for (id, latest) in pending {
                     // Unless a newer report made it dirty again meanwhile (then it is listed).
                     guard let index = state.latest.index(forKey: id), !state.latest.values[index].dirty else { continue }
                     state.latest.values[index].dirty = true
+                    // The bytes as sent, which the flush took, are written by the next one.
+                    state.latest.values[index].receivedBytes = latest.receivedBytes
                     state.dirty.append(id)
                 }
                 for (id, date) in contacts where state.contacts[id] == nil { state.contacts[id] = date }
