@@ -113,6 +113,17 @@ extension ControlCodec {
 }
 
 extension ByteBuffer {
+    /// A varint (at most ten bytes); nil, with the reader index anywhere, when it is cut short or longer.
+    fileprivate mutating func readVarint() -> UInt64? {
+        var value: UInt64 = 0
+        for shift in stride(from: UInt64(0), to: 64, by: 7) {
+            guard let byte = readInteger(as: UInt8.self) else { return nil }
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+        }
+        return nil
+    }
+
     fileprivate mutating func writeVarint(_ value: UInt64) {
         var value = value
         while value >= 0x80 {
@@ -171,48 +182,33 @@ extension ControlCodec {
     /// report are in the bytes, where the decoder dropped them. The slice shares the payload's
     /// storage: copy what is kept.
     public static func statsReportBytes(in payload: ByteBuffer) -> ByteBuffer? {
-        let bytes = payload.readableBytesView
-        var index = bytes.startIndex
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            for shift in stride(from: 0, to: 64, by: 7) {
-                guard index < bytes.endIndex else { return nil }
-                let byte = bytes[index]
-                index += 1
-                value |= UInt64(byte & 0x7F) << UInt64(shift)
-                if byte < 0x80 { return value }
-            }
-            return nil
-        }
-        var report: Range<Int>?
-        while index < bytes.endIndex {
-            guard let tag = varint() else { return nil }
+        var rest = payload
+        var report: ByteBuffer?
+        while rest.readableBytes > 0 {
+            guard let tag = rest.readVarint() else { return nil }
             let field = tag >> 3
             guard field != 0 else { return nil }
             let length: UInt64
             switch tag & 7 {
             case 0:
-                guard varint() != nil, !bodyFields.contains(field) else { return nil }
+                guard rest.readVarint() != nil, !bodyFields.contains(field) else { return nil }
                 continue
             case 1: length = 8
             case 5: length = 4
             case 2:
-                guard let declared = varint() else { return nil }
+                guard let declared = rest.readVarint() else { return nil }
                 length = declared
             default:
                 return nil  // groups, and wire types that do not exist
             }
-            guard length <= UInt64(bytes.endIndex - index) else { return nil }
-            let end = index + Int(length)
+            guard length <= UInt64(rest.readableBytes), let value = rest.readSlice(length: Int(length)) else { return nil }
             if field == statsReportField, tag & 7 == 2 {
                 guard report == nil else { return nil }
-                report = index..<end
+                report = value
             } else if bodyFields.contains(field) {
                 return nil
             }
-            index = end
         }
-        guard let report else { return nil }
-        return payload.getSlice(at: payload.readerIndex + (report.lowerBound - bytes.startIndex), length: report.count)
+        return report
     }
 }

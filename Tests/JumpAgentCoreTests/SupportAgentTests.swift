@@ -91,7 +91,7 @@ import X509
             connection.answerSupport(answer)
         }
 
-        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {
+        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64, encoded: ByteBuffer) {
             events.post(.message(message))
         }
 

@@ -141,6 +141,13 @@ import Testing
             #expect(ControlCodec.statsReportBytes(in: payload) == nil)
         }
         #expect(try ControlCodec.decode(twice).body != .statsReport(Fixtures.statsReport), "decoding merges the two")
+        // Every body this version knows counts as one (`ControlCodec.bodyFields` covers them all).
+        for message in Self.messages + [.supportRequest(WireSupportRequest()), .supportResponse(WireSupportResponse())] {
+            if case .statsReport = message { continue }
+            var followed = report
+            followed.writeImmutableBuffer(ControlCodec.encode(Fixtures.envelope(2, message)))
+            #expect(ControlCodec.statsReportBytes(in: followed) == nil, "\(message)")
+        }
         for hex in [
             "",  // nothing
             "08",  // a varint cut short

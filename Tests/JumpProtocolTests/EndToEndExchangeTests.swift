@@ -41,7 +41,7 @@ import Testing
             connection.finishEnrollment(response)
         }
 
-        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {
+        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64, encoded: ByteBuffer) {
             events.withLock { $0.append(.message(message)) }
         }
 

@@ -59,7 +59,7 @@ import X509
             response.representative = "rep"
             connection.answerSupport(response)
         }
-        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {}
+        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64, encoded: ByteBuffer) {}
         func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32) {}
         func connectionClosed(_ connection: ServerConnection, clientID: String?) {}
     }

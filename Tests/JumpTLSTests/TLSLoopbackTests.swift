@@ -42,7 +42,7 @@ import X509
             connection.finishEnrollment(response)
         }
 
-        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {}
+        func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64, encoded: ByteBuffer) {}
         func connection(_ connection: ServerConnection, client clientID: String, received data: ByteBuffer, channel: UInt32) {}
         func connectionClosed(_ connection: ServerConnection, clientID: String?) {}
     }

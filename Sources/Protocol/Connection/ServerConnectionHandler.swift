@@ -31,11 +31,9 @@ public protocol ServerConnectionDelegate: Sendable {
     /// An end user asks for attended support: answer with ``ServerConnection/answerSupport(_:)``. From an OK
     /// answer on, the connection's messages arrive with the support id as their `clientID`.
     func connection(_ connection: ServerConnection, support request: WireSupportRequest)
-    /// A message from the admitted client `clientID`.
-    func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64)
-    /// The same, with the CONTROL payload the message was decoded from (`encoded`), for a delegate that
-    /// keeps what was sent as it was sent (``ControlCodec/statsReportBytes(in:)``). By default the
-    /// message alone is handed on.
+    /// A message from the admitted client `clientID`, with the CONTROL payload it was decoded from
+    /// (`encoded`), for a delegate that keeps what was sent as it was sent
+    /// (``ControlCodec/statsReportBytes(in:)``).
     func connection(
         _ connection: ServerConnection,
         client clientID: String,
@@ -49,16 +47,6 @@ public protocol ServerConnectionDelegate: Sendable {
 }
 
 extension ServerConnectionDelegate {
-    public func connection(
-        _ connection: ServerConnection,
-        client clientID: String,
-        received message: ControlMessage,
-        id: UInt64,
-        encoded: ByteBuffer
-    ) {
-        self.connection(connection, client: clientID, received: message, id: id)
-    }
-
     /// An appliance part that takes no support sessions refuses them.
     public func connection(_ connection: ServerConnection, support request: WireSupportRequest) {
         var response = WireSupportResponse()
@@ -236,13 +224,7 @@ public final class ServerConnectionHandler: ChannelDuplexHandler {
         case .support(let request):
             delegate.connection(connection, support: request)
         case .deliver(let id, let message):
-            // Messages are delivered from `channelRead`, which passes the frame's payload; without
-            // one the message alone is handed on.
-            if let payload {
-                delegate.connection(connection, client: machine!.clientID!, received: message, id: id, encoded: payload)
-            } else {
-                delegate.connection(connection, client: machine!.clientID!, received: message, id: id)
-            }
+            delegate.connection(connection, client: machine!.clientID!, received: message, id: id, encoded: payload!)
         case .deliverData(let channel):
             delegate.connection(connection, client: machine!.clientID!, received: payload!, channel: channel)
         case .closeWith(let goodbye, let preceding):

@@ -92,11 +92,8 @@ public final class AgentListener: Sendable {
         let configuration = ServerConnectionStateMachine.Configuration(timeouts: timeouts)
         let clock = ConnectionClock(unixMilliseconds: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let initialRate = admissionRateOverride ?? hub.settings.connectionRate
-        let promptnessChanged: (@Sendable (Bool) -> Void)?
-        if let coalescing {
-            promptnessChanged = { prompt in coalescing.connection(needsPromptIO: prompt) }
-        } else {
-            promptnessChanged = nil
+        let promptnessChanged = coalescing.map { coalescing in
+            { @Sendable prompt in coalescing.connection(needsPromptIO: prompt) }
         }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: listenBacklog)

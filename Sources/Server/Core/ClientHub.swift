@@ -30,8 +30,8 @@ public final class ClientHub: ServerConnectionDelegate {
     /// up to this, a statistics interval and a flush interval.
     public static let contactWriteInterval: TimeInterval = 60
 
-    /// The largest report whose bytes as sent are stored (a steady report is about a hundred bytes);
-    /// a larger one is encoded again, without the fields this version does not know.
+    /// The largest report whose bytes as sent are stored (a steady report, without facts or a picture,
+    /// is far smaller); a larger one is encoded again, without the fields this version does not know.
     static let largestReportStoredAsSent = 4096
 
     /// A client's last report. Its picture is here only from its arrival until the next statistics
@@ -88,11 +88,22 @@ public final class ClientHub: ServerConnectionDelegate {
             return due
         }
 
-        /// A new report, with its bytes as sent when they encode `received` (no captured picture);
-        /// true when this makes the entry dirty.
+        /// The bytes of `report` as sent (in the CONTROL payload `encoded`) that the writer stores in
+        /// place of the report encoded again: none with a captured picture, which ``take(_:encoded:at:)``
+        /// takes out of the report to store apart, nor for a report larger than
+        /// ``ClientHub/largestReportStoredAsSent``, so that fields unknown here add little to the store.
+        static func storedAsSent(_ report: WireStatsReport, encoded: ByteBuffer) -> [UInt8]? {
+            guard report.thumbnailStatus != .captured, let bytes = ControlCodec.statsReportBytes(in: encoded),
+                  bytes.readableBytes <= ClientHub.largestReportStoredAsSent
+            else { return nil }
+            return Array(bytes.readableBytesView)
+        }
+
+        /// A new report, with its bytes as sent from ``storedAsSent(_:encoded:)`` if any; true when this
+        /// makes the entry dirty.
         mutating func take(_ report: WireStatsReport, encoded: [UInt8]? = nil, at now: Date) -> Bool {
             received = report
-            receivedBytes = report.thumbnailStatus == .captured ? nil : encoded
+            receivedBytes = encoded
             if report.hasHost { kept.host = report.host }
             if report.hasNetwork { kept.network = report.network }
             switch report.thumbnailStatus {
@@ -660,10 +671,6 @@ public final class ClientHub: ServerConnectionDelegate {
         connection.answerSupport(response)
     }
 
-    public func connection(_ connection: ServerConnection, client clientID: String, received message: ControlMessage, id: UInt64) {
-        received(message, id: id, encoded: nil, from: clientID, on: connection)
-    }
-
     public func connection(
         _ connection: ServerConnection,
         client clientID: String,
@@ -671,20 +678,10 @@ public final class ClientHub: ServerConnectionDelegate {
         id: UInt64,
         encoded: ByteBuffer
     ) {
-        received(message, id: id, encoded: encoded, from: clientID, on: connection)
-    }
-
-    private func received(_ message: ControlMessage, id: UInt64, encoded: ByteBuffer?, from clientID: String, on connection: ServerConnection) {
         switch message {
         case .statsReport(let report):
-            // The report's bytes as sent are what the statistics writer stores, instead of the report
-            // encoded again; not with a captured picture, which is stored apart (`Latest.take`), nor
-            // for a large report, so that fields unknown here add little to what is stored.
-            let bytes = report.thumbnailStatus == .captured
-                ? nil
-                : encoded.flatMap(ControlCodec.statsReportBytes(in:))
-                    .flatMap { $0.readableBytes <= Self.largestReportStoredAsSent ? Array($0.readableBytesView) : nil }
-            ingest(report, encoded: bytes, from: clientID)
+            // Copied here, outside the hub's lock.
+            ingest(report, encoded: Latest.storedAsSent(report, encoded: encoded), from: clientID)
             connection.send(.ack(WireAck(ref: id, .ok)), promise: nil)
         case .ack(let ack):
             let waiter = state.withLock { $0.pendingAcks.removeValue(forKey: PendingAck(clientID: clientID, messageID: ack.ref)) }
