@@ -292,6 +292,8 @@ let package = Package(
             name: "jump-loadgen",
             dependencies: [
                 "JumpAgentCore", "JumpAgentLinux", "JumpProtocol",
+                // WakeUpCoalescing, the appliance's own, for --coalescing-ms.
+                "JumpServerCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -8,6 +8,7 @@ import Foundation
 import JumpAgentCore
 import JumpAgentLinux
 import JumpProtocol
+import JumpServerCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -53,6 +54,26 @@ struct CommonOptions: ParsableArguments {
         } catch {
             throw ValidationError("--source \(source) is not an IP address")
         }
+    }
+}
+
+/// How the event loops of the modes that hold connections (run, hold) wait for I/O.
+struct LoopOptions: ParsableArguments {
+    @Option(help: "Milliseconds a mostly idle event loop of this process gathers I/O before it waits for more, as the appliance's agent loops do (jump-server run --agent-coalescing-ms; 0 to \(WakeUpCoalescing.maximumMilliseconds), 0: not at all). On loopback a server's write to a sleeping loop's socket also pays for waking that thread; a loop that gathers is seldom asleep in epoll_wait when its messages arrive, as a remote agent's wake-up is never the server's work.")
+    var coalescingMs: Int = 0
+
+    func validate() throws {
+        guard (0...WakeUpCoalescing.maximumMilliseconds).contains(coalescingMs) else {
+            throw ValidationError("--coalescing-ms must be a whole number of milliseconds from 0 to \(WakeUpCoalescing.maximumMilliseconds)")
+        }
+    }
+
+    /// `threads` event loops, gathering I/O as set.
+    func group(threads: Int) -> MultiThreadedEventLoopGroup {
+        guard let coalescing = WakeUpCoalescing(milliseconds: coalescingMs) else {
+            return MultiThreadedEventLoopGroup(numberOfThreads: max(threads, 1))
+        }
+        return MultiThreadedEventLoopGroup(numberOfThreads: max(threads, 1), metricsDelegate: coalescing)
     }
 }
 
@@ -112,6 +133,7 @@ extension LoadGen {
 
         @OptionGroup var agentOptions: AgentOptions
         @OptionGroup var common: CommonOptions
+        @OptionGroup var loops: LoopOptions
 
         @Option(help: "HOST:PORT of the appliance's agent listener, when it differs from the installer's (rewrites the cached agents' configuration).")
         var server: String?
@@ -140,7 +162,7 @@ extension LoadGen {
 
         func run() async throws {
             Quiet.bootstrap()
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
+            let group = loops.group(threads: common.threads)
             let localAddress = try common.localAddress()
             let cache = try await agentOptions.enrolledCache(group: group, localAddress: localAddress)
 
@@ -304,6 +326,7 @@ extension LoadGen {
         var publishBytes: Int?
 
         @OptionGroup var common: CommonOptions
+        @OptionGroup var loops: LoopOptions
 
         func validate() throws {
             guard PeerProtocol(rawValue: peer) != nil else { throw ValidationError("--protocol must be mqtt or nats") }
@@ -314,7 +337,7 @@ extension LoadGen {
 
         func run() async throws {
             Quiet.bootstrap()
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: max(common.threads, 1))
+            let group = loops.group(threads: common.threads)
             let (host, port) = AgentRuntimeAddress.split(tls)!
             let counters = FleetCounters()
             var publishing: Publishing?
