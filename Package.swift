@@ -161,10 +161,21 @@ let package = Package(
             name: "JumpSessionCore",
             path: "Sources/Server/Session"
         ),
+        // An event loop that gathers I/O before it waits (WakeUpCoalescing): the appliance's agent loops
+        // and the load generator's.
+        .target(
+            name: "JumpEventLoops",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/EventLoops"
+        ),
         .target(
             name: "JumpServerCore",
             dependencies: [
                 "CHeap",
+                "JumpEventLoops",
                 "JumpProtocol",
                 "JumpTLS",
                 "JumpStore",
@@ -205,6 +216,7 @@ let package = Package(
             name: "jump-server",
             dependencies: [
                 "JumpServerCore",
+                "JumpEventLoops",
                 "JumpAPI",
                 "JumpStore",
                 "JumpTLS",
@@ -293,7 +305,7 @@ let package = Package(
             dependencies: [
                 "JumpAgentCore", "JumpAgentLinux", "JumpProtocol",
                 // WakeUpCoalescing, the appliance's own, for --coalescing-ms.
-                "JumpServerCore",
+                "JumpEventLoops",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -371,6 +383,7 @@ let package = Package(
             name: "JumpServerCoreTests",
             dependencies: [
                 "JumpServerCore",
+                "JumpEventLoops",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 "JumpAPI",
                 "JumpPolicy",

@@ -7,7 +7,8 @@
 # socket, decrypting, ClientHub.ingest, the statistics writer, ...), and BoringSSL's part by primitive.
 #
 #   Benchmarks/cpu-profile.sh [--handshake [--tls full|resumed]] [--clients N] [--seconds S] [--frequency HZ]
-#                             [--of server|loadgen] [--on-stack REGEX]... [--output FILE] [--no-build]
+#                             [--of server|loadgen] [--loadgen-coalescing-ms N] [--on-stack REGEX]...
+#                             [--output FILE] [--no-build]
 #   Benchmarks/cpu-profile.sh --stacks FILE [--on-stack REGEX]... [--output FILE]
 #
 #   (default)      under steady.sh with --clients N (default 5,000), without its API check or the peers
@@ -19,6 +20,8 @@
 #   --frequency    samples a second (default 499)
 #   --of           whose CPU: the appliance's (server, the default) or the load generator processes'
 #                  together (loadgen: the simulated agents, which share the appliance's cores)
+#   --loadgen-coalescing-ms  for steady.sh: how long its load generators' loops gather I/O (its own
+#                  option; default 2, as there; 0 is how every profile before session 24 ran)
 #   --on-stack     also print the share of samples with a function matching REGEX (a mangled Swift
 #                  name, as perf prints it) anywhere on their stack; may be given more than once
 #   --stacks       group the samples of an earlier run's .stacks.txt instead of running anything
@@ -42,6 +45,7 @@ frequency=499
 output=/tmp/cpu-profile-$(date +%Y%m%d-%H%M%S).json
 stacks_in=
 on_stack=()
+loadgen_coalescing=2
 build=1
 parse_options \
     --handshake:mode=handshake \
@@ -50,6 +54,7 @@ parse_options \
     --seconds=seconds \
     --frequency=frequency \
     --of=of \
+    --loadgen-coalescing-ms=loadgen_coalescing \
     "--on-stack=on_stack[]" \
     --stacks=stacks_in \
     --output=output \
@@ -57,6 +62,8 @@ parse_options \
     -- "$@"
 [ "$mode" = steady ] || [ -z "$clients" ] || usage_error "--clients is for steady.sh; handshake.sh churns its own agents"
 clients=${clients:-5000}
+whole_numbers "--loadgen-coalescing-ms" "$loadgen_coalescing"
+[ "$mode" = steady ] || [ "$loadgen_coalescing" = 2 ] || usage_error "--loadgen-coalescing-ms is for steady.sh; handshake.sh's agents never gather"
 positive_numbers "--clients, --seconds and --frequency" "$clients" "$seconds" "$frequency"
 case "$of" in server) process=jump-server ;; loadgen) process=jump-loadgen ;; *) usage_error "--of is server or loadgen" ;; esac
 
@@ -91,7 +98,7 @@ benchmark_log=$work/benchmark.log
 window=$((seconds + sampling_delay_s + 8))
 if [ "$mode" = steady ]; then
     JUMP_BENCH_BIN=$bin setsid Benchmarks/steady.sh --no-build --no-verify --no-peers --clients "$clients" --window "$window" \
-        --output "$work/steady.json" >"$benchmark_log" 2>&1 &
+        --loadgen-coalescing-ms "$loadgen_coalescing" --output "$work/steady.json" >"$benchmark_log" 2>&1 &
     marker="steady.sh: measuring"
 else
     JUMP_BENCH_BIN=$bin setsid Benchmarks/handshake.sh --no-build --no-peers --tls "$tls" --duration "$window" \

@@ -79,7 +79,8 @@
 # work. So the load generators' loops gather their I/O for --loadgen-coalescing-ms after a pass, as
 # the appliance's do, and are seldom asleep in epoll_wait when a server writes to them; the receiving
 # end's TCP work is still counted on the server, as before. Every server in the run is measured with
-# the same setting. Their round trip then includes up to that long of the client's own gathering.
+# the same setting. Their round trip then includes the client's own gathering (about that long or more).
+# The clients' reports also leave in small bursts, after each of their pauses.
 #
 # Clients connect no faster than --start-rate: an agent waiting in the listen queue longer than its
 # hello time-out (10 s, from the TCP connect) gives up (see docs/performance.md). Loopback only;
@@ -125,6 +126,7 @@ verify=${verify:-$((2 * interval + 5))}
 [ -z "$agent_threads" ] || positive_numbers "--agent-threads" "$agent_threads"
 [ -z "$agent_coalescing" ] || whole_numbers "--agent-coalescing-ms" "$agent_coalescing"
 whole_numbers "--loadgen-coalescing-ms" "$loadgen_coalescing"
+# WakeUpCoalescing.maximumMilliseconds, which jump-loadgen checks too: refused here, before anything starts.
 [ "$loadgen_coalescing" -le 20 ] || usage_error "--loadgen-coalescing-ms is at most 20 (jump-loadgen's bound)"
 
 # The goal from the scale issue: at most this share of one core for goal_reports_per_s.
@@ -144,6 +146,9 @@ poll_period=0.2
 need_packages python3
 [ "$peers" -eq 1 ] && need_packages mosquitto nats-server openssl
 build_products jump-server jumpctl jump-loadgen
+# A jump-loadgen from before the option (a copied build in JUMP_BENCH_BIN) would stop at once.
+"$bin/jump-loadgen" run --help | grep -q -- --coalescing-ms ||
+    die "$bin/jump-loadgen has no --coalescing-ms: build jump-loadgen from this checkout"
 wakeup=$(wakeup_figures)
 ulimit -n "$(ulimit -Hn)"
 [ "$clients" -le $(($(ulimit -n) - 200)) ] ||
@@ -384,7 +389,7 @@ if at_goal:
 elif percent is not None:
     lines.append("goal: <= %.0f%% of one core for %.0f reports/s: %s by projection (%.2f%% = ms per report x %.0f/s; measured at %.0f reports/s only: run --full)" % (goal_percent, goal_rate, "met" if goal["met"] else "NOT met", percent, goal_rate, rate))
 lines.append("jump-server VmRSS at the end %d KiB; its clients' own CPU %.1f s; machine: %d cores, load average %s at the end; clients and server share the cores" % (jump["serverRSSKiB"], jump["clientCPUSeconds"], machine["cores"], machine["loadAverage"]))
-lines.append("the load generators' loops gathered I/O %s before waiting (--loadgen-coalescing-ms), for every server alike" % ("%d ms" % loadgen_coalescing if loadgen_coalescing else "not at all"))
+lines.append("the load generators' loops, when mostly idle, gathered I/O %s before waiting (--loadgen-coalescing-ms), the same setting for every server" % ("up to %d ms" % loadgen_coalescing if loadgen_coalescing else "not at all"))
 sys.path.insert(0, "Benchmarks/lib")
 from wakeup import describe
 wake_up_line = describe(machine.get("wakeUp"))

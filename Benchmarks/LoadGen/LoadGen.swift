@@ -8,7 +8,7 @@ import Foundation
 import JumpAgentCore
 import JumpAgentLinux
 import JumpProtocol
-import JumpServerCore
+import JumpEventLoops
 import Logging
 import NIOCore
 import NIOPosix
@@ -58,6 +58,15 @@ struct CommonOptions: ParsableArguments {
 }
 
 /// How the event loops of the modes that hold connections (run, hold) wait for I/O.
+///
+/// The servers measured share the machine with this program, and on loopback a server's write to a
+/// socket whose thread sleeps in `epoll_wait` wakes that thread from the server's system call: the
+/// scheduler's work (on a virtual machine, an interrupt to the other core) is counted as the server's,
+/// and the woken thread then preempts it. A remote agent's wake-up is its own machine's work. With
+/// `--coalescing-ms` (the appliance's own ``WakeUpCoalescing``), a loop that was mostly idle sleeps
+/// that long after each pass, so a server's message to it is more often queued while it sleeps than
+/// a wake-up; its reports then also leave in small bursts. None of this program's connections says it
+/// needs prompt I/O, so its own TLS handshakes may wait too; a busy loop never waits.
 struct LoopOptions: ParsableArguments {
     @Option(help: "Milliseconds a mostly idle event loop of this process gathers I/O before it waits for more, as the appliance's agent loops do (jump-server run --agent-coalescing-ms; 0 to \(WakeUpCoalescing.maximumMilliseconds), 0: not at all). On loopback a server's write to a sleeping loop's socket also pays for waking that thread; a loop that gathers is seldom asleep in epoll_wait when its messages arrive, as a remote agent's wake-up is never the server's work.")
     var coalescingMs: Int = 0
@@ -70,10 +79,7 @@ struct LoopOptions: ParsableArguments {
 
     /// `threads` event loops, gathering I/O as set.
     func group(threads: Int) -> MultiThreadedEventLoopGroup {
-        guard let coalescing = WakeUpCoalescing(milliseconds: coalescingMs) else {
-            return MultiThreadedEventLoopGroup(numberOfThreads: max(threads, 1))
-        }
-        return MultiThreadedEventLoopGroup(numberOfThreads: max(threads, 1), metricsDelegate: coalescing)
+        WakeUpCoalescing.group(threads: max(threads, 1), coalescing: WakeUpCoalescing(milliseconds: coalescingMs))
     }
 }
 

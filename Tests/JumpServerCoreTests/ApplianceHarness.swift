@@ -1,6 +1,7 @@
 @preconcurrency import Crypto
 import Foundation
 import JumpProtocol
+import JumpEventLoops
 import JumpServerCore
 import JumpStore
 import JumpTLS

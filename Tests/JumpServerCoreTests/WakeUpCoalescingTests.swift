@@ -1,4 +1,4 @@
-@testable import JumpServerCore
+@testable import JumpEventLoops
 import NIOCore
 import NIOPosix
 import Testing

@@ -1,3 +1,4 @@
+public import JumpEventLoops
 public import NIOPosix
 
 /// How many event loops carry the agents' connections (`jump-server run --agent-threads`).
@@ -25,7 +26,6 @@ public enum AgentEventLoops {
     /// Never shut down, like the process's shared group: it lives until the process exits, so that
     /// nothing handed to a connection's loop while the appliance stops meets a closed loop.
     public static func group(threads: Int, coalescing: WakeUpCoalescing?) -> MultiThreadedEventLoopGroup {
-        guard let coalescing else { return MultiThreadedEventLoopGroup(numberOfThreads: threads) }
-        return MultiThreadedEventLoopGroup(numberOfThreads: threads, metricsDelegate: coalescing)
+        WakeUpCoalescing.group(threads: threads, coalescing: coalescing)
     }
 }

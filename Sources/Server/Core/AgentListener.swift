@@ -1,3 +1,4 @@
+public import JumpEventLoops
 public import JumpProtocol
 public import JumpTLS
 public import Logging

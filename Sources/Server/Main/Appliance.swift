@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTLS
 import HummingbirdWebSocket
 import JumpAPI
+import JumpEventLoops
 import JumpProtocol
 import JumpServerCore
 import JumpTLS

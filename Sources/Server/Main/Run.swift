@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JumpEventLoops
 import JumpServerCore
 import NIOCore
 

@@ -24,11 +24,7 @@ public import NIOPosix
 /// setting's maximum of 300; and a large control message (a thumbnail) on an admitted connection,
 /// read 4 KiB a pass, which takes a few passes more.
 ///
-/// jump-loadgen's loops use it too (`--coalescing-ms`, which `Benchmarks/steady.sh` sets for every
-/// server it measures): its threads, each carrying thousands of simulated agents, are then seldom
-/// asleep in `epoll_wait` when a server on the same machine writes to them, so the server's system
-/// call does not also wake them, which a remote agent's machine does for itself. None of its
-/// connections says it needs prompt I/O; a busy loop does not wait, as above.
+/// jump-loadgen's loops use it too (`--coalescing-ms`; why, in Benchmarks/LoadGen/LoadGen.swift).
 ///
 /// The state is the loop thread's own: NIO calls ``processedTick(info:)`` on the loop's thread after
 /// each pass, and each connection's handler says when it needs prompt I/O (``connection(needsPromptIO:)``)
@@ -60,6 +56,12 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
 
     public init(delay: TimeAmount) {
         delayNanoseconds = delay.nanoseconds
+    }
+
+    /// `threads` event loops with `coalescing` as their metrics delegate when given.
+    public static func group(threads: Int, coalescing: WakeUpCoalescing?) -> MultiThreadedEventLoopGroup {
+        guard let coalescing else { return MultiThreadedEventLoopGroup(numberOfThreads: threads) }
+        return MultiThreadedEventLoopGroup(numberOfThreads: threads, metricsDelegate: coalescing)
     }
 
     /// For a setting of `milliseconds`; nil for 0 (no coalescing).
