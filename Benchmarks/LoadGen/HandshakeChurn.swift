@@ -130,13 +130,16 @@ final class WelcomeSignal: Sendable {
 /// Statistics for agents that only connect: no report is made while a churned connection lasts (the
 /// appliance's handshake, Hello and Welcome are measured, not a report). The reporter asks at once
 /// after the Welcome and waits here until the connection's end cancels it; the report it then
-/// hands over goes to a closed connection, which drops it.
+/// hands over goes to a closed connection, which drops it. The wait is the agent's own
+/// (``EventLoopSleep``, a timer on the event loops the agents' tasks run on), as jump-agent waits for
+/// its report interval: `Task.sleep` would hand each connection's timer to libdispatch, whose
+/// manager thread is woken to set it and again to cancel it.
 struct NoReports: StatsSource {
     /// Longer than any churned connection lasts.
     static let wait = Duration.seconds(3600)
 
     func report(_ request: ReportRequest) async -> WireStatsReport {
-        try? await Task.sleep(for: Self.wait)
+        try? await EventLoopSleep.sleep(for: Self.wait)
         return WireStatsReport()
     }
 }
