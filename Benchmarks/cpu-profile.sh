@@ -21,7 +21,7 @@
 #   --of           whose CPU: the appliance's (server, the default) or the load generator processes'
 #                  together (loadgen: the simulated agents, which share the appliance's cores)
 #   --loadgen-coalescing-ms  for steady.sh: how long its load generators' loops gather I/O (its own
-#                  option; default 2, as there; 0 is how every profile before session 24 ran)
+#                  option and default, 2; 0 is how every profile before session 24 ran)
 #   --on-stack     also print the share of samples with a function matching REGEX (a mangled Swift
 #                  name, as perf prints it) anywhere on their stack; may be given more than once
 #   --stacks       group the samples of an earlier run's .stacks.txt instead of running anything
@@ -45,7 +45,7 @@ frequency=499
 output=/tmp/cpu-profile-$(date +%Y%m%d-%H%M%S).json
 stacks_in=
 on_stack=()
-loadgen_coalescing=2
+loadgen_coalescing=
 build=1
 parse_options \
     --handshake:mode=handshake \
@@ -62,8 +62,8 @@ parse_options \
     -- "$@"
 [ "$mode" = steady ] || [ -z "$clients" ] || usage_error "--clients is for steady.sh; handshake.sh churns its own agents"
 clients=${clients:-5000}
-whole_numbers "--loadgen-coalescing-ms" "$loadgen_coalescing"
-[ "$mode" = steady ] || [ "$loadgen_coalescing" = 2 ] || usage_error "--loadgen-coalescing-ms is for steady.sh; handshake.sh's agents never gather"
+[ -z "$loadgen_coalescing" ] || [ "$mode" = steady ] || usage_error "--loadgen-coalescing-ms is for steady.sh; handshake.sh's agents never gather"
+[ -z "$loadgen_coalescing" ] || whole_numbers "--loadgen-coalescing-ms" "$loadgen_coalescing"
 positive_numbers "--clients, --seconds and --frequency" "$clients" "$seconds" "$frequency"
 case "$of" in server) process=jump-server ;; loadgen) process=jump-loadgen ;; *) usage_error "--of is server or loadgen" ;; esac
 
@@ -98,7 +98,7 @@ benchmark_log=$work/benchmark.log
 window=$((seconds + sampling_delay_s + 8))
 if [ "$mode" = steady ]; then
     JUMP_BENCH_BIN=$bin setsid Benchmarks/steady.sh --no-build --no-verify --no-peers --clients "$clients" --window "$window" \
-        --loadgen-coalescing-ms "$loadgen_coalescing" --output "$work/steady.json" >"$benchmark_log" 2>&1 &
+        ${loadgen_coalescing:+--loadgen-coalescing-ms "$loadgen_coalescing"} --output "$work/steady.json" >"$benchmark_log" 2>&1 &
     marker="steady.sh: measuring"
 else
     JUMP_BENCH_BIN=$bin setsid Benchmarks/handshake.sh --no-build --no-peers --tls "$tls" --duration "$window" \

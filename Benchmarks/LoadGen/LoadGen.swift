@@ -68,11 +68,11 @@ struct CommonOptions: ParsableArguments {
 /// a wake-up; its reports then also leave in small bursts. None of this program's connections says it
 /// needs prompt I/O, so its own TLS handshakes may wait too; a busy loop never waits.
 struct LoopOptions: ParsableArguments {
-    @Option(help: "Milliseconds a mostly idle event loop of this process gathers I/O before it waits for more, as the appliance's agent loops do (jump-server run --agent-coalescing-ms; 0 to \(WakeUpCoalescing.maximumMilliseconds), 0: not at all). On loopback a server's write to a sleeping loop's socket also pays for waking that thread; a loop that gathers is seldom asleep in epoll_wait when its messages arrive, as a remote agent's wake-up is never the server's work.")
+    @Option(help: "Milliseconds a mostly idle event loop of this process gathers I/O before it waits for more, as the appliance's agent loops do (jump-server run --agent-coalescing-ms; 0 to \(WakeUpCoalescing.maximumMilliseconds), 0: not at all). On loopback a server's write to a sleeping loop's socket also pays for waking that thread; a loop that gathers is less often asleep in epoll_wait when its messages arrive (a remote agent's wake-up is never the server's work).")
     var coalescingMs: Int = 0
 
     func validate() throws {
-        guard (0...WakeUpCoalescing.maximumMilliseconds).contains(coalescingMs) else {
+        guard WakeUpCoalescing.allowedMilliseconds.contains(coalescingMs) else {
             throw ValidationError("--coalescing-ms must be a whole number of milliseconds from 0 to \(WakeUpCoalescing.maximumMilliseconds)")
         }
     }

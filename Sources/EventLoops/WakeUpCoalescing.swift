@@ -33,12 +33,14 @@ public final class WakeUpCoalescing: NIOEventLoopMetricsDelegate, Sendable {
     /// The setting's default and bounds, in milliseconds.
     public static let defaultMilliseconds = 2
     public static let maximumMilliseconds = 20
+    /// The settings allowed, in milliseconds (0: no coalescing).
+    public static let allowedMilliseconds = 0...maximumMilliseconds
 
     /// The delay in milliseconds for a setting of `text` (nil: not set); nil when `text` is not a
     /// whole number from 0 (no coalescing) to ``maximumMilliseconds``.
     public static func milliseconds(_ text: String?) -> Int? {
         guard let text else { return defaultMilliseconds }
-        guard let value = Int(text), (0...maximumMilliseconds).contains(value) else { return nil }
+        guard let value = Int(text), allowedMilliseconds.contains(value) else { return nil }
         return value
     }
 

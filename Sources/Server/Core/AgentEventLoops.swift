@@ -1,5 +1,3 @@
-public import JumpEventLoops
-public import NIOPosix
 
 /// How many event loops carry the agents' connections (`jump-server run --agent-threads`).
 ///
@@ -19,13 +17,5 @@ public enum AgentEventLoops {
         guard let text else { return min(maximum, max(1, cores / 2)) }
         guard let threads = Int(text), (1...maximum).contains(threads) else { return nil }
         return threads
-    }
-
-    /// The agents' group of `threads` loops, with `coalescing` as their metrics delegate when given (pass
-    /// the same to ``AgentListener/bind(_:identity:ca:ticketKeys:hub:timeouts:handshakeTimeout:admissionRateOverride:group:coalescing:logger:)``).
-    /// Never shut down, like the process's shared group: it lives until the process exits, so that
-    /// nothing handed to a connection's loop while the appliance stops meets a closed loop.
-    public static func group(threads: Int, coalescing: WakeUpCoalescing?) -> MultiThreadedEventLoopGroup {
-        WakeUpCoalescing.group(threads: threads, coalescing: coalescing)
     }
 }

@@ -69,7 +69,10 @@ enum Appliance {
             )
         }
         let coalescing = WakeUpCoalescing(milliseconds: configuration.agentCoalescingMilliseconds)
-        let agentLoops = AgentEventLoops.group(threads: configuration.agentThreads, coalescing: coalescing)
+        // The same coalescing goes to the listener, whose connections tell it when they need prompt I/O.
+        // Never shut down, like the process's shared group: it lives until the process exits, so that
+        // nothing handed to a connection's loop while the appliance stops meets a closed loop.
+        let agentLoops = WakeUpCoalescing.group(threads: configuration.agentThreads, coalescing: coalescing)
         let listener = try await AgentListener.bind(
             configuration.agentListen,
             identity: contents.serverIdentity,
